@@ -1,0 +1,77 @@
+package v1alpha1
+
+// Condition types and reasons are API: alerts, dashboards and scripts match on them.
+
+// ConditionReady is the one condition of both kinds.
+//
+// On a NomadToken, Ready=True means the Secret holds an active PAT minted for the current spec.
+// Ready=False means the operator cannot provide one; the reason says why and whether a person must act:
+//   - Progressing: a PAT is being issued or replaced (transient, no action needed).
+//   - SecretConflict: a Secret of that name exists and is not owned by this NomadToken; rename one of them.
+//   - ConnectionNotFound / ConnectionNotReady: the referenced NomadConnection is missing or not Ready.
+//   - CredentialsInvalid: NOMAD refused the connection's username or password.
+//   - InvalidScopes, LifetimeExceeded, TokenLimitReached, Forbidden, NomadRejected: NOMAD refused the
+//     request; the message carries NOMAD's own words and what to change. Not retried until the spec,
+//     the connection or its Secret changes.
+//   - NomadUnavailable: NOMAD answered 5xx/429 or not at all; retried with exponential backoff.
+//   - RevokeFailed: on deletion, the PAT could not be revoked; the message says how to proceed.
+//
+// On a NomadConnection, Ready=True (reason Connected) means the credentials work, the API answers and
+// the PAT path is known. Ready=False reasons: SecretNotFound, SecretKeyMissing, CredentialsInvalid,
+// Unreachable, PATPathNotFound, Forbidden, InvalidCABundle, InvalidSpec.
+const ConditionReady = "Ready"
+
+// ConditionInsecureTransport is True on a NomadConnection whose URL is plain http: the bot password,
+// access tokens and raw PATs cross the network unencrypted. Fine for a local Oasis, not elsewhere.
+const ConditionInsecureTransport = "InsecureTransport"
+
+// Reasons of NomadToken conditions.
+const (
+	ReasonIssued             = "Issued"
+	ReasonProgressing        = "Progressing"
+	ReasonSecretConflict     = "SecretConflict"
+	ReasonConnectionNotFound = "ConnectionNotFound"
+	ReasonConnectionNotReady = "ConnectionNotReady"
+	ReasonCredentialsInvalid = "CredentialsInvalid"
+	ReasonInvalidScopes      = "InvalidScopes"
+	ReasonLifetimeExceeded   = "LifetimeExceeded"
+	ReasonTokenLimitReached  = "TokenLimitReached"
+	ReasonForbidden          = "Forbidden"
+	ReasonNomadRejected      = "NomadRejected"
+	ReasonNomadUnavailable   = "NomadUnavailable"
+	ReasonRevokeFailed       = "RevokeFailed"
+)
+
+// Reasons of NomadConnection conditions (CredentialsInvalid and Forbidden are shared with NomadToken).
+const (
+	ReasonConnected        = "Connected"
+	ReasonSecretNotFound   = "SecretNotFound"
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	ReasonUnreachable      = "Unreachable"
+	ReasonPATPathNotFound  = "PATPathNotFound"
+	ReasonInvalidCABundle  = "InvalidCABundle"
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonPlainHTTP        = "PlainHTTP"
+	ReasonTLS              = "TLS"
+)
+
+// Labels, annotations and the finalizer the operator puts on objects.
+const (
+	// LabelManagedBy marks every Secret the operator writes; the operator watches only Secrets with it.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is LabelManagedBy's value.
+	ManagedByValue = "nomad-token-operator"
+
+	// AnnotationTokenID on the Secret is the id of the PAT it holds.
+	AnnotationTokenID = "tokens.nomad-operator.dev/token-id"
+	// AnnotationExpiresAt on the Secret is the PAT's expiry (RFC 3339).
+	AnnotationExpiresAt = "tokens.nomad-operator.dev/expires-at"
+	// AnnotationIssuedAt on the Secret is the PAT's creation time (RFC 3339).
+	AnnotationIssuedAt = "tokens.nomad-operator.dev/issued-at"
+
+	// FinalizerRevoke holds a NomadToken until its PAT is revoked (or deletionPolicy is Retain).
+	FinalizerRevoke = "tokens.nomad-operator.dev/revoke"
+
+	// DefaultSecretKey is the Secret data key of the raw PAT unless spec.secret.key says otherwise.
+	DefaultSecretKey = "token"
+)

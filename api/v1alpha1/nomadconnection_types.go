@@ -1,0 +1,146 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PATPathMode says where NOMAD serves its PAT routes. NOMAD's documentation writes {api}/v1/pats while
+// every published NOMAD version serves {api}/v1/auth/pats, so the operator detects it by default.
+// +kubebuilder:validation:Enum=Auto;Pats;AuthPats
+type PATPathMode string
+
+const (
+	// PATPathAuto detects the prefix from {api}/v1/openapi.json, or by a probe that answers 404.
+	PATPathAuto PATPathMode = "Auto"
+	// PATPathPats is {api}/v1/pats, the documented form.
+	PATPathPats PATPathMode = "Pats"
+	// PATPathAuthPats is {api}/v1/auth/pats, the form of the published source.
+	PATPathAuthPats PATPathMode = "AuthPats"
+)
+
+// CredentialsSecretRef names the Secret holding the NOMAD bot account's username and password.
+type CredentialsSecretRef struct {
+	// name is the Secret's name, in the NomadConnection's namespace.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// usernameKey is the data key holding the username. Default "username".
+	// +kubebuilder:default=username
+	// +optional
+	UsernameKey string `json:"usernameKey,omitempty"`
+	// passwordKey is the data key holding the password. Default "password".
+	// +kubebuilder:default=password
+	// +optional
+	PasswordKey string `json:"passwordKey,omitempty"`
+}
+
+// Credentials say how the operator logs in to NOMAD. Only a Keycloak access token, obtained with a
+// username and password, may manage PATs; a PAT can never mint PATs.
+type Credentials struct {
+	// secretRef names the Secret with the bot account's username and password.
+	SecretRef CredentialsSecretRef `json:"secretRef"`
+}
+
+// CASecretRef names a Secret key holding PEM CA certificates.
+type CASecretRef struct {
+	// name is the Secret's name, in the NomadConnection's namespace.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// key is the data key holding the PEM bundle. Default "ca.crt".
+	// +kubebuilder:default=ca.crt
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// RateLimit bounds the calls the operator makes to one NOMAD connection, shared by every NomadToken
+// that uses it, so a burst of tokens cannot overload someone's NOMAD server.
+type RateLimit struct {
+	// qps is the sustained number of requests per second. Default 5.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	QPS int32 `json:"qps,omitempty"`
+	// burst is the number of requests allowed at once above qps. Default 10.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// NomadConnectionSpec says where a NOMAD deployment is and how to log in to it.
+// +kubebuilder:validation:XValidation:rule="!(has(self.caBundle) && has(self.caSecretRef))",message="set at most one of caBundle and caSecretRef"
+type NomadConnectionSpec struct {
+	// url is NOMAD's API root, e.g. https://nomad-lab.eu/prod/v1/api or
+	// http://localhost:8000/nomad-oasis/api. A trailing "/v1" is accepted and normalised.
+	// Plain http is allowed (a local Oasis) and reported by the InsecureTransport condition.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url"`
+	// patPath says where the PAT routes live: Auto (detect), Pats ({api}/v1/pats, the documented form)
+	// or AuthPats ({api}/v1/auth/pats, the published source). Default Auto.
+	// +kubebuilder:default=Auto
+	// +optional
+	PATPath PATPathMode `json:"patPath,omitempty"`
+	// credentials are the NOMAD bot account the operator logs in as. Every PAT is owned by that account.
+	Credentials Credentials `json:"credentials"`
+	// caBundle is PEM CA certificates trusted for NOMAD's TLS certificate, on top of the system pool.
+	// +optional
+	CABundle string `json:"caBundle,omitempty"`
+	// caSecretRef names a Secret key with the PEM CA bundle instead of caBundle.
+	// +optional
+	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+	// rateLimit bounds the requests per second to this NOMAD. Default qps 5, burst 10.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// NomadConnectionStatus is what the operator last observed about the connection.
+type NomadConnectionStatus struct {
+	// conditions: Ready says whether the credentials work, the API answers and the PAT path is known;
+	// InsecureTransport is True while the URL is plain http.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// observedGeneration is the spec generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// patPath is the PAT path prefix in use (Pats or AuthPats), detected or configured.
+	// +optional
+	PATPath PATPathMode `json:"patPath,omitempty"`
+	// activeTokens is how many active PATs the bot account holds in NOMAD (all of them, not only
+	// this operator's); NOMAD caps this per user (100 by default).
+	// +optional
+	ActiveTokens *int32 `json:"activeTokens,omitempty"`
+}
+
+// NomadConnection is a NOMAD deployment and the bot account used to manage PATs in it. Only NomadTokens
+// in the same namespace may use it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=nomadconn,categories=nomad
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.patPath`
+// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NomadConnection struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   NomadConnectionSpec   `json:"spec"`
+	Status NomadConnectionStatus `json:"status,omitempty"`
+}
+
+// NomadConnectionList is a list of NomadConnections.
+//
+// +kubebuilder:object:root=true
+type NomadConnectionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NomadConnection `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&NomadConnection{}, &NomadConnectionList{})
+}

@@ -1,0 +1,230 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConnectionRef names the connection a NomadToken's PAT is minted through.
+type ConnectionRef struct {
+	// name of the connection.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// kind of the connection. Default NomadConnection (in the NomadToken's namespace).
+	// +kubebuilder:validation:Enum=NomadConnection
+	// +kubebuilder:default=NomadConnection
+	// +optional
+	Kind string `json:"kind,omitempty"`
+}
+
+// RotationStrategy says how a PAT is replaced.
+// +kubebuilder:validation:Enum=Overlap;Rotate
+type RotationStrategy string
+
+const (
+	// RotationOverlap creates the new PAT, swaps it into the Secret, and revokes the old one after
+	// gracePeriod, so consumers never hold a revoked token.
+	RotationOverlap RotationStrategy = "Overlap"
+	// RotationRotate uses NOMAD's rotate endpoint, which revokes the old PAT at once.
+	RotationRotate RotationStrategy = "Rotate"
+)
+
+// RestartTarget is a workload in the NomadToken's namespace restarted after each rotation.
+type RestartTarget struct {
+	// kind of the workload.
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	Kind string `json:"kind"`
+	// name of the workload.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+}
+
+// Rotation says when and how the PAT is replaced before it expires.
+// +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
+type Rotation struct {
+	// renewBefore is how long before expiry the PAT is replaced, e.g. 240h.
+	// Default: replace when 2/3 of the PAT's real lifetime has passed.
+	// +optional
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+	// renewBeforePercentage is the share of the PAT's lifetime, 1-99, left when it is replaced.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	// +optional
+	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+	// strategy is Overlap (default: new PAT first, old revoked after gracePeriod) or Rotate
+	// (NOMAD's rotate endpoint; the old PAT stops working at once).
+	// +kubebuilder:default=Overlap
+	// +optional
+	Strategy RotationStrategy `json:"strategy,omitempty"`
+	// gracePeriod is how long the old PAT stays valid after the Secret holds the new one
+	// (Overlap only). Default 10m.
+	// +optional
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+	// restartTargets are workloads in this namespace restarted after each rotation, for pods that
+	// read the token as an environment variable.
+	// +listType=atomic
+	// +optional
+	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`
+}
+
+// SecretTemplate shapes the Secret that holds the raw PAT.
+type SecretTemplate struct {
+	// name of the Secret, in the NomadToken's namespace. Default: the NomadToken's name.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+	// key is the data key holding the raw PAT. Default "token".
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +optional
+	Key string `json:"key,omitempty"`
+	// labels are copied onto the Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// annotations are copied onto the Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// DeletionPolicy says what happens to the PAT when its NomadToken is deleted.
+// +kubebuilder:validation:Enum=Revoke;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionRevoke revokes the PAT in NOMAD before the NomadToken goes away.
+	DeletionRevoke DeletionPolicy = "Revoke"
+	// DeletionRetain leaves the PAT active in NOMAD until it expires.
+	DeletionRetain DeletionPolicy = "Retain"
+)
+
+// NomadTokenSpec is the PAT wanted and where its raw token goes.
+type NomadTokenSpec struct {
+	// connectionRef names the NomadConnection the PAT is minted through.
+	ConnectionRef ConnectionRef `json:"connectionRef"`
+	// tokenName is the PAT's name in NOMAD. Default "<namespace>/<name>". Names need not be unique
+	// in NOMAD; the operator tracks PATs by id.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	TokenName string `json:"tokenName,omitempty"`
+	// description is the PAT's description in NOMAD. The operator appends a short reference of its
+	// own so that it can find a PAT whose creation answer was lost.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Description string `json:"description,omitempty"`
+	// scopes granted to the PAT, e.g. uploads:read. At least one; tokens:* scopes and wildcards are
+	// refused (NOMAD never lets a PAT manage PATs, and PAT scopes are listed one by one).
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=set
+	// +kubebuilder:validation:XValidation:rule="self.all(s, !s.startsWith('tokens:'))",message="tokens:* scopes are not allowed: NOMAD never lets a PAT create, read or delete PATs"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, !s.contains('*'))",message="wildcard scopes are not allowed in a PAT: list each scope, e.g. uploads:read"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s.matches('^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$'))",message="each scope is <resource>:<action>, e.g. uploads:read"
+	Scopes []string `json:"scopes"`
+	// expiresInDays is the PAT's lifetime in days, at least 1. NOMAD caps it (365 by default).
+	// Default 30.
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=36500
+	// +optional
+	ExpiresInDays int32 `json:"expiresInDays,omitempty"`
+	// rotation says when and how the PAT is replaced before it expires.
+	// +optional
+	Rotation Rotation `json:"rotation,omitempty"`
+	// secret shapes the Secret holding the raw PAT.
+	// +optional
+	Secret SecretTemplate `json:"secret,omitempty"`
+	// deletionPolicy is Revoke (default: revoke the PAT when this NomadToken is deleted) or Retain.
+	// +kubebuilder:default=Revoke
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// PendingIssuance records that a PAT is about to be created, before the create call, so that a PAT
+// whose answer is lost (crash, timeout, dropped connection) can be found in NOMAD and revoked.
+type PendingIssuance struct {
+	// marker is carried in the new PAT's description; it identifies the PAT among same-named ones.
+	Marker string `json:"marker"`
+	// startedAt is when the create was attempted; PATs created well before it are not candidates.
+	StartedAt metav1.Time `json:"startedAt"`
+	// specHash is the material-fields hash the PAT is being minted for.
+	SpecHash string `json:"specHash"`
+}
+
+// NomadTokenStatus is what the operator last did and observed.
+type NomadTokenStatus struct {
+	// conditions: Ready is True while the Secret holds a valid PAT matching the spec.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// observedGeneration is the spec generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// tokenID is the id of the current PAT in NOMAD.
+	// +optional
+	TokenID string `json:"tokenID,omitempty"`
+	// secretName is the Secret holding the current PAT.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// issuedAt is when NOMAD created the current PAT.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+	// expiresAt is when the current PAT expires, as NOMAD says.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// renewalTime is when the operator will replace the current PAT.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+	// lastRotationTime is when a PAT last replaced a previous one.
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+	// issuedSpecHash fingerprints the material fields (scopes, lifetime, name, description,
+	// connection) the current PAT was minted with; a change means a new PAT is owed.
+	// +optional
+	IssuedSpecHash string `json:"issuedSpecHash,omitempty"`
+	// tokenFingerprint is a salted, truncated hash of the raw PAT written to the Secret; a different
+	// value in the Secret means someone edited it. It cannot be used to authenticate.
+	// +optional
+	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
+	// pendingIssuance is set while a PAT creation may have happened without its answer being stored.
+	// +optional
+	PendingIssuance *PendingIssuance `json:"pendingIssuance,omitempty"`
+	// revokePending lists PAT ids that are replaced and still to be revoked.
+	// +listType=set
+	// +optional
+	RevokePending []string `json:"revokePending,omitempty"`
+}
+
+// NomadToken is a NOMAD Personal Access Token, minted through a NomadConnection, kept in a Secret and
+// replaced before it expires.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=nomadtok,categories=nomad
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Renewal",type=date,JSONPath=`.status.renewalTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NomadToken struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   NomadTokenSpec   `json:"spec"`
+	Status NomadTokenStatus `json:"status,omitempty"`
+}
+
+// NomadTokenList is a list of NomadTokens.
+//
+// +kubebuilder:object:root=true
+type NomadTokenList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NomadToken `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&NomadToken{}, &NomadTokenList{})
+}

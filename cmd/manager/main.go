@@ -1,0 +1,81 @@
+// Command manager runs the nomad-token-operator controllers.
+package main
+
+import (
+	"flag"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/controllers"
+)
+
+func main() {
+	var (
+		metricsAddr     string
+		probeAddr       string
+		leaderElect     bool
+		checkInterval   time.Duration
+		userErrorRetry  time.Duration
+		syncPeriod      time.Duration
+		leaderNamespace string
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
+	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
+	flag.DurationVar(&checkInterval, "connection-check-interval", controllers.DefaultConnectionCheckInterval,
+		"How often a Ready NomadConnection is verified against NOMAD (one login and one list call).")
+	flag.DurationVar(&userErrorRetry, "user-error-retry", controllers.DefaultUserErrorRetry,
+		"How long to wait before asking NOMAD again after an error only a person can fix.")
+	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour,
+		"How often every object is reconciled again even without changes (a Ready token costs nothing then).")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme))
+	must(v1alpha1.AddToScheme(scheme))
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "nomad-token-operator.tokens.nomad-operator.dev",
+		LeaderElectionNamespace: leaderNamespace,
+		Cache:                   controllers.CacheOptions(syncPeriod),
+	})
+	if err != nil {
+		log.Error(err, "cannot create the manager")
+		os.Exit(1)
+	}
+	if err := controllers.Setup(mgr, controllers.Settings{ConnectionCheckInterval: checkInterval, UserErrorRetry: userErrorRetry}); err != nil {
+		log.Error(err, "cannot set up the controllers")
+		os.Exit(1)
+	}
+	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
+	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+	log.Info("starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		ctrl.Log.Error(err, "setup failed")
+		os.Exit(1)
+	}
+}

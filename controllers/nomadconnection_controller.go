@@ -1,0 +1,150 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// Defaults of how often a NomadConnection is checked again.
+const (
+	// DefaultConnectionCheckInterval re-verifies a Ready connection (credentials can be revoked in
+	// Keycloak at any time). One login and one list call per interval.
+	DefaultConnectionCheckInterval = 10 * time.Minute
+	// secretRetryInterval re-reads a missing credentials Secret; it costs no NOMAD call, and Secrets
+	// of users are not watched (the cache holds only the operator's own).
+	secretRetryInterval = 30 * time.Second
+)
+
+// NomadConnectionReconciler checks that a NomadConnection's credentials work and finds its PAT path.
+type NomadConnectionReconciler struct {
+	client.Client
+	Resolver *connection.Resolver
+	// CheckInterval overrides DefaultConnectionCheckInterval when > 0.
+	CheckInterval time.Duration
+	// UserErrorRetry is how long to wait after NOMAD refused the credentials; default DefaultUserErrorRetry.
+	UserErrorRetry time.Duration
+}
+
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/status,verbs=get;update;patch
+
+// Reconcile logs in, resolves the PAT path, counts the active PATs and reports it all in status.
+func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	conn := &v1alpha1.NomadConnection{}
+	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !conn.DeletionTimestamp.IsZero() {
+		r.Resolver.Pool.Forget(string(conn.UID))
+		return ctrl.Result{}, nil
+	}
+	original := conn.Status.DeepCopy()
+	result, err := r.check(ctx, conn)
+	if !equality.Semantic.DeepEqual(original, &conn.Status) {
+		if uerr := r.Status().Update(ctx, conn); uerr != nil && err == nil {
+			return ctrl.Result{}, uerr
+		}
+	}
+	return result, err
+}
+
+func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.NomadConnection) (ctrl.Result, error) {
+	st := &conn.Status
+	gen := conn.Generation
+	if strings.HasPrefix(strings.ToLower(conn.Spec.URL), "http://") {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionTrue, v1alpha1.ReasonPlainHTTP,
+			"the URL is plain http: the bot password, access tokens and raw PATs cross the network unencrypted; use https outside a local Oasis")
+	} else {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionFalse, v1alpha1.ReasonTLS, "the URL uses https")
+	}
+	notReady := func(reason, msg string) {
+		setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		st.ObservedGeneration = gen
+	}
+
+	nc, err := r.Resolver.Client(ctx, conn)
+	if err != nil {
+		var cfg *connection.ConfigError
+		if errors.As(err, &cfg) {
+			notReady(cfg.Reason, cfg.Message)
+			return ctrl.Result{RequeueAfter: secretRetryInterval}, nil
+		}
+		if apierrors.IsForbidden(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {
+			return ctrl.Result{}, err
+		}
+		reason := v1alpha1.ReasonInvalidSpec
+		if strings.Contains(err.Error(), "CABundle") {
+			reason = v1alpha1.ReasonInvalidCABundle
+		}
+		notReady(reason, err.Error())
+		return ctrl.Result{}, nil // only a spec change can help, and it triggers a reconcile
+	}
+	path, err := nc.Check(ctx)
+	var active []nomad.PAT
+	if err == nil {
+		active, err = nc.List(ctx, nomad.ListOptions{State: "active"})
+	}
+	if err != nil {
+		f := classify(err)
+		if nomad.CodeOf(err) == nomad.CodePathNotFound {
+			f.reason = v1alpha1.ReasonPATPathNotFound
+		}
+		if f.transient {
+			f.reason = v1alpha1.ReasonUnreachable
+		}
+		notReady(f.reason, f.message)
+		log.FromContext(ctx).Info("NomadConnection check failed", "reason", f.reason, "message", f.message)
+		if f.transient {
+			if after := nomad.RetryAfterOf(err); after > 0 {
+				return ctrl.Result{RequeueAfter: after}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
+	}
+	st.PATPath = v1alpha1.PATPathMode(path)
+	st.ActiveTokens = ptr.To(int32(len(active)))
+	st.ObservedGeneration = gen
+	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
+		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
+	return ctrl.Result{RequeueAfter: r.checkInterval()}, nil
+}
+
+func (r *NomadConnectionReconciler) checkInterval() time.Duration {
+	if r.CheckInterval > 0 {
+		return r.CheckInterval
+	}
+	return DefaultConnectionCheckInterval
+}
+
+func (r *NomadConnectionReconciler) userErrorRetry() time.Duration {
+	if r.UserErrorRetry > 0 {
+		return r.UserErrorRetry
+	}
+	return DefaultUserErrorRetry
+}
+
+// SetupWithManager watches NomadConnections; status writes do not trigger a new check.
+func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.NomadConnection{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Named("nomadconnection").
+		Complete(r)
+}

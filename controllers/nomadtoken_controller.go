@@ -1,0 +1,185 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// DefaultUserErrorRetry is how long a NomadToken waits after an error only a person can fix before
+// it asks NOMAD again (a spec change retries at once). Some fixes happen outside Kubernetes (revoking
+// stale PATs, raising NOMAD's lifetime cap), so it does try again, slowly.
+const DefaultUserErrorRetry = 15 * time.Minute
+
+// NomadTokenReconciler keeps a NomadToken's PAT in its Secret.
+type NomadTokenReconciler struct {
+	client.Client
+	// APIReader reads around the cache. The cache holds only Secrets the operator labelled, so a
+	// Secret missing from it may still exist (a user's Secret of the same name) and is looked up live.
+	APIReader client.Reader
+	Resolver  *connection.Resolver
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	// UserErrorRetry overrides DefaultUserErrorRetry when > 0.
+	UserErrorRetry time.Duration
+}
+
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile loads the NomadToken, decides what is owed (recover a lost issuance, issue a PAT, sync the
+// Secret, revoke replaced PATs, or nothing) and writes the status once at the end.
+func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	token := &v1alpha1.NomadToken{}
+	if err := r.Get(ctx, req.NamespacedName, token); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !token.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, token)
+	}
+	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
+		// The finalizer goes on before any PAT exists, so no PAT can outlive its NomadToken unnoticed.
+		controllerutil.AddFinalizer(token, v1alpha1.FinalizerRevoke)
+		if err := r.Update(ctx, token); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	original := token.Status.DeepCopy()
+	result, err := r.reconcileToken(ctx, token)
+	return r.writeStatus(ctx, token, original, result, err)
+}
+
+func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
+	obs, err := r.observe(ctx, token)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if obs.secretConflict() {
+		return r.fail(ctx, token, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
+			"Secret %q exists and is not owned by this NomadToken; it is never overwritten: delete or rename it, or set spec.secret.name",
+			obs.secret.Name)})
+	}
+	if token.Status.PendingIssuance != nil {
+		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
+			return r.fail(ctx, token, err)
+		}
+	}
+	if reason := issuanceReason(obs); reason != "" {
+		if err := r.issue(ctx, obs, reason); err != nil {
+			return r.fail(ctx, token, err)
+		}
+	} else if secretNeedsSync(obs) {
+		if err := r.syncSecret(ctx, obs); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.revokeReplaced(ctx, token); err != nil {
+		return r.fail(ctx, token, err)
+	}
+	return r.markReady(token), nil
+}
+
+// observe loads the Secrets the decisions look at.
+func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.NomadToken) (*observed, error) {
+	obs := &observed{token: token, now: r.Clock.Now()}
+	var err error
+	if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
+		return nil, err
+	}
+	if prev := token.Status.SecretName; prev != "" && prev != token.EffectiveSecretName() {
+		s, err := r.getSecret(ctx, token.Namespace, prev)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil && ownedBy(s, token) {
+			obs.previous = s
+		}
+	}
+	return obs, nil
+}
+
+// getSecret reads from the cache and, on a miss, from the API server: a Secret without the operator's
+// label is invisible to the cache but must still never be overwritten.
+func (r *NomadTokenReconciler) getSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	s := &corev1.Secret{}
+	err := r.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, s)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// markReady records success: the Secret holds the current PAT. It returns when to look again.
+func (r *NomadTokenReconciler) markReady(token *v1alpha1.NomadToken) ctrl.Result {
+	st := &token.Status
+	renewal := renewalTime(st.IssuedAt.Time, st.ExpiresAt.Time, token.Spec.Rotation)
+	st.RenewalTime = &metav1.Time{Time: renewal}
+	st.SecretName = token.EffectiveSecretName()
+	st.ObservedGeneration = token.Generation
+	setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonIssued,
+		fmt.Sprintf("Secret %s holds PAT %s, valid until %s", st.SecretName, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339)))
+	return ctrl.Result{RequeueAfter: max(renewal.Sub(r.Clock.Now()), time.Second)}
+}
+
+// fail reports err. Errors only a person can fix set Ready=False and wait (no hot retry); transient
+// ones back off exponentially (or as NOMAD's Retry-After says). A PAT that is still valid and matches
+// the spec keeps Ready=True: consumers are fine, only its replacement is late.
+func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadToken, err error) (ctrl.Result, error) {
+	f := classify(err)
+	st := &token.Status
+	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&
+		isReady(st.Conditions) && f.reason != v1alpha1.ReasonSecretConflict
+	if !stillValid {
+		setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message)
+	}
+	log.FromContext(ctx).Info("NomadToken step failed", "reason", f.reason, "message", f.message, "transient", f.transient)
+	if f.transient {
+		if after := nomad.RetryAfterOf(err); after > 0 {
+			return ctrl.Result{RequeueAfter: after}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
+	return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
+}
+
+// writeStatus is the one status write of a reconcile, skipped when nothing changed (a Ready token on
+// resync costs no write).
+func (r *NomadTokenReconciler) writeStatus(ctx context.Context, token *v1alpha1.NomadToken, original *v1alpha1.NomadTokenStatus, result ctrl.Result, err error) (ctrl.Result, error) {
+	if equality.Semantic.DeepEqual(original, &token.Status) {
+		return result, err
+	}
+	if uerr := r.Status().Update(ctx, token); uerr != nil {
+		if err == nil {
+			err = uerr
+		}
+		return ctrl.Result{}, err
+	}
+	return result, err
+}

@@ -1,0 +1,92 @@
+package controllers
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
+// cert-manager); the reason is what the Event and the log say.
+const (
+	IssueNotIssued     = "NotIssued"     // no PAT was ever issued for this NomadToken
+	IssueSpecChanged   = "SpecChanged"   // a material field changed: NOMAD cannot edit a PAT
+	IssueSecretMissing = "SecretMissing" // the Secret is gone and the raw token with it
+	IssueSecretEdited  = "SecretEdited"  // the Secret no longer holds the token the operator wrote
+	IssueExpired       = "Expired"       // the PAT expired (the operator was down past renewal)
+	IssueRenewalDue    = "RenewalDue"    // the planned renewal time has come
+)
+
+// observed is everything a decision looks at, loaded once per reconcile.
+type observed struct {
+	token *v1alpha1.NomadToken
+	// secret is the Secret at the token's current secret name, nil when there is none.
+	secret *corev1.Secret
+	// previous is the owned Secret at status.secretName when spec.secret.name moved away from it.
+	previous *corev1.Secret
+	now      time.Time
+}
+
+// secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never
+// be overwritten, and no PAT may be minted for it.
+func (o *observed) secretConflict() bool {
+	return o.secret != nil && !ownedBy(o.secret, o.token)
+}
+
+// currentRawToken finds the raw PAT the operator last wrote, in the current Secret or, after a rename,
+// in the previous one.
+func (o *observed) currentRawToken() ([]byte, bool) {
+	st := o.token.Status
+	key := o.token.EffectiveSecretKey()
+	if raw, ok := findRawToken(o.secret, key, st.TokenFingerprint); ok {
+		return raw, true
+	}
+	return findRawToken(o.previous, key, st.TokenFingerprint)
+}
+
+// issuanceReason returns why a new PAT is owed, or "" when the current one serves.
+func issuanceReason(o *observed) string {
+	st := o.token.Status
+	switch {
+	case st.TokenID == "" || st.IssuedAt == nil || st.ExpiresAt == nil:
+		return IssueNotIssued
+	case st.IssuedSpecHash != materialHash(o.token):
+		return IssueSpecChanged
+	case o.secret == nil && o.previous == nil:
+		return IssueSecretMissing
+	}
+	if _, ok := o.currentRawToken(); !ok {
+		return IssueSecretEdited
+	}
+	if !o.now.Before(st.ExpiresAt.Time) {
+		return IssueExpired
+	}
+	if !o.now.Before(renewalTime(st.IssuedAt.Time, st.ExpiresAt.Time, o.token.Spec.Rotation)) {
+		return IssueRenewalDue
+	}
+	return ""
+}
+
+// facts returns what the Secret annotations should say about the current PAT.
+func currentFacts(t *v1alpha1.NomadToken) tokenSecretFacts {
+	f := tokenSecretFacts{TokenID: t.Status.TokenID}
+	if t.Status.IssuedAt != nil {
+		f.IssuedAt = t.Status.IssuedAt.Time
+	}
+	if t.Status.ExpiresAt != nil {
+		f.ExpiresAt = t.Status.ExpiresAt.Time
+	}
+	return f
+}
+
+// secretNeedsSync reports whether the Secret must be rewritten with the current PAT (labels,
+// annotations, key or name changed) although no new PAT is owed.
+func secretNeedsSync(o *observed) bool {
+	raw, ok := o.currentRawToken()
+	if !ok {
+		return false
+	}
+	return o.previous != nil || !secretInSync(o.secret, o.token, raw, currentFacts(o.token))
+}

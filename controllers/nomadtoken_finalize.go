@@ -1,0 +1,100 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// finalize runs when a NomadToken is being deleted. With deletionPolicy Revoke every PAT the token may
+// hold (current, replaced, and one whose creation answer was lost) is revoked before the finalizer goes;
+// if that is impossible (the connection is gone), the token stays, and its Ready condition says how to
+// let it go: restore the connection, or set spec.deletionPolicy: Retain. With Retain, the PAT stays
+// active and its Secret is released from the NomadToken, so garbage collection does not take the only
+// copy of a live token with it.
+func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
+		return ctrl.Result{}, nil
+	}
+	original := token.Status.DeepCopy()
+	var err error
+	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
+		err = r.releaseSecret(ctx, token)
+	} else {
+		err = r.revokeAll(ctx, token)
+	}
+	if err != nil {
+		f := classify(err)
+		msg := fmt.Sprintf("cannot revoke PAT %s on deletion: %s. Fix that, or set spec.deletionPolicy: Retain to delete without revoking (the PAT then stays valid until it expires)",
+			token.Status.TokenID, f.message)
+		setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRevokeFailed, msg)
+		if !f.transient {
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Delete", "%s", msg)
+			err = nil
+		}
+		res := ctrl.Result{}
+		if err == nil {
+			res.RequeueAfter = r.userErrorRetry()
+		}
+		return r.writeStatus(ctx, token, original, res, err)
+	}
+	controllerutil.RemoveFinalizer(token, v1alpha1.FinalizerRevoke)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, token))
+}
+
+// revokeAll revokes the current PAT, replaced ones not yet revoked, and any PAT of a pending issuance.
+func (r *NomadTokenReconciler) revokeAll(ctx context.Context, token *v1alpha1.NomadToken) error {
+	st := &token.Status
+	if st.TokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
+		return nil // never issued anything
+	}
+	if st.PendingIssuance != nil {
+		// Nothing here may be adopted: every PAT carrying the marker is revoked.
+		if err := r.recoverPendingIssuance(ctx, &observed{token: token, now: r.Clock.Now()}); err != nil {
+			return err
+		}
+	}
+	if st.TokenID != "" && !slices.Contains(st.RevokePending, st.TokenID) {
+		st.RevokePending = append(st.RevokePending, st.TokenID)
+	}
+	if err := r.revokeReplaced(ctx, token); err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
+	return nil
+}
+
+// releaseSecret drops the NomadToken's ownership and the operator's label from the Secret, so it
+// outlives the NomadToken with deletionPolicy Retain.
+func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha1.NomadToken) error {
+	s, err := r.getSecret(ctx, token.Namespace, token.EffectiveSecretName())
+	if err != nil || s == nil || !ownedBy(s, token) {
+		return err
+	}
+	refs := s.OwnerReferences[:0]
+	for _, ref := range s.OwnerReferences {
+		if ref.UID != token.UID {
+			refs = append(refs, ref)
+		}
+	}
+	s.OwnerReferences = refs
+	delete(s.Labels, v1alpha1.LabelManagedBy)
+	return r.Update(ctx, s, client.FieldOwner(FieldManager))
+}
+
+func (r *NomadTokenReconciler) userErrorRetry() (d time.Duration) {
+	if r.UserErrorRetry > 0 {
+		return r.UserErrorRetry
+	}
+	return DefaultUserErrorRetry
+}

@@ -1,0 +1,67 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// clockSkewAllowance widens the search for a PAT whose creation answer was lost: startedAt is the
+// operator's clock, created_at is NOMAD's. The marker, not the time, identifies the PAT.
+const clockSkewAllowance = time.Hour
+
+// recoverPendingIssuance settles a create whose outcome is unknown. It lists the bot account's PATs
+// created since the attempt and picks those carrying the marker. One whose raw token did reach the
+// Secret (the operator stopped between the Secret write and the status write) is adopted; every
+// other one is revoked, since nobody holds its raw token.
+func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *observed) error {
+	token := obs.token
+	pending := token.Status.PendingIssuance
+	nc, err := r.clientFor(ctx, token, false)
+	if err != nil {
+		return err
+	}
+	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: pending.StartedAt.Add(-clockSkewAllowance)})
+	if err != nil {
+		return err
+	}
+	tag := markerTag(pending.Marker)
+	adopted := ""
+	for _, pat := range pats {
+		if !strings.Contains(pat.Description, tag) {
+			continue
+		}
+		if adopted == "" && r.secretHolds(obs, pat) {
+			raw := obs.secret.Data[token.EffectiveSecretKey()]
+			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash)
+			adopted = pat.ID
+			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
+			continue
+		}
+		if pat.Revoked {
+			continue
+		}
+		if err := nc.Revoke(ctx, pat.ID); err != nil {
+			return err
+		}
+		log.FromContext(ctx).Info("revoked PAT whose raw token was lost", "tokenID", pat.ID)
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "RevokedOrphan", "Revoke",
+			"Revoked PAT %s: it was created but its raw token never reached the Secret", pat.ID)
+	}
+	token.Status.PendingIssuance = nil
+	return nil
+}
+
+// secretHolds reports whether the owned Secret says it holds pat and actually holds a token under
+// the current key.
+func (r *NomadTokenReconciler) secretHolds(obs *observed, pat nomad.PAT) bool {
+	s := obs.secret
+	return s != nil && ownedBy(s, obs.token) && s.Annotations[v1alpha1.AnnotationTokenID] == pat.ID &&
+		len(s.Data[obs.token.EffectiveSecretKey()]) > 0 && pat.Active(obs.now)
+}

@@ -1,0 +1,55 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// connectionRefIndex indexes NomadTokens by the name of the connection they use.
+const connectionRefIndex = "spec.connectionRef.name"
+
+// SetupWithManager wires the watches: NomadTokens (spec changes and deletion only, so GitOps label
+// churn and our own status writes cause nothing), the Secrets they own (through a cache the manager
+// restricts to the operator's label), and NomadConnections (a connection turning Ready releases the
+// tokens waiting for it).
+func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.NomadToken{}, connectionRefIndex,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.NomadToken).Spec.ConnectionRef.Name} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}))).
+		Owns(&corev1.Secret{}).
+		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection)).
+		Named("nomadtoken").
+		Complete(r)
+}
+
+func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
+	var tokens v1alpha1.NomadTokenList
+	if err := r.List(ctx, &tokens, client.InNamespace(o.GetNamespace()), client.MatchingFields{connectionRefIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(tokens.Items))
+	for _, t := range tokens.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+	}
+	return reqs
+}
+
+// deletionStarted passes the update that sets deletionTimestamp, which changes no generation.
+type deletionStarted struct{ predicate.Funcs }
+
+func (deletionStarted) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}

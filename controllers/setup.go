@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+)
+
+// CacheOptions restricts the Secret cache to the operator's own Secrets: watching every Secret of the
+// cluster would hold all of them in memory and needs far broader access.
+func CacheOptions(syncPeriod time.Duration) cache.Options {
+	return cache.Options{
+		SyncPeriod: &syncPeriod,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})},
+		},
+	}
+}
+
+// Settings are the tunables of the
+type Settings struct {
+	ConnectionCheckInterval time.Duration
+	UserErrorRetry          time.Duration
+	// Clock drives every decision; nil means the real clock. Tests pass a fake one.
+	Clock clock.PassiveClock
+	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
+	NewClient connection.NewClientFunc
+}
+
+// Setup registers both controllers with mgr; they share one pool of NOMAD clients.
+func Setup(mgr ctrl.Manager, s Settings) error {
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	resolver := &connection.Resolver{
+		Reader: mgr.GetAPIReader(),
+		Pool:   &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
+	}
+	if err := (&NomadConnectionReconciler{
+		Client:         mgr.GetClient(),
+		Resolver:       resolver,
+		CheckInterval:  s.ConnectionCheckInterval,
+		UserErrorRetry: s.UserErrorRetry,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&NomadTokenReconciler{
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Resolver:       resolver,
+		Recorder:       mgr.GetEventRecorder("nomad-token-operator"),
+		Clock:          s.Clock,
+		UserErrorRetry: s.UserErrorRetry,
+	}).SetupWithManager(mgr)
+}

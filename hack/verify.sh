@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fails when generated files (CRDs, RBAC, deepcopy) drift from the markers, when Go code is not
+# gofmt'ed, when go.mod/go.sum are untidy, or when go vet complains. CI runs it on every change.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+make --no-print-directory generate manifests >/dev/null
+if ! git diff --exit-code --stat -- api config; then
+  echo "verify: generated files drifted; run 'make generate manifests' and commit the result" >&2
+  exit 1
+fi
+untracked=$(git ls-files --others --exclude-standard -- api config/crd config/rbac)
+if [[ -n "$untracked" ]]; then
+  echo "verify: generated files not committed: $untracked" >&2
+  exit 1
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [[ -n "$unformatted" ]]; then
+  echo "verify: not gofmt'ed: $unformatted" >&2
+  exit 1
+fi
+
+cp go.mod /tmp/verify-go.mod.$$; cp go.sum /tmp/verify-go.sum.$$
+go mod tidy
+if ! git diff --exit-code --stat -- go.mod go.sum; then
+  echo "verify: go.mod/go.sum are not tidy; run 'go mod tidy' and commit" >&2
+  mv /tmp/verify-go.mod.$$ go.mod; mv /tmp/verify-go.sum.$$ go.sum
+  exit 1
+fi
+rm -f /tmp/verify-go.mod.$$ /tmp/verify-go.sum.$$
+
+go vet ./...
+echo "verify: OK"

@@ -1,0 +1,118 @@
+// Package connection turns a NomadConnection into a ready-to-use NOMAD client: it reads the
+// credentials and CA Secrets and hands out one long-lived client per connection, so that every
+// NomadToken of a connection shares one cached access token and one rate limiter.
+package connection
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// ConfigError is a problem only a person can fix (a missing Secret or key, a bad CA bundle).
+// Reason is the condition reason to report; Message says what to change.
+type ConfigError struct {
+	Reason  string
+	Message string
+}
+
+func (e *ConfigError) Error() string { return e.Message }
+
+// Resolver reads what a NomadConnection references. Reader should bypass the operator's cache:
+// the cache only holds Secrets the operator labelled, and credentials Secrets belong to users.
+type Resolver struct {
+	Reader client.Reader
+	Pool   *Pool
+}
+
+// Client returns the shared client for conn, rebuilding it only when its settings or Secrets changed.
+func (r *Resolver) Client(ctx context.Context, conn *v1alpha1.NomadConnection) (nomad.Client, error) {
+	cfg, err := r.Config(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	return r.Pool.Get(string(conn.UID), cfg, conn.Spec.RateLimit)
+}
+
+// Config builds the nomad.Config of conn from its spec and Secrets.
+func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (nomad.Config, error) {
+	ref := conn.Spec.Credentials.SecretRef
+	creds, err := r.secret(ctx, conn.Namespace, ref.Name, "credentials")
+	if err != nil {
+		return nomad.Config{}, err
+	}
+	username, err := secretValue(creds, defaulted(ref.UsernameKey, "username"))
+	if err != nil {
+		return nomad.Config{}, err
+	}
+	password, err := secretValue(creds, defaulted(ref.PasswordKey, "password"))
+	if err != nil {
+		return nomad.Config{}, err
+	}
+	ca := []byte(conn.Spec.CABundle)
+	if caRef := conn.Spec.CASecretRef; caRef != nil {
+		caSecret, err := r.secret(ctx, conn.Namespace, caRef.Name, "CA")
+		if err != nil {
+			return nomad.Config{}, err
+		}
+		if ca, err = secretValue(caSecret, defaulted(caRef.Key, "ca.crt")); err != nil {
+			return nomad.Config{}, err
+		}
+	}
+	return nomad.Config{
+		URL:      conn.Spec.URL,
+		PATPath:  nomad.PATPath(defaulted(string(conn.Spec.PATPath), string(v1alpha1.PATPathAuto))),
+		Username: string(username),
+		Password: string(password),
+		CABundle: ca,
+	}, nil
+}
+
+func (r *Resolver) secret(ctx context.Context, namespace, name, what string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, &ConfigError{
+			Reason:  v1alpha1.ReasonSecretNotFound,
+			Message: fmt.Sprintf("%s Secret %s/%s not found: create it or fix the NomadConnection's reference", what, namespace, name),
+		}
+	}
+	return s, err
+}
+
+func secretValue(s *corev1.Secret, key string) ([]byte, error) {
+	v, ok := s.Data[key]
+	if !ok || len(v) == 0 {
+		return nil, &ConfigError{
+			Reason:  v1alpha1.ReasonSecretKeyMissing,
+			Message: fmt.Sprintf("Secret %s/%s has no (or an empty) key %q", s.Namespace, s.Name, key),
+		}
+	}
+	return v, nil
+}
+
+func defaulted(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// fingerprint identifies a Config's settings without keeping the password around in clear.
+func fingerprint(cfg nomad.Config, rl *v1alpha1.RateLimit) string {
+	h := sha256.New()
+	for _, part := range []string{cfg.URL, string(cfg.PATPath), cfg.Username, cfg.Password, string(cfg.CABundle), fmt.Sprint(qpsBurst(rl))} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,91 @@
+// Package nomad is the operator's client for NOMAD's Personal Access Token (PAT) API
+// (the FAIR materials-science data platform, not HashiCorp Nomad).
+//
+// Only a Keycloak access token may manage PATs, so every client logs in with a bot account's
+// username and password through NOMAD's /auth/token endpoint and caches the access token it gets.
+// The raw PAT returned by Create and Rotate is held only in IssuedToken.RawToken; it never appears in
+// an error string, a log line or a String() method of this package.
+package nomad
+
+import (
+	"context"
+	"time"
+)
+
+// Client is the small, task-level view of NOMAD's PAT API that the controllers use.
+// The HTTP implementation is HTTPClient; tests use the fake package or the stand-in server.
+type Client interface {
+	// Create mints a new PAT. The raw token is in the result and nowhere else, ever.
+	Create(ctx context.Context, req CreateRequest) (*IssuedToken, error)
+	// Get inspects one PAT by id. A missing, pruned or foreign id is an *Error with Code NotFound.
+	Get(ctx context.Context, id string) (*PAT, error)
+	// List returns every PAT matching opts, following pages until the last one.
+	List(ctx context.Context, opts ListOptions) ([]PAT, error)
+	// Revoke revokes a PAT. Revoking an already revoked or pruned (404) PAT is success.
+	Revoke(ctx context.Context, id string) error
+	// Rotate calls NOMAD's rotate endpoint, which revokes the old PAT *before* it validates and creates
+	// the new one (see nomad-pat-api.md §5: a 400 may leave the user with no token at all).
+	Rotate(ctx context.Context, id string) (*IssuedToken, error)
+	// Check logs in and resolves the PAT path prefix; it is what NomadConnection readiness reports.
+	Check(ctx context.Context) (PATPath, error)
+}
+
+// PATPath is where the PAT routes live under the API root: NOMAD's docs say /v1/pats,
+// every published source version serves /v1/auth/pats.
+type PATPath string
+
+const (
+	PATPathAuto     PATPath = "Auto"     // detect from openapi.json, else by a 404 probe
+	PATPathPats     PATPath = "Pats"     // {api}/v1/pats (the documented form)
+	PATPathAuthPats PATPath = "AuthPats" // {api}/v1/auth/pats (the published source)
+)
+
+// PAT is NOMAD's PATResponse. Times are UTC; a nil ExpiresAt means the PAT never expires.
+type PAT struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Scopes      []string   `json:"scopes"`
+	Revoked     bool       `json:"revoked"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expired_at,omitempty"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Active reports whether the PAT can authenticate at now: not revoked, and not past its expiry.
+func (p *PAT) Active(now time.Time) bool {
+	if p.Revoked {
+		return false
+	}
+	return p.ExpiresAt == nil || !now.After(*p.ExpiresAt)
+}
+
+// IssuedToken is what Create and Rotate return: the PAT and its raw secret, shown this one time only.
+type IssuedToken struct {
+	PAT      PAT
+	RawToken string
+}
+
+// String never shows the raw token, so an accidental %v in a log line cannot leak it.
+func (t IssuedToken) String() string { return "IssuedToken{id=" + t.PAT.ID + ", raw=<redacted>}" }
+
+// GoString keeps %#v from printing the raw token as well.
+func (t IssuedToken) GoString() string { return t.String() }
+
+// CreateRequest is the body of POST {pats}. ExpiresInDays nil means "never expires", which NOMAD
+// refuses unless its max lifetime is unset; the operator always sends a number.
+type CreateRequest struct {
+	Name          string
+	Description   string
+	Scopes        []string
+	ExpiresInDays *int
+}
+
+// ListOptions are the list filters the operator needs (nomad-pat-api.md §4.2). Zero values are omitted.
+type ListOptions struct {
+	Search        string    // case-insensitive substring of the name
+	State         string    // "active" or "inactive"
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // inclusive
+	PageSize      int       // 0 means the client's default (100)
+}
