@@ -33,12 +33,15 @@ const (
 	CodeBadRequest Code = "BadRequest"
 	// CodeTransient: 5xx, 429, timeouts, resets, unreadable answers: retry with backoff.
 	CodeTransient Code = "Transient"
+	// CodeInvalidConfig: New or NormalizeURL rejected the Config (URL, PAT path, CA bundle, missing
+	// credentials) before any request; the NomadConnection or its Secrets must change.
+	CodeInvalidConfig Code = "InvalidConfig"
 )
 
 // Error is every error the HTTP client returns for a NOMAD answer or a failed exchange.
 // Detail is NOMAD's "detail" string (never a token); Message() is safe for conditions and Events.
 type Error struct {
-	Op         string        // "create", "get", "list", "revoke", "rotate", "login", "detect-path"
+	Op         string        // "create", "get", "list", "revoke", "rotate", "login", "detect-path", "config"
 	Code       Code          // classification
 	StatusCode int           // HTTP status, 0 when no answer arrived
 	Detail     string        // NOMAD's detail, or a description of the transport failure

@@ -1,0 +1,216 @@
+package nomad
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+)
+
+// DefaultRequestTimeout bounds one HTTP exchange when Config.RequestTimeout is zero.
+const DefaultRequestTimeout = 30 * time.Second
+
+// DefaultUserAgent is sent when Config.UserAgent is empty.
+const DefaultUserAgent = "nomad-token-operator"
+
+// Config describes one connection to a NOMAD deployment: one bot account, one cached access token,
+// one rate limiter. Build it from a NomadConnection and keep the resulting HTTPClient for as long as
+// the connection's spec and credentials do not change.
+type Config struct {
+	// URL is the API root, e.g. "https://nomad.example.org/nomad-oasis/api". A trailing "/" or "/v1"
+	// is accepted and removed. Only http and https are allowed, and credentials never go in the URL.
+	URL string
+	// PATPath says where the PAT routes live; "" means PATPathAuto.
+	PATPath PATPath
+	// Username and Password are the bot account's, used only for the password grant at /v1/auth/token.
+	Username string
+	Password string
+	// CABundle is PEM, added to the system pool for TLS. It cannot be combined with HTTPClient.
+	CABundle []byte
+	// HTTPClient overrides the transport (tests, proxies). When nil, a client that does not follow
+	// redirects is built: a redirected POST would silently turn into a GET.
+	HTTPClient *http.Client
+	// Clock is used for token expiry, Retry-After dates and client-side list filtering; nil = real.
+	Clock clock.PassiveClock
+	// Limiter, when set, is waited on before every HTTP request (login and detection included).
+	// Share one Limiter between every caller of the same NOMAD connection.
+	Limiter *rate.Limiter
+	// RequestTimeout bounds each HTTP exchange (rate-limiter wait included), on top of the caller's
+	// context. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// UserAgent is sent with every request; "" means DefaultUserAgent.
+	UserAgent string
+	// Log receives structured, token-free logs (logins, path detection). Zero value discards.
+	Log logr.Logger
+}
+
+// String hides the password, so logging a Config by accident cannot leak it.
+func (c Config) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = "<redacted>"
+	}
+	return fmt.Sprintf("nomad.Config{URL:%q, PATPath:%q, Username:%q, Password:%q, CABundle:%d bytes}",
+		c.URL, c.PATPath, c.Username, pw, len(c.CABundle))
+}
+
+// GoString keeps %#v from printing the password as well.
+func (c Config) GoString() string { return c.String() }
+
+// HTTPClient is the Client implementation that talks to a real NOMAD server. It is safe for
+// concurrent use; every caller shares its access token, PAT path and rate limiter.
+type HTTPClient struct {
+	root      string // normalised API root, without "/v1"
+	patMode   PATPath
+	username  string
+	password  string
+	hc        *http.Client
+	clock     clock.PassiveClock
+	limiter   *rate.Limiter
+	timeout   time.Duration
+	userAgent string
+	log       logr.Logger
+
+	tokens *tokenSource
+	paths  *pathResolver
+}
+
+var _ Client = (*HTTPClient)(nil)
+
+// String names the connection without any credential (fmt would otherwise print every field).
+// Value receivers, so that formatting a dereferenced client is covered too.
+func (c HTTPClient) String() string {
+	return fmt.Sprintf("nomad.HTTPClient{root:%q, user:%q}", c.root, c.username)
+}
+
+// GoString keeps %#v from printing the password or the cached access token.
+func (c HTTPClient) GoString() string { return c.String() }
+
+// New validates cfg and returns a client. It makes no network call; use Check for that.
+func New(cfg Config) (*HTTPClient, error) {
+	root, err := NormalizeURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	mode := cfg.PATPath
+	switch mode {
+	case "":
+		mode = PATPathAuto
+	case PATPathAuto, PATPathPats, PATPathAuthPats:
+	default:
+		return nil, configError("PAT path %q is not one of %s, %s, %s", mode, PATPathAuto, PATPathPats, PATPathAuthPats)
+	}
+	if cfg.Username == "" || cfg.Password == "" {
+		return nil, configError("username and password are both required")
+	}
+	hc := cfg.HTTPClient
+	switch {
+	case hc != nil && len(cfg.CABundle) > 0:
+		return nil, configError("CABundle cannot be combined with a custom HTTPClient; configure the CA in its transport")
+	case hc == nil:
+		hc, err = defaultHTTPClient(cfg.CABundle)
+		if err != nil {
+			return nil, err
+		}
+	}
+	c := &HTTPClient{
+		root:      root,
+		patMode:   mode,
+		username:  cfg.Username,
+		password:  cfg.Password,
+		hc:        hc,
+		clock:     cfg.Clock,
+		limiter:   cfg.Limiter,
+		timeout:   cfg.RequestTimeout,
+		userAgent: cfg.UserAgent,
+		log:       cfg.Log,
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultRequestTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if c.log.GetSink() == nil {
+		c.log = logr.Discard()
+	}
+	c.tokens = &tokenSource{c: c}
+	c.paths = newPathResolver(mode)
+	return c, nil
+}
+
+// configError reports a Config that New refuses, as an *Error so that CodeOf does not take it for
+// a transient failure.
+func configError(format string, args ...any) *Error {
+	return &Error{Op: "config", Code: CodeInvalidConfig, Detail: fmt.Sprintf(format, args...)}
+}
+
+// NormalizeURL turns what a user writes in a NomadConnection into the API root this package appends
+// "/v1/..." to: scheme and host required, http or https only, no credentials, query or fragment, and
+// without a trailing "/" or "/v1".
+func NormalizeURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", configError("URL is empty; expected the API root, e.g. https://nomad.example.org/nomad-oasis/api")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the input, which is what the user typed; it is not a secret unless it
+		// carries userinfo, which we refuse below anyway, so report only the parser's reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", configError("URL cannot be parsed: %v", err)
+	}
+	switch u.Scheme {
+	case "http", "https":
+	default:
+		return "", configError("URL scheme %q is not supported; use https:// (or http:// for a local Oasis)", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", configError("URL has no host")
+	}
+	if u.User != nil {
+		return "", configError("URL must not contain credentials; use the connection's credentials Secret")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", configError("URL must not contain a query or fragment")
+	}
+	p := strings.TrimRight(u.Path, "/")
+	p = strings.TrimSuffix(p, "/v1")
+	u.Path = strings.TrimRight(p, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func defaultHTTPClient(caPEM []byte) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, configError("CABundle contains no PEM certificate")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{
+		Transport: tr,
+		// NOMAD never redirects its API; a redirect means the URL is wrong (http→https, a missing
+		// base path) and is reported as such rather than followed with a rewritten method.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
+}
