@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -40,6 +42,19 @@ type NomadConnectionReconciler struct {
 	CheckInterval time.Duration
 	// UserErrorRetry is how long to wait after NOMAD refused the credentials; default DefaultUserErrorRetry.
 	UserErrorRetry time.Duration
+	// Clock decides when a check is due; nil means the real clock.
+	Clock clock.PassiveClock
+
+	// checked remembers, per connection UID, the last successful check, so a resync within the check
+	// interval costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
+	checked sync.Map // types.UID -> lastCheck
+}
+
+// lastCheck is what a successful check was made for: a new generation or annotation forces a new one.
+type lastCheck struct {
+	generation  int64
+	annotations string
+	at          time.Time
 }
 
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch
@@ -55,8 +70,16 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.Resolver.Pool.Forget(string(conn.UID))
 		return ctrl.Result{}, nil
 	}
+	if wait, fresh := r.recentlyChecked(conn); fresh {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	original := conn.Status.DeepCopy()
 	result, err := r.check(ctx, conn)
+	if err == nil && isReady(conn.Status.Conditions) {
+		r.checked.Store(conn.UID, checkOf(conn, r.now()))
+	} else {
+		r.checked.Delete(conn.UID)
+	}
 	if !equality.Semantic.DeepEqual(original, &conn.Status) {
 		if uerr := r.Status().Update(ctx, conn); uerr != nil && err == nil {
 			return ctrl.Result{}, uerr
@@ -125,6 +148,33 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
 	return ctrl.Result{RequeueAfter: r.checkInterval()}, nil
+}
+
+// recentlyChecked reports whether conn, unchanged, passed a check less than an interval ago, and how
+// long until the next one is due.
+func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnection) (time.Duration, bool) {
+	v, ok := r.checked.Load(conn.UID)
+	if !ok {
+		return 0, false
+	}
+	last := v.(lastCheck)
+	current := checkOf(conn, last.at)
+	if current != last || !isReady(conn.Status.Conditions) {
+		return 0, false
+	}
+	wait := last.at.Add(r.checkInterval()).Sub(r.now())
+	return wait, wait > 0
+}
+
+func checkOf(conn *v1alpha1.NomadConnection, at time.Time) lastCheck {
+	return lastCheck{generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations), at: at}
+}
+
+func (r *NomadConnectionReconciler) now() time.Time {
+	if r.Clock == nil {
+		return clock.RealClock{}.Now()
+	}
+	return r.Clock.Now()
 }
 
 func (r *NomadConnectionReconciler) checkInterval() time.Duration {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,16 @@ type NomadTokenReconciler struct {
 	Clock     clock.PassiveClock
 	// UserErrorRetry overrides DefaultUserErrorRetry when > 0.
 	UserErrorRetry time.Duration
+
+	// holdOffs remembers, per NomadToken UID, that NOMAD refused its current generation, and until when
+	// not to ask again: resyncs and connection events must not turn into a hot retry loop against
+	// someone's NOMAD. In memory on purpose: after a restart, one more attempt is harmless.
+	holdOffs sync.Map // types.UID -> holdOff
+}
+
+type holdOff struct {
+	generation int64
+	until      time.Time
 }
 
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens,verbs=get;list;watch;update;patch
@@ -77,6 +88,9 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 		return r.fail(ctx, token, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %q exists and is not owned by this NomadToken; it is never overwritten: delete or rename it, or set spec.secret.name",
 			obs.secret.Name)})
+	}
+	if wait, held := r.heldOff(token); held {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if token.Status.PendingIssuance != nil {
 		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
@@ -166,7 +180,26 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadTo
 		return ctrl.Result{}, err
 	}
 	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
+	if nomad.CodeOf(err) != nomad.CodeTransient {
+		// NOMAD itself said no: do not ask again for this generation until the retry time.
+		r.holdOffs.Store(token.UID, holdOff{generation: token.Generation, until: r.Clock.Now().Add(r.userErrorRetry())})
+	}
 	return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
+}
+
+// heldOff reports whether NOMAD refused this generation of token recently, and how long to wait.
+func (r *NomadTokenReconciler) heldOff(token *v1alpha1.NomadToken) (time.Duration, bool) {
+	v, ok := r.holdOffs.Load(token.UID)
+	if !ok {
+		return 0, false
+	}
+	h := v.(holdOff)
+	wait := h.until.Sub(r.Clock.Now())
+	if h.generation != token.Generation || wait <= 0 {
+		r.holdOffs.Delete(token.UID)
+		return 0, false
+	}
+	return wait, true
 }
 
 // writeStatus is the one status write of a reconcile, skipped when nothing changed (a Ready token on

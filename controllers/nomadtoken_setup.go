@@ -18,8 +18,8 @@ import (
 // connectionRefIndex indexes NomadTokens by the name of the connection they use.
 const connectionRefIndex = "spec.connectionRef.name"
 
-// SetupWithManager wires the watches: NomadTokens (spec changes and deletion only, so GitOps label
-// churn and our own status writes cause nothing), the Secrets they own (through a cache the manager
+// SetupWithManager wires the watches: NomadTokens (spec changes, deletion and the periodic resync
+// only, so GitOps label churn and our own status writes cause nothing), the Secrets they own (through a cache the manager
 // restricts to the operator's label), and NomadConnections (a connection turning Ready releases the
 // tokens waiting for it).
 func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -28,7 +28,7 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}))).
+		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}))).
 		Owns(&corev1.Secret{}).
 		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection)).
 		Named("nomadtoken").
@@ -52,4 +52,12 @@ type deletionStarted struct{ predicate.Funcs }
 
 func (deletionStarted) Update(e event.UpdateEvent) bool {
 	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+
+// resync passes the informer's periodic resync (the same object delivered again), so every token is
+// re-examined now and then even if an event was missed; a healthy token costs nothing then.
+type resync struct{ predicate.Funcs }
+
+func (resync) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetResourceVersion() == e.ObjectNew.GetResourceVersion()
 }

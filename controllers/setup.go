@@ -49,6 +49,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Resolver:       resolver,
 		CheckInterval:  s.ConnectionCheckInterval,
 		UserErrorRetry: s.UserErrorRetry,
+		Clock:          s.Clock,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
