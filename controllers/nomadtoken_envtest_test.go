@@ -291,7 +291,7 @@ var _ = Describe("NomadToken", func() {
 
 		time.Sleep(60 * time.Second)
 
-		Expect(reconcileCount("nomadtoken") - reconcilesBefore).To(BeNumerically(">=", 30), "the 1 s resync must have reconciled the token")
+		Expect(reconcileCount("nomadtoken")-reconcilesBefore).To(BeNumerically(">=", 30), "the 1 s resync must have reconciled the token")
 		Expect(stub.Calls()).To(SatisfyAll(HaveKeyWithValue("login", 0), HaveKeyWithValue("create", 0), HaveKeyWithValue("list", 0),
 			HaveKeyWithValue("get", 0), HaveKeyWithValue("revoke", 0), HaveKeyWithValue("rotate", 0)), "%v", stub.Calls())
 		Expect(get(tok).GetResourceVersion()).To(Equal(tokenVersion))
