@@ -1,0 +1,171 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
+)
+
+// These tests stop the reconciler at the worst moments of an issuance (the Kubernetes write after
+// NOMAD minted a PAT fails) and check that the next reconcile ends with exactly one active PAT, held
+// in the Secret: no PAT is lost and none is leaked.
+
+type crashWorld struct {
+	stub   *nomadstub.Server
+	client client.Client
+	r      *NomadTokenReconciler
+	key    types.NamespacedName
+}
+
+func newCrashWorld(t *testing.T, funcs interceptor.Funcs) *crashWorld {
+	t.Helper()
+	clk := clocktesting.NewFakeClock(issuedAt)
+	opts := nomadstub.DefaultOptions()
+	opts.Clock = clk
+	stub, ts := nomadstub.Start(opts)
+	t.Cleanup(ts.Close)
+	stub.AddUser("bot", "pw")
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	conn := &v1alpha1.NomadConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "conn-uid"},
+		Spec: v1alpha1.NomadConnectionSpec{URL: stub.APIRoot(ts.URL),
+			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}}},
+		Status: v1alpha1.NomadConnectionStatus{Conditions: []metav1.Condition{{
+			Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonConnected, LastTransitionTime: metav1.Now()}}},
+	}
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot"},
+		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("pw")}}
+	tok := &v1alpha1.NomadToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci", UID: "tok-uid", Finalizers: []string{v1alpha1.FinalizerRevoke}},
+		Spec: v1alpha1.NomadTokenSpec{ConnectionRef: v1alpha1.ConnectionRef{Name: "oasis"},
+			Scopes: []string{"uploads:read"}, ExpiresInDays: 30},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithStatusSubresource(&v1alpha1.NomadToken{}, &v1alpha1.NomadConnection{}).
+		WithObjects(conn, creds, tok).WithInterceptorFuncs(funcs).Build()
+	r := &NomadTokenReconciler{
+		Client:    c,
+		APIReader: c,
+		Resolver:  &connection.Resolver{Reader: c, Pool: &connection.Pool{Clock: clk}},
+		Recorder:  events.NewFakeRecorder(100),
+		Clock:     clk,
+	}
+	return &crashWorld{stub: stub, client: c, r: r, key: types.NamespacedName{Namespace: "team-a", Name: "ci"}}
+}
+
+func (w *crashWorld) reconcile(t *testing.T) error {
+	t.Helper()
+	_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: w.key})
+	return err
+}
+
+// assertOneActivePATInSecret checks the end state every crash must converge to.
+func (w *crashWorld) assertOneActivePATInSecret(t *testing.T) *v1alpha1.NomadToken {
+	t.Helper()
+	tok := &v1alpha1.NomadToken{}
+	if err := w.client.Get(context.Background(), w.key, tok); err != nil {
+		t.Fatal(err)
+	}
+	active := w.stub.ActivePATs("bot")
+	if len(active) != 1 || active[0].ID != tok.Status.TokenID {
+		t.Fatalf("active PATs %v, status tokenID %q: want exactly the status's PAT active", active, tok.Status.TokenID)
+	}
+	s := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), w.key, s); err != nil {
+		t.Fatal(err)
+	}
+	if !w.stub.Authenticates(string(s.Data["token"])) {
+		t.Fatal("the Secret's token does not authenticate")
+	}
+	if tok.Status.PendingIssuance != nil || !isReady(tok.Status.Conditions) {
+		t.Fatalf("status not settled: pending=%v conditions=%v", tok.Status.PendingIssuance, tok.Status.Conditions)
+	}
+	return tok
+}
+
+var errInjected = errors.New("injected: API server unavailable")
+
+func TestCrashAfterSecretWriteBeforeStatusWriteAdoptsThePAT(t *testing.T) {
+	statusWrites := 0
+	w := newCrashWorld(t, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			statusWrites++
+			if statusWrites == 2 { // the first is the intent, the second records the issued PAT
+				return errInjected
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	if err := w.reconcile(t); !errors.Is(err, errInjected) {
+		t.Fatalf("first reconcile: %v, want the injected failure", err)
+	}
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("second reconcile: %v", err)
+	}
+	w.assertOneActivePATInSecret(t)
+	if got := w.stub.Calls()["create"]; got != 1 {
+		t.Errorf("creates = %d, want 1: the PAT in the Secret is adopted, not replaced", got)
+	}
+}
+
+func TestFailedSecretWriteRevokesTheNewPATAtOnce(t *testing.T) {
+	failed := false
+	w := newCrashWorld(t, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*corev1.Secret); ok && !failed {
+				failed = true
+				return errInjected
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	if err := w.reconcile(t); !errors.Is(err, errInjected) {
+		t.Fatalf("first reconcile: %v, want the injected failure", err)
+	}
+	if active := w.stub.ActivePATs("bot"); len(active) != 0 {
+		t.Fatalf("a PAT whose raw token reached no Secret stayed active: %v", active)
+	}
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("second reconcile: %v", err)
+	}
+	w.assertOneActivePATInSecret(t)
+}
+
+func TestLostCreateAnswerIsRevokedBeforeIssuingAgain(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.InjectFault("create", 1, nomadstub.Fault{LoseResponse: true})
+	if err := w.reconcile(t); err == nil {
+		t.Fatal("first reconcile: want the lost answer reported")
+	}
+	tok := &v1alpha1.NomadToken{}
+	_ = w.client.Get(context.Background(), w.key, tok)
+	if tok.Status.PendingIssuance == nil {
+		t.Fatal("the intent must stay recorded while the outcome of the create is unknown")
+	}
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("second reconcile: %v", err)
+	}
+	w.assertOneActivePATInSecret(t)
+	if all := w.stub.PATs("bot"); len(all) != 2 {
+		t.Errorf("PATs = %d, want 2 (the orphan, revoked, and the current one)", len(all))
+	}
+}
