@@ -88,8 +88,12 @@ func TestIssuanceReason(t *testing.T) {
 			now:   issuedAt, want: IssueSpecChanged,
 		},
 		{
-			name:  "secret labels are not material",
-			token: func() *v1alpha1.NomadToken { t := issuedToken(); t.Spec.Secret.Labels = map[string]string{"a": "b"}; return t },
+			name: "secret labels are not material",
+			token: func() *v1alpha1.NomadToken {
+				t := issuedToken()
+				t.Spec.Secret.Labels = map[string]string{"a": "b"}
+				return t
+			},
 			secret: func(t *v1alpha1.NomadToken) *corev1.Secret {
 				return ownedSecret(t, "ci", map[string][]byte{"token": []byte(testRaw)})
 			},
