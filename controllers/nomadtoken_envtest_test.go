@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -318,13 +319,29 @@ var _ = Describe("NomadToken admission", func() {
 			"tokens:* scopes are not allowed"),
 		Entry("a wildcard", func(t *v1alpha1.NomadToken) { t.Spec.Scopes = []string{"uploads:*"} }, "wildcard scopes are not allowed"),
 		Entry("no scopes", func(t *v1alpha1.NomadToken) { t.Spec.Scopes = nil }, "spec.scopes"),
-		Entry("expiresInDays 0", func(t *v1alpha1.NomadToken) { t.Spec.ExpiresInDays = -1 }, "spec.expiresInDays"),
+		Entry("a negative expiresInDays", func(t *v1alpha1.NomadToken) { t.Spec.ExpiresInDays = -1 }, "spec.expiresInDays"),
 		Entry("an unknown deletionPolicy", func(t *v1alpha1.NomadToken) { t.Spec.DeletionPolicy = "Forget" }, "spec.deletionPolicy"),
 		Entry("both renewBefore forms", func(t *v1alpha1.NomadToken) {
 			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: time.Hour}
 			t.Spec.Rotation.RenewBeforePercentage = ptr.To[int32](10)
 		}, "set at most one of renewBefore and renewBeforePercentage"),
 	)
+
+	It("rejects expiresInDays: 0 as written in YAML", func() {
+		// A typed Go client omits a zero value; kubectl sends what the YAML says.
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": v1alpha1.GroupVersion.String(), "kind": "NomadToken",
+			"metadata": map[string]any{"namespace": manualNamespace, "name": uniqueName("zero")},
+			"spec": map[string]any{
+				"connectionRef": map[string]any{"name": "oasis"},
+				"scopes":        []any{"uploads:read"},
+				"expiresInDays": int64(0),
+			},
+		}}
+		err := k8s.Create(ctx, u)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("spec.expiresInDays: Invalid value: 0: spec.expiresInDays in body should be greater than or equal to 1"))
+	})
 
 	It("defaults expiresInDays, deletionPolicy, strategy and the connection kind", func() {
 		tok := &v1alpha1.NomadToken{
