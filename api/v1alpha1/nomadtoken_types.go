@@ -196,6 +196,8 @@ type NomadTokenStatus struct {
 	RevokePending []string `json:"revokePending,omitempty"`
 }
 
+// Expires and Renewal are string columns: kubectl prints a future time in a date column as <invalid>.
+
 // NomadToken is a NOMAD Personal Access Token, minted through a NomadConnection, kept in a Secret and
 // replaced before it expires.
 //
@@ -205,8 +207,8 @@ type NomadTokenStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
-// +kubebuilder:printcolumn:name="Renewal",type=date,JSONPath=`.status.renewalTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Renewal",type=string,JSONPath=`.status.renewalTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type NomadToken struct {
 	metav1.TypeMeta   `json:",inline"`
