@@ -26,9 +26,10 @@ import (
 
 // Defaults of how often a NomadConnection is checked again.
 const (
-	// DefaultConnectionCheckInterval re-verifies a Ready connection (credentials can be revoked in
-	// Keycloak at any time). One login and one list call per interval.
-	DefaultConnectionCheckInterval = 10 * time.Minute
+	// DefaultVerificationInterval is how often a Ready connection is checked again (credentials can be
+	// revoked in Keycloak at any time) and its tokens verified against NOMAD's list of active PATs:
+	// one login (at most) and one paged list call per connection and interval.
+	DefaultVerificationInterval = 10 * time.Minute
 	// secretRetryInterval re-reads a missing credentials Secret; it costs no NOMAD call, and Secrets
 	// of users are not watched (the cache holds only the operator's own).
 	secretRetryInterval = 30 * time.Second
@@ -38,12 +39,14 @@ const (
 type NomadConnectionReconciler struct {
 	client.Client
 	Resolver *connection.Resolver
-	// CheckInterval overrides DefaultConnectionCheckInterval when > 0.
+	// CheckInterval overrides DefaultVerificationInterval when > 0.
 	CheckInterval time.Duration
 	// UserErrorRetry is how long to wait after NOMAD refused the credentials; default DefaultUserErrorRetry.
 	UserErrorRetry time.Duration
 	// Clock decides when a check is due; nil means the real clock.
 	Clock clock.PassiveClock
+	// Verifier, when set, receives each check's list of active PATs to verify the connection's tokens.
+	Verifier *Verifier
 
 	// checked remembers, per connection UID, the last successful check, so a resync within the check
 	// interval costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -68,6 +71,9 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	if !conn.DeletionTimestamp.IsZero() {
 		r.Resolver.Pool.Forget(string(conn.UID))
+		if r.Verifier != nil {
+			r.Verifier.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, nil
 	}
 	if wait, fresh := r.recentlyChecked(conn); fresh {
@@ -142,6 +148,13 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 		}
 		return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
 	}
+	if r.Verifier != nil {
+		tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(conn))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), active, tokens)
+	}
 	st.PATPath = v1alpha1.PATPathMode(path)
 	st.ActiveTokens = ptr.To(int32(len(active)))
 	st.ObservedGeneration = gen
@@ -181,7 +194,7 @@ func (r *NomadConnectionReconciler) checkInterval() time.Duration {
 	if r.CheckInterval > 0 {
 		return r.CheckInterval
 	}
-	return DefaultConnectionCheckInterval
+	return DefaultVerificationInterval
 }
 
 func (r *NomadConnectionReconciler) userErrorRetry() time.Duration {

@@ -39,6 +39,9 @@ type NomadTokenReconciler struct {
 	Clock     clock.PassiveClock
 	// UserErrorRetry overrides DefaultUserErrorRetry when > 0.
 	UserErrorRetry time.Duration
+	// Verifier, when set, brings the connection's periodic list of active PATs, so a PAT revoked in
+	// NOMAD by someone else is replaced.
+	Verifier *Verifier
 
 	// holdOffs remembers, per NomadToken UID, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against
@@ -97,6 +100,9 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 			return r.fail(ctx, token, err)
 		}
 	}
+	if err := r.verifyInNomad(ctx, obs); err != nil {
+		return r.fail(ctx, token, err)
+	}
 	if reason := issuanceReason(obs); reason != "" {
 		if err := r.issue(ctx, obs, reason); err != nil {
 			return r.fail(ctx, token, err)
@@ -109,7 +115,15 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 	if err := r.revokeReplaced(ctx, token); err != nil {
 		return r.fail(ctx, token, err)
 	}
-	return r.markReady(token), nil
+	restartWait, err := r.restartConsumers(ctx, token)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	result := r.markReady(token)
+	if restartWait > 0 && restartWait < result.RequeueAfter {
+		result.RequeueAfter = restartWait
+	}
+	return result, nil
 }
 
 // observe loads the Secrets the decisions look at.
@@ -152,13 +166,13 @@ func (r *NomadTokenReconciler) getSecret(ctx context.Context, namespace, name st
 // markReady records success: the Secret holds the current PAT. It returns when to look again.
 func (r *NomadTokenReconciler) markReady(token *v1alpha1.NomadToken) ctrl.Result {
 	st := &token.Status
-	renewal := renewalTime(st.IssuedAt.Time, st.ExpiresAt.Time, token.Spec.Rotation)
+	renewal := tokenRenewalTime(token)
 	st.RenewalTime = &metav1.Time{Time: renewal}
 	st.SecretName = token.EffectiveSecretName()
 	st.ObservedGeneration = token.Generation
 	setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonIssued,
 		fmt.Sprintf("Secret %s holds PAT %s, valid until %s", st.SecretName, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339)))
-	return ctrl.Result{RequeueAfter: max(renewal.Sub(r.Clock.Now()), time.Second)}
+	return ctrl.Result{RequeueAfter: r.nextWake(token)}
 }
 
 // fail reports err. Errors only a person can fix set Ready=False and wait (no hot retry); transient

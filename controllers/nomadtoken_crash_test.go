@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +28,7 @@ import (
 // in the Secret: no PAT is lost and none is leaked.
 
 type crashWorld struct {
+	clock  *clocktesting.FakeClock
 	stub   *nomadstub.Server
 	client client.Client
 	r      *NomadTokenReconciler
@@ -69,7 +71,7 @@ func newCrashWorld(t *testing.T, funcs interceptor.Funcs) *crashWorld {
 		Recorder:  events.NewFakeRecorder(100),
 		Clock:     clk,
 	}
-	return &crashWorld{stub: stub, client: c, r: r, key: types.NamespacedName{Namespace: "team-a", Name: "ci"}}
+	return &crashWorld{clock: clk, stub: stub, client: c, r: r, key: types.NamespacedName{Namespace: "team-a", Name: "ci"}}
 }
 
 func (w *crashWorld) reconcile(t *testing.T) error {
@@ -167,5 +169,52 @@ func TestLostCreateAnswerIsRevokedBeforeIssuingAgain(t *testing.T) {
 	w.assertOneActivePATInSecret(t)
 	if all := w.stub.PATs("bot"); len(all) != 2 {
 		t.Errorf("PATs = %d, want 2 (the orphan, revoked, and the current one)", len(all))
+	}
+}
+
+func TestCrashBetweenOverlapSwapAndRevokeStillRevokesTheOldPAT(t *testing.T) {
+	statusWrites, failAt := 0, -1
+	w := newCrashWorld(t, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			statusWrites++
+			if statusWrites == failAt {
+				return errInjected
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("issuing: %v", err)
+	}
+	first := w.assertOneActivePATInSecret(t)
+
+	// At the renewal time the new PAT reaches the Secret, and the status write after it is lost.
+	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
+	failAt = statusWrites + 2
+	if err := w.reconcile(t); !errors.Is(err, errInjected) {
+		t.Fatalf("rotating: %v, want the injected failure", err)
+	}
+	if active := w.stub.ActivePATs("bot"); len(active) != 2 {
+		t.Fatalf("after the swap %d PATs are active, want old and new", len(active))
+	}
+
+	// The next reconcile adopts the new PAT and keeps the old one for the grace period ...
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("recovering: %v", err)
+	}
+	tok := &v1alpha1.NomadToken{}
+	_ = w.client.Get(context.Background(), w.key, tok)
+	if tok.Status.PreviousTokenID != first.Status.TokenID || tok.Status.TokenID == first.Status.TokenID {
+		t.Fatalf("status after recovery: current %q previous %q, want a new current and %q previous",
+			tok.Status.TokenID, tok.Status.PreviousTokenID, first.Status.TokenID)
+	}
+	// ... and revokes it once the grace period is over.
+	w.clock.Step(v1alpha1.DefaultGracePeriod + time.Second)
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("after grace: %v", err)
+	}
+	final := w.assertOneActivePATInSecret(t)
+	if final.Status.TokenID != tok.Status.TokenID || final.Status.PreviousTokenID != "" {
+		t.Fatalf("final status: current %q previous %q", final.Status.TokenID, final.Status.PreviousTokenID)
 	}
 }

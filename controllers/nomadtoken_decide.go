@@ -11,13 +11,37 @@ import (
 // Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
 // cert-manager); the reason is what the Event and the log say.
 const (
-	IssueNotIssued     = "NotIssued"     // no PAT was ever issued for this NomadToken
-	IssueSpecChanged   = "SpecChanged"   // a material field changed: NOMAD cannot edit a PAT
-	IssueSecretMissing = "SecretMissing" // the Secret is gone and the raw token with it
-	IssueSecretEdited  = "SecretEdited"  // the Secret no longer holds the token the operator wrote
-	IssueExpired       = "Expired"       // the PAT expired (the operator was down past renewal)
-	IssueRenewalDue    = "RenewalDue"    // the planned renewal time has come
+	IssueNotIssued     = "NotIssued"          // no PAT was ever issued for this NomadToken
+	IssueSpecChanged   = "SpecChanged"        // a material field changed: NOMAD cannot edit a PAT
+	IssueSecretMissing = "SecretMissing"      // the Secret is gone and the raw token with it
+	IssueSecretEdited  = "SecretEdited"       // the Secret no longer holds the token the operator wrote
+	IssueRevokeNow     = "RevokeNowRequested" // the revoke-now annotation has a new value
+	IssueExpired       = "Expired"            // the PAT expired (the operator was down past renewal)
+	IssueGoneInNomad   = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
+	IssueRotateRequest = "RotateRequested"    // the rotate annotation has a new value
+	IssueRenewalDue    = "RenewalDue"         // the planned renewal time has come
 )
+
+// replacement says what happens to the PAT a new one replaces.
+type replacement int
+
+const (
+	// revokeAtOnce: the old PAT must stop working now (spec or Secret changed, incident response).
+	revokeAtOnce replacement = iota
+	// rotation: a scheduled or requested rotation; the strategy decides (Overlap keeps the old PAT
+	// for the grace period, Rotate uses NOMAD's rotate endpoint).
+	rotation
+)
+
+// replacementFor tells how the reason for a new PAT treats the old one.
+func replacementFor(reason string) replacement {
+	switch reason {
+	case IssueRenewalDue, IssueRotateRequest, IssueExpired:
+		return rotation
+	default:
+		return revokeAtOnce
+	}
+}
 
 // observed is everything a decision looks at, loaded once per reconcile.
 type observed struct {
@@ -26,7 +50,9 @@ type observed struct {
 	secret *corev1.Secret
 	// previous is the owned Secret at status.secretName when spec.secret.name moved away from it.
 	previous *corev1.Secret
-	now      time.Time
+	// goneInNomad is set when the connection's verification found the current PAT inactive in NOMAD.
+	goneInNomad bool
+	now         time.Time
 }
 
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never
@@ -60,10 +86,19 @@ func issuanceReason(o *observed) string {
 	if _, ok := o.currentRawToken(); !ok {
 		return IssueSecretEdited
 	}
+	if v := o.token.Annotations[v1alpha1.AnnotationRevokeNow]; v != "" && v != st.RevokeNowRequestHandled {
+		return IssueRevokeNow
+	}
 	if !o.now.Before(st.ExpiresAt.Time) {
 		return IssueExpired
 	}
-	if !o.now.Before(renewalTime(st.IssuedAt.Time, st.ExpiresAt.Time, o.token.Spec.Rotation)) {
+	if o.goneInNomad {
+		return IssueGoneInNomad
+	}
+	if v := o.token.Annotations[v1alpha1.AnnotationRotate]; v != "" && v != st.RotateRequestHandled {
+		return IssueRotateRequest
+	}
+	if !o.now.Before(tokenRenewalTime(o.token)) {
 		return IssueRenewalDue
 	}
 	return ""

@@ -49,6 +49,7 @@ func TestIssuanceReason(t *testing.T) {
 		secret   func(*v1alpha1.NomadToken) *corev1.Secret
 		previous func(*v1alpha1.NomadToken) *corev1.Secret
 		now      time.Time
+		gone     bool
 		want     string
 	}{
 		{
@@ -146,6 +147,47 @@ func TestIssuanceReason(t *testing.T) {
 			},
 		},
 		{
+			name: "a new rotate annotation value rotates", now: issuedAt, want: IssueRotateRequest,
+			token: func() *v1alpha1.NomadToken {
+				t := issuedToken()
+				t.Annotations = map[string]string{v1alpha1.AnnotationRotate: "2"}
+				t.Status.RotateRequestHandled = "1"
+				return t
+			},
+			secret: func(t *v1alpha1.NomadToken) *corev1.Secret {
+				return ownedSecret(t, "ci", map[string][]byte{"token": []byte(testRaw)})
+			},
+		},
+		{
+			name: "a handled rotate annotation does nothing", now: issuedAt,
+			token: func() *v1alpha1.NomadToken {
+				t := issuedToken()
+				t.Annotations = map[string]string{v1alpha1.AnnotationRotate: "1"}
+				t.Status.RotateRequestHandled = "1"
+				return t
+			},
+			secret: func(t *v1alpha1.NomadToken) *corev1.Secret {
+				return ownedSecret(t, "ci", map[string][]byte{"token": []byte(testRaw)})
+			},
+		},
+		{
+			name: "revoke-now outranks a rotate request", now: issuedAt, want: IssueRevokeNow,
+			token: func() *v1alpha1.NomadToken {
+				t := issuedToken()
+				t.Annotations = map[string]string{v1alpha1.AnnotationRotate: "x", v1alpha1.AnnotationRevokeNow: "incident"}
+				return t
+			},
+			secret: func(t *v1alpha1.NomadToken) *corev1.Secret {
+				return ownedSecret(t, "ci", map[string][]byte{"token": []byte(testRaw)})
+			},
+		},
+		{
+			name: "a PAT gone in NOMAD is replaced", token: issuedToken, now: issuedAt, want: IssueGoneInNomad, gone: true,
+			secret: func(t *v1alpha1.NomadToken) *corev1.Secret {
+				return ownedSecret(t, "ci", map[string][]byte{"token": []byte(testRaw)})
+			},
+		},
+		{
 			name: "percentage renewal", now: issuedAt.AddDate(0, 0, 27), want: IssueRenewalDue,
 			token: func() *v1alpha1.NomadToken {
 				t := issuedToken()
@@ -160,7 +202,7 @@ func TestIssuanceReason(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tok := tt.token()
-			obs := &observed{token: tok, now: tt.now}
+			obs := &observed{token: tok, now: tt.now, goneInNomad: tt.gone}
 			if tt.secret != nil {
 				obs.secret = tt.secret(tok)
 			}
@@ -187,5 +229,17 @@ func TestSecretConflict(t *testing.T) {
 	}
 	if (&observed{token: tok, secret: ownedSecret(tok, "ci", nil)}).secretConflict() {
 		t.Error("our own Secret is no conflict")
+	}
+}
+
+func TestReplacementFor(t *testing.T) {
+	for reason, want := range map[string]replacement{
+		IssueRenewalDue: rotation, IssueRotateRequest: rotation, IssueExpired: rotation,
+		IssueSpecChanged: revokeAtOnce, IssueRevokeNow: revokeAtOnce, IssueGoneInNomad: revokeAtOnce,
+		IssueSecretEdited: revokeAtOnce, IssueSecretMissing: revokeAtOnce, IssueNotIssued: revokeAtOnce,
+	} {
+		if got := replacementFor(reason); got != want {
+			t.Errorf("replacementFor(%s) = %v, want %v", reason, got, want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,7 +54,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 // revokeAll revokes the current PAT, replaced ones not yet revoked, and any PAT of a pending issuance.
 func (r *NomadTokenReconciler) revokeAll(ctx context.Context, token *v1alpha1.NomadToken) error {
 	st := &token.Status
-	if st.TokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
+	if st.TokenID == "" && st.PreviousTokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
 		return nil // never issued anything
 	}
 	if st.PendingIssuance != nil {
@@ -64,8 +63,9 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, token *v1alpha1.No
 			return err
 		}
 	}
-	if st.TokenID != "" && !slices.Contains(st.RevokePending, st.TokenID) {
-		st.RevokePending = append(st.RevokePending, st.TokenID)
+	r.revokePreviousNow(token)
+	if st.TokenID != "" {
+		queueRevoke(st, st.TokenID)
 	}
 	if err := r.revokeReplaced(ctx, token); err != nil {
 		return err

@@ -12,40 +12,61 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// issue mints a PAT and stores its raw token in the Secret in the same reconcile. Before the create
-// call it records its intent (a marker the PAT carries in its description) in status, durably: if the
-// answer is lost or the operator dies before the Secret is written, the next reconcile finds that PAT
-// in NOMAD by its marker and revokes it instead of leaving an active PAT nobody holds.
+// IssueRotateFailed is the reason for a fresh PAT after NOMAD's rotate endpoint revoked the old one
+// and then refused to create its successor (nomad-pat-api.md §5, the rotate hazard).
+const IssueRotateFailed = "RotateFailed"
+
+// oldPAT is what happens to the PAT a new one replaces.
+type oldPAT int
+
+const (
+	oldRevokeAtOnce   oldPAT = iota // revoked in this reconcile
+	oldAfterGrace                   // kept valid for the grace period (Overlap rotation)
+	oldAlreadyRevoked               // NOMAD's rotate endpoint revoked it
+)
+
+// issue mints a PAT for reason and stores its raw token in the Secret in the same reconcile.
+// Rotations with strategy Rotate go through NOMAD's rotate endpoint; an Overlap rotation that hits
+// NOMAD's active-PAT limit falls back to it for this once, since rotate frees the old slot first.
 func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason string) error {
 	token := obs.token
 	nc, err := r.clientFor(ctx, token, true)
 	if err != nil {
 		return err
 	}
-	if reason != IssueRenewalDue {
-		// Until the new PAT is in the Secret, the Secret does not hold a PAT for this spec.
+	inPlace := replacementFor(reason) == rotation && reason != IssueExpired && token.Status.TokenID != ""
+	if inPlace && effectiveStrategy(token.Spec.Rotation) == v1alpha1.RotationRotate {
+		return r.rotateInNomad(ctx, obs, nc, reason)
+	}
+	err = r.createAndStore(ctx, obs, nc, reason)
+	if inPlace && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "FallbackToRotate", "Rotate",
+			"NOMAD's active PAT limit leaves no room for an overlapping PAT; rotating PAT %s in place instead (it stops working at once)",
+			token.Status.TokenID)
+		return r.rotateInNomad(ctx, obs, nc, reason)
+	}
+	return err
+}
+
+// createAndStore creates a PAT and writes it to the Secret. Before the create call it records its
+// intent (a marker the PAT carries in its description) in status, durably: if the answer is lost or
+// the operator dies before the Secret is written, the next reconcile finds that PAT in NOMAD by its
+// marker and revokes it instead of leaving an active PAT nobody holds.
+func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
+	token := obs.token
+	if replacementFor(reason) != rotation {
+		// Until the new PAT is in the Secret, the Secret does not hold a usable PAT for this spec.
 		setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
 			v1alpha1.ReasonProgressing, fmt.Sprintf("issuing a PAT (%s)", reason))
 	}
-	marker, err := newMarker()
+	marker, err := r.recordIntent(ctx, token, reason)
 	if err != nil {
-		return err
-	}
-	token.Status.PendingIssuance = &v1alpha1.PendingIssuance{
-		Marker:    marker,
-		StartedAt: metav1.NewTime(r.Clock.Now()),
-		SpecHash:  materialHash(token),
-	}
-	// The intent must be durable before NOMAD can mint anything; the resourceVersion check also stops
-	// a reconcile working from a stale cache from issuing twice.
-	if err := r.Status().Update(ctx, token); err != nil {
 		return err
 	}
 	issued, err := nc.Create(ctx, nomad.CreateRequest{
@@ -60,31 +81,107 @@ func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason 
 		}
 		return err
 	}
+	old := oldRevokeAtOnce
+	if replacementFor(reason) == rotation && reason != IssueExpired {
+		old = oldAfterGrace
+	}
+	return r.store(ctx, obs, nc, issued, reason, old)
+}
+
+// rotateInNomad replaces the PAT with NOMAD's rotate endpoint. That endpoint revokes the old PAT
+// before it validates the new one, so a refusal may leave no valid PAT at all: then the old PAT is
+// checked and, if it is gone, a fresh one is created at once.
+func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
+	token := obs.token
+	old := token.Status.TokenID
+	if _, err := r.recordIntent(ctx, token, reason); err != nil {
+		return err
+	}
+	issued, err := nc.Rotate(ctx, old)
+	if err == nil {
+		return r.store(ctx, obs, nc, issued, reason, oldAlreadyRevoked)
+	}
+	if nomad.IsTransient(err) {
+		return err // outcome unknown: pendingIssuance stays, and recovery finds a PAT rotated from old
+	}
+	token.Status.PendingIssuance = nil
+	pat, gerr := nc.Get(ctx, old)
+	if gerr != nil && !nomad.IsNotFound(gerr) {
+		return gerr
+	}
+	if gerr == nil && pat.Active(r.Clock.Now()) {
+		return err // refused before revoking: the old PAT still works
+	}
+	f := classify(err)
+	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRotateFailed, "Rotate",
+		"NOMAD's rotate endpoint revoked PAT %s and then refused a successor (%s); creating a fresh PAT", old, f.message)
+	log.FromContext(ctx).Info("NOMAD rotate revoked the old PAT and failed; creating a fresh one", "tokenID", old, "reason", f.reason)
+	return r.createAndStore(ctx, obs, nc, IssueRotateFailed)
+}
+
+// recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
+// of the update also stops a reconcile working from a stale cache from minting twice.
+func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1.NomadToken, reason string) (string, error) {
+	marker, err := newMarker(token)
+	if err != nil {
+		return "", err
+	}
+	token.Status.PendingIssuance = &v1alpha1.PendingIssuance{
+		Marker:    marker,
+		StartedAt: metav1.NewTime(r.Clock.Now()),
+		SpecHash:  materialHash(token),
+		Reason:    reason,
+	}
+	return marker, r.Status().Update(ctx, token)
+}
+
+// store writes a freshly issued raw token to the Secret and records the PAT in status. The raw token
+// exists only in memory until the Secret holds it, so the write is retried briefly; if it still
+// fails, the PAT is revoked, since nobody could ever use it (and if that fails too, pendingIssuance
+// stays and the next reconcile finds the PAT by its marker).
+func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc nomad.Client, issued *nomad.IssuedToken, reason string, old oldPAT) error {
+	token := obs.token
 	pat := issued.PAT
 	raw := []byte(issued.RawToken)
-	if err := r.writeSecret(ctx, obs, raw, factsOf(pat, token)); err != nil {
-		// The raw token reached no durable object: nobody can ever use this PAT, so revoke it now. If
-		// that fails too, pendingIssuance stays and the next reconcile finds the PAT by its marker.
+	if err := r.writeSecretPersistently(ctx, obs, raw, factsOf(pat, token)); err != nil {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			token.Status.PendingIssuance = nil
 		}
 		return err
 	}
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash)
+	eventReason := "Issued"
+	if replacementFor(reason) == rotation && token.Status.TokenID != "" {
+		eventReason = "Rotated"
+	}
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, reason, old)
 	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "Issued", "Issue",
+	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, eventReason, "Issue",
 		"Issued PAT %s (%s), expires %s", pat.ID, reason, token.Status.ExpiresAt.UTC().Format(time.RFC3339))
+	if reason == IssueRevokeNow {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRevokeNow, "Revoke",
+			"revoke-now requested: the Secret holds new PAT %s and every earlier PAT is revoked without grace", pat.ID)
+	}
 	return nil
 }
 
-// recordIssued makes pat the current PAT in status and queues the one it replaces for revocation.
-func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string) {
+// recordIssued makes pat the current PAT in status and decides the fate of the one it replaces.
+func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash, reason string, old oldPAT) {
 	st := &token.Status
-	if st.TokenID != "" && st.TokenID != pat.ID {
-		if !slices.Contains(st.RevokePending, st.TokenID) {
-			st.RevokePending = append(st.RevokePending, st.TokenID)
+	now := r.Clock.Now()
+	if reason == IssueRevokeNow {
+		r.revokePreviousNow(token)
+	}
+	if prev := st.TokenID; prev != "" && prev != pat.ID {
+		switch old {
+		case oldAfterGrace:
+			r.revokePreviousNow(token) // an older PAT still in its grace period goes now
+			st.PreviousTokenID = prev
+			st.PreviousTokenRevokeAt = &metav1.Time{Time: now.Add(gracePeriod(token.Spec.Rotation))}
+		case oldRevokeAtOnce:
+			queueRevoke(st, prev)
+		case oldAlreadyRevoked:
 		}
-		st.LastRotationTime = &metav1.Time{Time: r.Clock.Now()}
+		st.LastRotationTime = &metav1.Time{Time: now}
 	}
 	facts := factsOf(pat, token)
 	st.TokenID = pat.ID
@@ -94,6 +191,26 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 	st.TokenFingerprint = fingerprint
 	st.SecretName = token.EffectiveSecretName()
 	st.PendingIssuance = nil
+	st.LastUsedAt = nil
+	// Requests made by annotation are satisfied by any new PAT, so a GitOps re-apply repeats nothing.
+	st.RotateRequestHandled = token.Annotations[v1alpha1.AnnotationRotate]
+	st.RevokeNowRequestHandled = token.Annotations[v1alpha1.AnnotationRevokeNow]
+}
+
+// revokePreviousNow ends the grace period of the previous PAT.
+func (r *NomadTokenReconciler) revokePreviousNow(token *v1alpha1.NomadToken) {
+	st := &token.Status
+	if st.PreviousTokenID != "" {
+		queueRevoke(st, st.PreviousTokenID)
+	}
+	st.PreviousTokenID = ""
+	st.PreviousTokenRevokeAt = nil
+}
+
+func queueRevoke(st *v1alpha1.NomadTokenStatus, id string) {
+	if !slices.Contains(st.RevokePending, id) {
+		st.RevokePending = append(st.RevokePending, id)
+	}
 }
 
 // factsOf reads creation and expiry from NOMAD's answer. A PAT without expiry cannot come from this
@@ -120,69 +237,61 @@ func (r *NomadTokenReconciler) syncSecret(ctx context.Context, obs *observed) er
 	return nil
 }
 
-// writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
-// Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
-// does not own is never taken over.
-func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, raw []byte, facts tokenSecretFacts) error {
-	desired := renderSecret(obs.secret, obs.token, raw, facts)
+// writeSecretPersistently is writeSecret, retried a few times on conflicts and passing API errors
+// with a fresh read of the Secret: it runs while a raw token exists only in memory.
+func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, obs *observed, raw []byte, facts tokenSecretFacts) error {
 	var err error
-	if obs.secret == nil {
-		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
-	} else {
-		err = r.Update(ctx, desired, client.FieldOwner(FieldManager))
-	}
-	if err != nil {
-		return err
-	}
-	obs.secret = desired
-	if obs.previous != nil {
-		err := r.Delete(ctx, obs.previous, client.Preconditions{UID: &obs.previous.UID})
-		if err != nil && !apierrors.IsNotFound(err) {
+	for attempt, wait := 0, 200*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*2 {
+		if err = r.writeSecret(ctx, obs, raw, facts); err == nil || !retriableWrite(err) {
 			return err
 		}
-		obs.previous = nil
-	}
-	return nil
-}
-
-// revokeReplaced revokes PATs that a newer PAT replaced. Revoke is idempotent and a pruned PAT (404)
-// counts as revoked, so a retry after a crash is harmless.
-func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, token *v1alpha1.NomadToken) error {
-	if len(token.Status.RevokePending) == 0 {
-		return nil
-	}
-	nc, err := r.clientFor(ctx, token, false)
-	if err != nil {
-		return err
-	}
-	for len(token.Status.RevokePending) > 0 {
-		id := token.Status.RevokePending[0]
-		if err := nc.Revoke(ctx, id); err != nil {
+		select {
+		case <-ctx.Done():
 			return err
+		case <-time.After(wait):
 		}
-		token.Status.RevokePending = token.Status.RevokePending[1:]
-		log.FromContext(ctx).Info("revoked replaced PAT", "tokenID", id)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "Revoked", "Revoke", "Revoked replaced PAT %s", id)
+		live, gerr := r.getSecret(ctx, obs.token.Namespace, obs.token.EffectiveSecretName())
+		if gerr != nil {
+			continue
+		}
+		if live != nil && !ownedBy(live, obs.token) {
+			return err // someone else's Secret appeared: never overwrite it
+		}
+		obs.secret = live
 	}
-	token.Status.RevokePending = nil
-	return nil
+	return err
 }
 
-// markerTag is how a marker appears in a PAT's description.
-func markerTag(marker string) string { return "[nomad-token-operator " + marker + "]" }
+func retriableWrite(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) ||
+		apierrors.IsInternalError(err)
+}
+
+// markerPrefix tags every PAT minted for token; recovery matches PATs by it (a PAT made by NOMAD's
+// rotate endpoint copies the old description, so it carries an older marker of the same token).
+func markerPrefix(token *v1alpha1.NomadToken) string {
+	uid := string(token.UID)
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	return "[nomad-token-operator " + uid + "-"
+}
 
 // describe is the description sent to NOMAD: the user's, then the operator's marker.
 func describe(userDescription, marker string) string {
+	tag := "[nomad-token-operator " + marker + "]"
 	if userDescription == "" {
-		return markerTag(marker)
+		return tag
 	}
-	return userDescription + " " + markerTag(marker)
+	return userDescription + " " + tag
 }
 
-func newMarker() (string, error) {
-	b := make([]byte, 8)
+func newMarker(token *v1alpha1.NomadToken) (string, error) {
+	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return "ref-" + hex.EncodeToString(b), nil
+	prefix := markerPrefix(token)
+	return prefix[len("[nomad-token-operator "):] + hex.EncodeToString(b), nil
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +17,14 @@ import (
 // operator's clock, created_at is NOMAD's. The marker, not the time, identifies the PAT.
 const clockSkewAllowance = time.Hour
 
-// recoverPendingIssuance settles a create whose outcome is unknown. It lists the bot account's PATs
-// created since the attempt and picks those carrying the marker. One whose raw token did reach the
-// Secret (the operator stopped between the Secret write and the status write) is adopted; every
-// other one is revoked, since nobody holds its raw token.
+// recoverPendingIssuance settles a create (or rotate) whose outcome is unknown. It lists the bot
+// account's PATs created since the attempt and picks the untracked ones carrying this NomadToken's
+// marker. One whose raw token did reach the Secret (the operator stopped between the Secret write and
+// the status write) is adopted; every other one is revoked, since nobody holds its raw token.
 func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *observed) error {
 	token := obs.token
-	pending := token.Status.PendingIssuance
+	st := &token.Status
+	pending := st.PendingIssuance
 	nc, err := r.clientFor(ctx, token, false)
 	if err != nil {
 		return err
@@ -31,20 +33,22 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 	if err != nil {
 		return err
 	}
-	tag := markerTag(pending.Marker)
-	adopted := ""
+	prefix := markerPrefix(token)
+	tracked := append([]string{st.TokenID, st.PreviousTokenID}, st.RevokePending...)
+	adopted := false
 	for _, pat := range pats {
-		if !strings.Contains(pat.Description, tag) {
+		if !strings.Contains(pat.Description, prefix) || slices.Contains(tracked, pat.ID) || pat.Revoked {
 			continue
 		}
-		if adopted == "" && r.secretHolds(obs, pat) {
+		if !adopted && r.secretHolds(obs, pat) {
 			raw := obs.secret.Data[token.EffectiveSecretKey()]
-			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash)
-			adopted = pat.ID
+			old := oldRevokeAtOnce
+			if replacementFor(pending.Reason) == rotation && pending.Reason != IssueExpired {
+				old = oldAfterGrace
+			}
+			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, pending.Reason, old)
+			adopted = true
 			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
-			continue
-		}
-		if pat.Revoked {
 			continue
 		}
 		if err := nc.Revoke(ctx, pat.ID); err != nil {
@@ -54,7 +58,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "RevokedOrphan", "Revoke",
 			"Revoked PAT %s: it was created but its raw token never reached the Secret", pat.ID)
 	}
-	token.Status.PendingIssuance = nil
+	st.PendingIssuance = nil
 	return nil
 }
 

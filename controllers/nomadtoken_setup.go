@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
@@ -27,21 +28,23 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.NomadToken).Spec.ConnectionRef.Name} }); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}))).
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}, requestAnnotationChanged{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection)).
-		Named("nomadtoken").
-		Complete(r)
+		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection))
+	if r.Verifier != nil {
+		b = b.WatchesRawSource(source.Channel(r.Verifier.events, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Named("nomadtoken").Complete(r)
 }
 
 func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
-	var tokens v1alpha1.NomadTokenList
-	if err := r.List(ctx, &tokens, client.InNamespace(o.GetNamespace()), client.MatchingFields{connectionRefIndex: o.GetName()}); err != nil {
+	tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(o))
+	if err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(tokens.Items))
-	for _, t := range tokens.Items {
+	reqs := make([]reconcile.Request, 0, len(tokens))
+	for _, t := range tokens {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
 	}
 	return reqs
@@ -60,4 +63,17 @@ type resync struct{ predicate.Funcs }
 
 func (resync) Update(e event.UpdateEvent) bool {
 	return e.ObjectOld.GetResourceVersion() == e.ObjectNew.GetResourceVersion()
+}
+
+// requestAnnotationChanged passes a new value of the rotate or revoke-now annotation; other metadata
+// changes (GitOps labels, last-applied-configuration) stay silent.
+type requestAnnotationChanged struct{ predicate.Funcs }
+
+func (requestAnnotationChanged) Update(e event.UpdateEvent) bool {
+	for _, key := range []string{v1alpha1.AnnotationRotate, v1alpha1.AnnotationRevokeNow} {
+		if e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key] {
+			return true
+		}
+	}
+	return false
 }

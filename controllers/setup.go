@@ -27,8 +27,8 @@ func CacheOptions(syncPeriod time.Duration) cache.Options {
 
 // Settings are the tunables of the
 type Settings struct {
-	ConnectionCheckInterval time.Duration
-	UserErrorRetry          time.Duration
+	VerificationInterval time.Duration
+	UserErrorRetry       time.Duration
 	// Clock drives every decision; nil means the real clock. Tests pass a fake one.
 	Clock clock.PassiveClock
 	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
@@ -44,12 +44,14 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Reader: mgr.GetAPIReader(),
 		Pool:   &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
 	}
+	verifier := NewVerifier()
 	if err := (&NomadConnectionReconciler{
 		Client:         mgr.GetClient(),
 		Resolver:       resolver,
-		CheckInterval:  s.ConnectionCheckInterval,
+		CheckInterval:  s.VerificationInterval,
 		UserErrorRetry: s.UserErrorRetry,
 		Clock:          s.Clock,
+		Verifier:       verifier,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -60,5 +62,6 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Recorder:       mgr.GetEventRecorder("nomad-token-operator"),
 		Clock:          s.Clock,
 		UserErrorRetry: s.UserErrorRetry,
+		Verifier:       verifier,
 	}).SetupWithManager(mgr)
 }

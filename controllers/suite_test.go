@@ -83,8 +83,8 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, controllers.Settings{
-		ConnectionCheckInterval: time.Hour,
-		UserErrorRetry:          time.Minute,
+		VerificationInterval: time.Hour,
+		UserErrorRetry:       time.Minute,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {

@@ -69,6 +69,16 @@ const (
 	// AnnotationIssuedAt on the Secret is the PAT's creation time (RFC 3339).
 	AnnotationIssuedAt = "tokens.nomad-operator.dev/issued-at"
 
+	// AnnotationRotate on a NomadToken asks for a rotation now, with the normal strategy. Any new value
+	// triggers one rotation; the value handled is kept in status, so re-applying it does nothing.
+	AnnotationRotate = "tokens.nomad-operator.dev/rotate"
+	// AnnotationRevokeNow on a NomadToken is incident response: issue a new PAT, write it, and revoke
+	// the current one at once, without grace. Handled once per value, like AnnotationRotate.
+	AnnotationRevokeNow = "tokens.nomad-operator.dev/revoke-now"
+	// AnnotationRestartedAt on a restart target's pod template is the issue time of the PAT its pods
+	// were restarted for; changing it rolls the workload.
+	AnnotationRestartedAt = "tokens.nomad-operator.dev/restarted-at"
+
 	// FinalizerRevoke holds a NomadToken until its PAT is revoked (or deletionPolicy is Retain).
 	FinalizerRevoke = "tokens.nomad-operator.dev/revoke"
 

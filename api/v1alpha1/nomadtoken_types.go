@@ -43,6 +43,8 @@ type RestartTarget struct {
 type Rotation struct {
 	// renewBefore is how long before expiry the PAT is replaced, e.g. 240h.
 	// Default: replace when 2/3 of the PAT's real lifetime has passed.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 	// renewBeforePercentage is the share of the PAT's lifetime, 1-99, left when it is replaced.
@@ -56,7 +58,9 @@ type Rotation struct {
 	// +optional
 	Strategy RotationStrategy `json:"strategy,omitempty"`
 	// gracePeriod is how long the old PAT stays valid after the Secret holds the new one
-	// (Overlap only). Default 10m.
+	// (Overlap only). Default 10m; 0s revokes the old PAT as soon as the Secret holds the new one.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 	// restartTargets are workloads in this namespace restarted after each rotation, for pods that
@@ -98,6 +102,7 @@ const (
 )
 
 // NomadTokenSpec is the PAT wanted and where its raw token goes.
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.rotation.renewBefore) || duration(self.rotation.renewBefore).getHours() < self.expiresInDays * 24",message="spec.rotation.renewBefore must be shorter than the lifetime (spec.expiresInDays)"
 type NomadTokenSpec struct {
 	// connectionRef names the NomadConnection the PAT is minted through.
 	ConnectionRef ConnectionRef `json:"connectionRef"`
@@ -149,6 +154,10 @@ type PendingIssuance struct {
 	StartedAt metav1.Time `json:"startedAt"`
 	// specHash is the material-fields hash the PAT is being minted for.
 	SpecHash string `json:"specHash"`
+	// reason is why the PAT is being minted (e.g. RenewalDue); it decides what happens to the old PAT
+	// if the new one has to be adopted after a crash.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
 
 // NomadTokenStatus is what the operator last did and observed.
@@ -190,10 +199,30 @@ type NomadTokenStatus struct {
 	// pendingIssuance is set while a PAT creation may have happened without its answer being stored.
 	// +optional
 	PendingIssuance *PendingIssuance `json:"pendingIssuance,omitempty"`
-	// revokePending lists PAT ids that are replaced and still to be revoked.
+	// revokePending lists PAT ids that are replaced and still to be revoked now.
 	// +listType=set
 	// +optional
 	RevokePending []string `json:"revokePending,omitempty"`
+	// previousTokenID is the PAT an Overlap rotation replaced; it stays valid until previousTokenRevokeAt
+	// so that consumers still holding it keep working while the Secret update reaches them.
+	// +optional
+	PreviousTokenID string `json:"previousTokenID,omitempty"`
+	// previousTokenRevokeAt is when previousTokenID is revoked (end of the grace period).
+	// +optional
+	PreviousTokenRevokeAt *metav1.Time `json:"previousTokenRevokeAt,omitempty"`
+	// lastUsedAt is when the current PAT last authenticated at NOMAD, as of the last verification.
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
+	// rotateRequestHandled is the value of the tokens.nomad-operator.dev/rotate annotation last acted on.
+	// +optional
+	RotateRequestHandled string `json:"rotateRequestHandled,omitempty"`
+	// revokeNowRequestHandled is the value of the tokens.nomad-operator.dev/revoke-now annotation last
+	// acted on.
+	// +optional
+	RevokeNowRequestHandled string `json:"revokeNowRequestHandled,omitempty"`
+	// restartedForTokenID is the PAT for which spec.rotation.restartTargets were last restarted.
+	// +optional
+	RestartedForTokenID string `json:"restartedForTokenID,omitempty"`
 }
 
 // Expires and Renewal are string columns: kubectl prints a future time in a date column as <invalid>.

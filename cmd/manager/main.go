@@ -31,8 +31,8 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
-	flag.DurationVar(&checkInterval, "connection-check-interval", controllers.DefaultConnectionCheckInterval,
-		"How often a Ready NomadConnection is verified against NOMAD (one login and one list call).")
+	flag.DurationVar(&checkInterval, "verification-interval", controllers.DefaultVerificationInterval,
+		"How often each NomadConnection is checked and its tokens verified against NOMAD's list of active PATs (one list call per connection).")
 	flag.DurationVar(&userErrorRetry, "user-error-retry", controllers.DefaultUserErrorRetry,
 		"How long to wait before asking NOMAD again after an error only a person can fix.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour,
@@ -60,7 +60,7 @@ func main() {
 		log.Error(err, "cannot create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, controllers.Settings{ConnectionCheckInterval: checkInterval, UserErrorRetry: userErrorRetry}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Settings{VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry}); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}

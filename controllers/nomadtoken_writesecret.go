@@ -1,0 +1,33 @@
+package controllers
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
+// Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
+// does not own is never taken over.
+func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, raw []byte, facts tokenSecretFacts) error {
+	desired := renderSecret(obs.secret, obs.token, raw, facts)
+	var err error
+	if obs.secret == nil {
+		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
+	} else {
+		err = r.Update(ctx, desired, client.FieldOwner(FieldManager))
+	}
+	if err != nil {
+		return err
+	}
+	obs.secret = desired
+	if obs.previous != nil {
+		err := r.Delete(ctx, obs.previous, client.Preconditions{UID: &obs.previous.UID})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		obs.previous = nil
+	}
+	return nil
+}

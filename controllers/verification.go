@@ -1,0 +1,139 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// Verifier carries the connection controller's periodic list of active PATs to the token controller:
+// one paged list per connection per verification interval checks every token of that connection,
+// instead of one GET per token per resync. Only tokens whose PAT is missing from the list (revoked or
+// expired by someone else, or pruned) or whose last use changed are woken up.
+type Verifier struct {
+	mu     sync.Mutex
+	lists  map[types.NamespacedName]map[string]nomad.PAT // connection -> active PATs by id
+	events chan event.GenericEvent
+}
+
+// NewVerifier returns a Verifier whose wake-up events the token controller consumes.
+func NewVerifier() *Verifier {
+	return &Verifier{lists: map[types.NamespacedName]map[string]nomad.PAT{}, events: make(chan event.GenericEvent, 1024)}
+}
+
+// Events is the channel of NomadTokens to reconcile.
+func (v *Verifier) Events() <-chan event.GenericEvent { return v.events }
+
+// record stores a fresh list of a connection's active PATs and wakes the tokens it concerns.
+func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, active []nomad.PAT, tokens []v1alpha1.NomadToken) {
+	byID := make(map[string]nomad.PAT, len(active))
+	for _, p := range active {
+		byID[p.ID] = p
+	}
+	v.mu.Lock()
+	v.lists[conn] = byID
+	v.mu.Unlock()
+	for i := range tokens {
+		t := &tokens[i]
+		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil {
+			continue
+		}
+		p, listed := byID[t.Status.TokenID]
+		if listed && lastUseRecorded(p.LastUsedAt, t.Status.LastUsedAt) {
+			continue
+		}
+		select {
+		case v.events <- event.GenericEvent{Object: t}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// lookup says whether the connection's last list holds PAT id; known is false before any list.
+func (v *Verifier) lookup(conn types.NamespacedName, id string) (pat nomad.PAT, listed, known bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	list, known := v.lists[conn]
+	pat, listed = list[id]
+	return pat, listed, known
+}
+
+// confirmActive adds a PAT found active by a GET, so later resyncs do not ask again before the next list.
+func (v *Verifier) confirmActive(conn types.NamespacedName, pat nomad.PAT) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if list, ok := v.lists[conn]; ok {
+		list[pat.ID] = pat
+	}
+}
+
+// forget drops a deleted connection's list.
+func (v *Verifier) forget(conn types.NamespacedName) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.lists, conn)
+}
+
+// lastUseRecorded reports whether status already shows NOMAD's last use of the PAT (to the second:
+// NOMAD's precision varies between answers).
+func lastUseRecorded(nomadLastUse *time.Time, status *metav1.Time) bool {
+	if nomadLastUse == nil {
+		return true
+	}
+	return status != nil && status.Time.Equal(nomadLastUse.Truncate(time.Second))
+}
+
+// verifyInNomad applies the connection's last list to the token: it notes the PAT's last use and, when
+// the PAT is missing from the list, confirms with one GET that it is really gone (the list may predate
+// a rotation) before the decision chain replaces it.
+func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed) error {
+	token := obs.token
+	st := &token.Status
+	if r.Verifier == nil || st.TokenID == "" || st.PendingIssuance != nil {
+		return nil
+	}
+	conn := types.NamespacedName{Namespace: token.Namespace, Name: token.Spec.ConnectionRef.Name}
+	pat, listed, known := r.Verifier.lookup(conn, st.TokenID)
+	if !known {
+		return nil
+	}
+	if !listed {
+		nc, err := r.clientFor(ctx, token, false)
+		if err != nil {
+			return err
+		}
+		got, err := nc.Get(ctx, st.TokenID)
+		switch {
+		case nomad.IsNotFound(err):
+			obs.goneInNomad = true
+			return nil
+		case err != nil:
+			return err
+		case !got.Active(obs.now):
+			obs.goneInNomad = true
+			return nil
+		}
+		r.Verifier.confirmActive(conn, *got)
+		pat = *got
+	}
+	if !lastUseRecorded(pat.LastUsedAt, st.LastUsedAt) {
+		st.LastUsedAt = &metav1.Time{Time: pat.LastUsedAt.Truncate(time.Second)}
+	}
+	return nil
+}
+
+// tokensOfConnection lists the NomadTokens that use a connection, from the cache.
+func tokensOfConnection(ctx context.Context, c client.Reader, conn types.NamespacedName) ([]v1alpha1.NomadToken, error) {
+	var tokens v1alpha1.NomadTokenList
+	err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{connectionRefIndex: conn.Name})
+	return tokens.Items, err
+}
