@@ -52,7 +52,7 @@ test: test-unit test-envtest test-e2e demo-once ## Every test: unit, envtest, e2
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
-	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./cmd/...
+	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./cmd/...
 
 .PHONY: test-envtest
 test-envtest: envtest ## Controller tests against a real kube-apiserver + etcd and the NOMAD stand-in.

@@ -1,0 +1,138 @@
+// Package e2e runs the real manager binary against a real kube-apiserver and etcd (envtest) and the
+// real NOMAD stand-in binary, and checks what a user sees: conditions, the Secret, and NOMAD's own
+// view of the PAT.
+//
+//	make test-e2e
+//
+// or, after `make build`:
+//
+//	KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh) MANAGER_BIN=$PWD/bin/manager STUB_BIN=$PWD/bin/nomad-stub \
+//	  go test -count=1 ./test/e2e/...
+//
+// The logs of the manager and the stand-in are kept (their directory is printed) when a spec fails
+// or E2E_KEEP_LOGS is set.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/nomad-operator/nomad-token-operator/test/harness"
+)
+
+// operatorNamespace is where config/default deploys the manager.
+const operatorNamespace = "nomad-operator-system"
+
+// Everything the specs share; set up once in BeforeSuite.
+var (
+	repoRoot  string
+	workDir   string
+	controlPl *harness.ControlPlane
+	stub      *harness.Stub
+	manager   *harness.Manager
+	// anyFailure keeps the logs for a look afterwards; so does a setup that never finished.
+	anyFailure bool
+	setUp      bool
+)
+
+func TestE2E(t *testing.T) {
+	var missing []string
+	for _, v := range []string{"MANAGER_BIN", "STUB_BIN", "KUBEBUILDER_ASSETS"} {
+		if os.Getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("e2e needs %v; run `make test-e2e`, or after `make build`: "+
+			"KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh) MANAGER_BIN=$PWD/bin/manager STUB_BIN=$PWD/bin/nomad-stub go test ./test/e2e/...", missing)
+	}
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "e2e")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	var err error
+	repoRoot, err = harness.RepoRoot()
+	succeed(err)
+	workDir, err = os.MkdirTemp("", "nomad-token-operator-e2e-")
+	succeed(err)
+	// Registered first, so it runs last: logs are kept when anything failed.
+	DeferCleanup(func() {
+		if anyFailure || !setUp || os.Getenv("E2E_KEEP_LOGS") != "" {
+			fmt.Printf("e2e: logs kept in %s\n", workDir)
+			return
+		}
+		_ = os.RemoveAll(workDir)
+	})
+
+	By("starting kube-apiserver and etcd with the CRDs")
+	controlPl, err = harness.StartControlPlane(harness.ControlPlaneOptions{
+		RepoRoot:       repoRoot,
+		KubeconfigPath: filepath.Join(workDir, "kubeconfig"),
+	})
+	succeed(err)
+	DeferCleanup(func() { Expect(controlPl.Stop()).To(Succeed()) })
+
+	By("starting the NOMAD stand-in binary")
+	stub, err = harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: workDir})
+	succeed(err)
+	DeferCleanup(func() { Expect(stub.Stop(0)).To(Succeed()) })
+
+	By("installing config/rbac, so that the manager runs with a deployed manager's permissions only")
+	managerKubeconfig := filepath.Join(workDir, "manager.kubeconfig")
+	succeed(controlPl.InstallRBAC(ctx, repoRoot, operatorNamespace, managerKubeconfig))
+
+	By("starting the manager binary")
+	manager, err = harness.StartManager(ctx, harness.ManagerOptions{
+		Bin:        os.Getenv("MANAGER_BIN"),
+		Kubeconfig: managerKubeconfig,
+		LogPath:    filepath.Join(workDir, "manager.log"),
+		Args: []string{
+			// As deployed (config/manager): leader election, which needs config/rbac's Role.
+			"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
+			// Debug level, so that the log scan also covers what an operator would turn on to debug.
+			"--zap-log-level=debug",
+		},
+	})
+	succeed(err)
+	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
+	DeferCleanup(func() { Expect(manager.Stop(20 * time.Second)).To(Succeed()) })
+	setUp = true
+}, NodeTimeout(2*time.Minute))
+
+// On failure, show the end of the manager's and the stand-in's logs, raw PATs redacted.
+var _ = AfterEach(func() {
+	if !CurrentSpecReport().Failed() {
+		return
+	}
+	anyFailure = true
+	if manager != nil {
+		AddReportEntry("manager log (tail)", manager.Tail(60))
+		if exited, err := manager.Exited(); exited {
+			AddReportEntry("manager exited", fmt.Sprint(err))
+		}
+	}
+	if stub != nil {
+		AddReportEntry("nomad-stub log (tail)", stub.Tail(30))
+	}
+})
+
+// succeed fails the node with err's message alone: Gomega would print every wrapped layer of it.
+func succeed(err error) {
+	GinkgoHelper()
+	if err != nil {
+		Fail(err.Error())
+	}
+}
+
+// eventually is Eventually with the suite's usual timeout and poll interval.
+func eventually(ctx context.Context, f any) AsyncAssertion {
+	return Eventually(ctx, f).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond)
+}

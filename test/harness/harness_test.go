@@ -1,0 +1,97 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// A syntactically valid PAT that was never issued anywhere.
+const fakePAT = "nomad_pat_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
+
+func TestScanFileFindsPATsAndSecretsWithoutRepeatingThem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	log := strings.Join([]string{
+		`{"msg":"issued PAT","tokenID":"665f1c"}`,
+		`{"msg":"oops","token":"` + fakePAT + `"}`,
+		`{"msg":"login","password":"bot-password"}`,
+		`{"msg":"short","token":"nomad_pat_tooShort"}`,
+	}, "\n")
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaks, err := ScanFile(path, "", "bot-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Leak{{path, 2, "a raw PAT"}, {path, 3, "secret #1"}}
+	if !reflect.DeepEqual(leaks, want) {
+		t.Fatalf("leaks = %v, want %v", leaks, want)
+	}
+	for _, l := range leaks {
+		if strings.Contains(l.String(), "nomad_pat_A") || strings.Contains(l.String(), "bot-password") {
+			t.Fatalf("a Leak repeats the secret: %s", l)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	got := Redact("Bearer " + fakePAT + ".")
+	if got != "Bearer nomad_pat_<redacted>." {
+		t.Fatalf("Redact = %q", got)
+	}
+	if d := Describe([]byte(fakePAT)); d != "<53 bytes, redacted>" {
+		t.Fatalf("Describe = %q", d)
+	}
+}
+
+func TestParseStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat, comm string
+		ppid, pgrp       int
+	}{
+		{"plain", "4046 (etcd) S 4031 4046 3300 0 -1", "etcd", 4031, 4046},
+		{"comm with space and paren", "17 (a) b (c) R 1 17 17 0", "a) b (c", 1, 17},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			comm, ppid, pgrp, ok := parseStat(tc.stat)
+			if !ok || comm != tc.comm || ppid != tc.ppid || pgrp != tc.pgrp {
+				t.Fatalf("parseStat = %q %d %d %v", comm, ppid, pgrp, ok)
+			}
+		})
+	}
+	if _, _, _, ok := parseStat("garbage"); ok {
+		t.Fatal("parseStat accepted garbage")
+	}
+}
+
+func TestLoadKustomizationReadsTheSamplesInOrder(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := LoadKustomization(filepath.Join(root, "config", "samples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := PrepareSamples(objs, "team-a", "http://127.0.0.1:1/nomad-oasis/api"); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, u := range objs {
+		kinds = append(kinds, u.GetKind())
+		if u.GetNamespace() != "team-a" {
+			t.Errorf("%s %s: namespace %q", u.GetKind(), u.GetName(), u.GetNamespace())
+		}
+		if u.GetKind() == "NomadConnection" {
+			if url := u.Object["spec"].(map[string]any)["url"]; url != "http://127.0.0.1:1/nomad-oasis/api" {
+				t.Errorf("NomadConnection url = %v", url)
+			}
+		}
+	}
+	if want := []string{"Secret", "NomadConnection", "NomadToken"}; !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("kinds = %v, want %v", kinds, want)
+	}
+}

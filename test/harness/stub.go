@@ -1,0 +1,224 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Stand-in defaults (cmd/nomad-stub).
+const (
+	DefaultStubUser     = "bot"
+	DefaultStubPassword = "bot-password"
+	DefaultStubBasePath = "/nomad-oasis/api"
+)
+
+// StubOptions says how to run the NOMAD stand-in binary.
+type StubOptions struct {
+	// Bin is the path of the nomad-stub binary.
+	Bin string
+	// Dir receives nomad-stub.log and the address file.
+	Dir string
+	// User and Password are its one Keycloak account (default bot / bot-password).
+	User, Password string
+	// BasePath is the API base path (default /nomad-oasis/api).
+	BasePath string
+	// Args are further flags, e.g. --max-active=3.
+	Args []string
+	// StartTimeout bounds the wait until it answers (default 20 s).
+	StartTimeout time.Duration
+}
+
+// Stub is a running stand-in.
+type Stub struct {
+	*Process
+	// Addr is "http://127.0.0.1:<port>".
+	Addr string
+	// APIURL is NOMAD's API root, what NomadConnection.spec.url takes: Addr + BasePath.
+	APIURL         string
+	User, Password string
+}
+
+// StartStub starts the stand-in on a free loopback port and waits until it answers.
+func StartStub(ctx context.Context, o StubOptions) (*Stub, error) {
+	if o.User == "" {
+		o.User, o.Password = DefaultStubUser, DefaultStubPassword
+	}
+	if o.BasePath == "" {
+		o.BasePath = DefaultStubBasePath
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 20 * time.Second
+	}
+	addrFile := filepath.Join(o.Dir, "nomad-stub.addr")
+	_ = os.Remove(addrFile)
+	args := append([]string{
+		"--listen=127.0.0.1:0",
+		"--addr-file=" + addrFile,
+		"--user=" + o.User + ":" + o.Password,
+		"--base-path=" + o.BasePath,
+	}, o.Args...)
+	p, err := StartProcess("nomad-stub", filepath.Join(o.Dir, "nomad-stub.log"), o.Bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stub{Process: p, User: o.User, Password: o.Password}
+	if err := s.awaitAddr(ctx, addrFile, o.StartTimeout); err != nil {
+		_ = p.Stop(0)
+		return nil, err
+	}
+	s.APIURL = s.Addr + "/" + strings.Trim(o.BasePath, "/")
+	return s, nil
+}
+
+// awaitAddr waits for the address file (written atomically once listening) and a first answer.
+func (s *Stub) awaitAddr(ctx context.Context, addrFile string, timeout time.Duration) error {
+	return poll(ctx, timeout, s.Process, func() (bool, error) {
+		if s.Addr == "" {
+			b, err := os.ReadFile(addrFile)
+			if err != nil || !strings.HasPrefix(string(b), "http://") {
+				return false, nil
+			}
+			s.Addr = strings.TrimSpace(string(b))
+		}
+		_, err := s.State(ctx)
+		return err == nil, nil
+	})
+}
+
+// StubState is GET /_stub/state (test/nomadstub/admin.go).
+type StubState struct {
+	Now   string              `json:"now"`
+	Users map[string]StubUser `json:"users"`
+	// Calls counts requests per operation: login, create, list, get, revoke, rotate, openapi.
+	Calls map[string]int `json:"calls"`
+}
+
+// StubUser is one account's PATs.
+type StubUser struct {
+	UserID string    `json:"user_id"`
+	PATs   []StubPAT `json:"pats"`
+}
+
+// StubPAT is one PAT record; the raw token is never part of it.
+type StubPAT struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description *string  `json:"description"`
+	Scopes      []string `json:"scopes"`
+	Revoked     bool     `json:"revoked"`
+	Active      bool     `json:"active"`
+	CreatedAt   string   `json:"created_at"`
+	ExpiredAt   *string  `json:"expired_at"`
+	LastUsedAt  *string  `json:"last_used_at"`
+	RevokedAt   *string  `json:"revoked_at"`
+}
+
+// ActivePATs are the user's active PATs.
+func (st *StubState) ActivePATs(user string) []StubPAT {
+	var out []StubPAT
+	for _, p := range st.Users[user].PATs {
+		if p.Active {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PAT finds a user's PAT by id.
+func (st *StubState) PAT(user, id string) (StubPAT, bool) {
+	for _, p := range st.Users[user].PATs {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return StubPAT{}, false
+}
+
+// State reads the stand-in's whole store.
+func (s *Stub) State(ctx context.Context) (*StubState, error) {
+	var st StubState
+	if err := s.admin(ctx, http.MethodGet, "state", nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Authenticates asks the stand-in whether raw is an active PAT right now (no side effects).
+func (s *Stub) Authenticates(ctx context.Context, raw []byte) (bool, error) {
+	var out struct {
+		Active bool `json:"active"`
+	}
+	if err := s.admin(ctx, http.MethodPost, "authenticates", raw, &out); err != nil {
+		return false, err
+	}
+	return out.Active, nil
+}
+
+// Admin calls another admin route, e.g. Admin(ctx, "POST", "clock/advance?by=1h", nil, nil).
+func (s *Stub) Admin(ctx context.Context, method, route string, body []byte, out any) error {
+	return s.admin(ctx, method, route, body, out)
+}
+
+func (s *Stub) admin(ctx context.Context, method, route string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.Addr+"/_stub/"+route, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("nomad-stub %s /_stub/%s: %d %s", method, route, resp.StatusCode, Redact(strings.TrimSpace(string(b))))
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// poll calls check every 100 ms until it says done, it fails, the timeout passes, ctx ends or p exits.
+func poll(ctx context.Context, timeout time.Duration, p *Process, check func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := check()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-p.Done():
+			_, werr := p.Exited()
+			return fmt.Errorf("%s exited while starting (%v); last log lines:\n%s", p.Name, werr, p.Tail(20))
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s did not come up within %s; last log lines:\n%s", p.Name, timeout, p.Tail(20))
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
