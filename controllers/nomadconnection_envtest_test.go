@@ -67,6 +67,8 @@ var _ = Describe("NomadConnection", func() {
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		tok = waitReady(tok)
 		Expect(source.Authenticates(rawToken(tok))).To(BeTrue())
+		deleteAndWait(tok) // while this stand-in still runs, so the PAT is revoked in it
+		Expect(source.ActivePATs(t.user)).To(BeEmpty())
 	})
 
 	It("reports a wrong password as CredentialsInvalid and a token waits for it", func() {

@@ -67,6 +67,13 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, token); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if token.Status.PendingIssuance != nil {
+		// A pending issuance means NOMAD calls; make sure it is not the cache lagging behind this
+		// operator's own status write that already completed the issuance.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, token); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
 	if !token.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, token)
 	}

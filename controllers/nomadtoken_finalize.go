@@ -64,13 +64,21 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, token *v1alpha1.No
 		}
 	}
 	r.revokePreviousNow(token)
-	if st.TokenID != "" {
-		queueRevoke(st, st.TokenID)
-	}
 	if err := r.revokeReplaced(ctx, token); err != nil {
 		return err
 	}
+	if st.TokenID == "" {
+		return nil
+	}
+	nc, err := r.clientFor(ctx, token, false)
+	if err != nil {
+		return err
+	}
+	if err := nc.Revoke(ctx, st.TokenID); err != nil {
+		return err
+	}
 	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
+	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "Revoked", "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
 	return nil
 }
 
