@@ -110,29 +110,32 @@ func get(obj client.Object) client.Object {
 // waitReady waits for the token to be Ready for its current generation and returns it fresh.
 func waitReady(tok *v1alpha1.NomadToken) *v1alpha1.NomadToken {
 	GinkgoHelper()
-	fresh := &v1alpha1.NomadToken{}
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(tok), fresh)).To(Succeed())
-		cond := meta.FindStatusCondition(fresh.Status.Conditions, v1alpha1.ConditionReady)
-		g.Expect(cond).NotTo(BeNil())
+	return waitCondition(tok, func(g Gomega, fresh *v1alpha1.NomadToken, cond *metav1.Condition) {
 		g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), "%s: %s", cond.Reason, cond.Message)
 		g.Expect(fresh.Status.ObservedGeneration).To(Equal(fresh.Generation))
 		g.Expect(fresh.Status.PendingIssuance).To(BeNil())
 		g.Expect(fresh.Status.RevokePending).To(BeEmpty())
-	}).Should(Succeed())
-	return fresh
+	})
 }
 
 // waitReason waits for Ready=False with reason and returns the token.
 func waitReason(tok *v1alpha1.NomadToken, reason string) *v1alpha1.NomadToken {
+	GinkgoHelper()
+	return waitCondition(tok, func(g Gomega, _ *v1alpha1.NomadToken, cond *metav1.Condition) {
+		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+	})
+}
+
+// waitCondition waits until check passes on the token's Ready condition and returns the token.
+func waitCondition(tok *v1alpha1.NomadToken, check func(Gomega, *v1alpha1.NomadToken, *metav1.Condition)) *v1alpha1.NomadToken {
 	GinkgoHelper()
 	fresh := &v1alpha1.NomadToken{}
 	Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(tok), fresh)).To(Succeed())
 		cond := meta.FindStatusCondition(fresh.Status.Conditions, v1alpha1.ConditionReady)
 		g.Expect(cond).NotTo(BeNil())
-		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+		check(g, fresh, cond)
 	}).Should(Succeed())
 	return fresh
 }

@@ -74,11 +74,7 @@ func (s *Server) Authenticates(rawToken string) bool {
 func (s *Server) RevokePAT(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	oid, ok := canonicalObjectID(id)
-	if !ok {
-		return false
-	}
-	p := s.st.pats[oid]
+	p := s.st.byID(id)
 	if p == nil {
 		return false
 	}
@@ -92,15 +88,11 @@ func (s *Server) RevokePAT(id string) bool {
 func (s *Server) PrunePAT(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	oid, ok := canonicalObjectID(id)
-	if !ok {
-		return false
-	}
-	p := s.st.pats[oid]
+	p := s.st.byID(id)
 	if p == nil {
 		return false
 	}
-	delete(s.st.pats, oid)
+	delete(s.st.pats, p.id)
 	delete(s.st.byDigest, p.digest)
 	return true
 }

@@ -155,13 +155,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, _ string) 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.authorize(w, r, scopeTokensRead)
+	p, ok := s.callersPAT(w, r, id, scopeTokensRead)
 	if !ok {
-		return
-	}
-	p := s.st.owned(c.userID, id)
-	if p == nil {
-		writeDetail(w, http.StatusNotFound, detailTokenNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, p.toJSON(formatTime))
@@ -171,13 +166,8 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, id string) {
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.authorize(w, r, scopeTokensDelete)
+	p, ok := s.callersPAT(w, r, id, scopeTokensDelete)
 	if !ok {
-		return
-	}
-	p := s.st.owned(c.userID, id)
-	if p == nil {
-		writeDetail(w, http.StatusNotFound, detailTokenNotFound)
 		return
 	}
 	p.revoke(s.clock.Now())
@@ -190,13 +180,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, id string)
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.authorize(w, r, scopeTokensCreate, scopeTokensDelete)
+	old, ok := s.callersPAT(w, r, id, scopeTokensCreate, scopeTokensDelete)
 	if !ok {
-		return
-	}
-	old := s.st.owned(c.userID, id)
-	if old == nil {
-		writeDetail(w, http.StatusNotFound, detailTokenNotFound)
 		return
 	}
 	now := s.clock.Now()
@@ -210,10 +195,25 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request, id string)
 		lifetime = big.NewInt(int64(old.expiredAt.Sub(old.createdAt) / (24 * time.Hour)))
 	}
 	old.revoke(now)
-	res, fail := s.createPAT(c.userID, old.name, old.description, old.scopes, lifetime)
+	res, fail := s.createPAT(old.userID, old.name, old.description, old.scopes, lifetime)
 	if fail != nil {
 		writeCreateFailure(w, fail)
 		return
 	}
 	writeJSON(w, http.StatusOK, res.toJSON())
+}
+
+// callersPAT authorizes the request for scopes and returns the caller's PAT with that id. It answers
+// the request itself (401, 403, or 404 for a malformed, missing or foreign id) and returns false then.
+func (s *Server) callersPAT(w http.ResponseWriter, r *http.Request, id string, scopes ...string) (*patRecord, bool) {
+	c, ok := s.authorize(w, r, scopes...)
+	if !ok {
+		return nil, false
+	}
+	p := s.st.owned(c.userID, id)
+	if p == nil {
+		writeDetail(w, http.StatusNotFound, detailTokenNotFound)
+		return nil, false
+	}
+	return p, true
 }

@@ -136,15 +136,20 @@ func digestOf(raw string) string {
 // owned returns the caller's PAT with that id, or nil for a malformed, missing or foreign id:
 // NOMAD makes these three indistinguishable on purpose.
 func (st *store) owned(userID, id string) *patRecord {
-	oid, ok := canonicalObjectID(id)
-	if !ok {
-		return nil
-	}
-	p := st.pats[oid]
+	p := st.byID(id)
 	if p == nil || p.userID != userID {
 		return nil
 	}
 	return p
+}
+
+// byID returns the PAT with that id, whoever owns it, or nil for a malformed or missing id.
+func (st *store) byID(id string) *patRecord {
+	oid, ok := canonicalObjectID(id)
+	if !ok {
+		return nil
+	}
+	return st.pats[oid]
 }
 
 // userPATs returns a user's records, newest first (ties: last inserted first).
