@@ -30,6 +30,11 @@ import (
 // operatorNamespace is where config/default deploys the manager.
 const operatorNamespace = "nomad-operator-system"
 
+// verificationInterval is the manager's --verification-interval here (10m by default): short, so that
+// a PAT revoked in NOMAD behind the operator's back is noticed within a spec's patience. Every spec
+// runs with it, which also keeps the periodic verification busy during rotations.
+const verificationInterval = 5 * time.Second
+
 // Everything the specs share; set up once in BeforeSuite.
 var (
 	repoRoot  string
@@ -99,6 +104,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 			"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
 			// Debug level, so that the log scan also covers what an operator would turn on to debug.
 			"--zap-log-level=debug",
+			"--verification-interval=" + verificationInterval.String(),
 		},
 	})
 	succeed(err)

@@ -1,11 +1,15 @@
 package harness
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
 )
 
 // A syntactically valid PAT that was never issued anywhere.
@@ -93,5 +97,36 @@ func TestLoadKustomizationReadsTheSamplesInOrder(t *testing.T) {
 	}
 	if want := []string{"Secret", "NomadConnection", "NomadToken"}; !reflect.DeepEqual(kinds, want) {
 		t.Fatalf("kinds = %v, want %v", kinds, want)
+	}
+}
+
+func TestStubAdminHelpers(t *testing.T) {
+	srv := nomadstub.New(nomadstub.DefaultOptions())
+	srv.AddUser(DefaultStubUser, DefaultStubPassword)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s := &Stub{Addr: ts.URL, User: DefaultStubUser, Password: DefaultStubPassword}
+	ctx := context.Background()
+
+	id, err := s.AddUser(ctx, "second bot", "p&w=?")
+	if err != nil || id == "" {
+		t.Fatalf("AddUser = %q, %v", id, err)
+	}
+	st, err := s.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Users["second bot"].UserID; got != id {
+		t.Fatalf("state has user id %q for the new account, want %q", got, id)
+	}
+	if err := s.RevokePAT(ctx, "000000000000000000000000"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("RevokePAT of an unknown id = %v, want a 404 error", err)
+	}
+	calls, err := s.Calls(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := calls["rotate"]; !ok {
+		t.Fatalf("Calls = %v, want a count per operation", calls)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,12 @@ type StubPAT struct {
 	RevokedAt   *string  `json:"revoked_at"`
 }
 
+// ParseStubTime reads a datetime of the stand-in's state (created_at, revoked_at, ...): UTC, with or
+// without a fraction, as NOMAD writes them.
+func ParseStubTime(s string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, s)
+}
+
 // ActivePATs are the user's active PATs.
 func (st *StubState) ActivePATs(user string) []StubPAT {
 	var out []StubPAT
@@ -161,6 +168,35 @@ func (s *Stub) Authenticates(ctx context.Context, raw []byte) (bool, error) {
 		return false, err
 	}
 	return out.Active, nil
+}
+
+// AddUser adds a Keycloak account to the stand-in (POST /_stub/users), e.g. one bot per spec, so that
+// the PATs of one spec never count among another's. It returns the account's NOMAD user id.
+func (s *Stub) AddUser(ctx context.Context, name, password string) (string, error) {
+	var out struct {
+		UserID string `json:"user_id"`
+	}
+	q := url.Values{"username": {name}, "password": {password}}
+	if err := s.admin(ctx, http.MethodPost, "users?"+q.Encode(), nil, &out); err != nil {
+		return "", err
+	}
+	return out.UserID, nil
+}
+
+// RevokePAT revokes a PAT out of band, as its owner could in NOMAD's UI (POST /_stub/revoke); the
+// operator is not told. A PAT the stand-in does not know is an error.
+func (s *Stub) RevokePAT(ctx context.Context, id string) error {
+	return s.admin(ctx, http.MethodPost, "revoke?"+url.Values{"id": {id}}.Encode(), nil, nil)
+}
+
+// Calls reads the request counts per operation (GET /_stub/calls): login, create, list, get,
+// revoke, rotate, openapi. They are counted over all accounts since the stand-in started.
+func (s *Stub) Calls(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	if err := s.admin(ctx, http.MethodGet, "calls", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Admin calls another admin route, e.g. Admin(ctx, "POST", "clock/advance?by=1h", nil, nil).
