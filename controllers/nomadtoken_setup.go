@@ -7,6 +7,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -35,7 +36,8 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.events, &handler.EnqueueRequestForObject{}))
 	}
-	return b.Named("nomadtoken").Complete(r)
+	return b.Named("nomadtoken").
+		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).Complete(r)
 }
 
 func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
