@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -186,6 +187,10 @@ func (r *NomadTokenReconciler) markReady(token *v1alpha1.NomadToken) ctrl.Result
 // ones back off exponentially (or as NOMAD's Retry-After says). A PAT that is still valid and matches
 // the spec keeps Ready=True: consumers are fine, only its replacement is late.
 func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadToken, err error) (ctrl.Result, error) {
+	if isKubernetesError(err) {
+		// Not NOMAD's doing, and not the user's: the conditions stay as they are.
+		return r.kubernetesError(ctx, err)
+	}
 	f := classify(err)
 	st := &token.Status
 	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&
@@ -231,9 +236,27 @@ func (r *NomadTokenReconciler) writeStatus(ctx context.Context, token *v1alpha1.
 	}
 	if uerr := r.Status().Update(ctx, token); uerr != nil {
 		if err == nil {
-			err = uerr
+			return r.kubernetesError(ctx, uerr)
 		}
 		return ctrl.Result{}, err
 	}
 	return result, err
+}
+
+// kubernetesError handles a failed API-server call. A conflict means this reconcile worked from an
+// outdated object (usually the cache lagging the operator's own write): try again shortly with a
+// fresh one; an interrupted issuance is recovered from status, so nothing is lost. Anything else
+// backs off.
+func (r *NomadTokenReconciler) kubernetesError(ctx context.Context, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		log.FromContext(ctx).V(1).Info("NomadToken changed during reconcile; retrying with a fresh copy")
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// isKubernetesError reports whether err came from the API server rather than from NOMAD.
+func isKubernetesError(err error) bool {
+	var status apierrors.APIStatus
+	return errors.As(err, &status)
 }

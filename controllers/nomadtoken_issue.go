@@ -176,7 +176,8 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 		case oldAfterGrace:
 			r.revokePreviousNow(token) // an older PAT still in its grace period goes now
 			st.PreviousTokenID = prev
-			st.PreviousTokenRevokeAt = &metav1.Time{Time: now.Add(gracePeriod(token.Spec.Rotation))}
+			// Rounded up: status keeps whole seconds, and the grace period must not end early.
+			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(now.Add(gracePeriod(token.Spec.Rotation)))}
 		case oldRevokeAtOnce:
 			queueRevoke(st, prev)
 		case oldAlreadyRevoked:
@@ -294,4 +295,11 @@ func newMarker(token *v1alpha1.NomadToken) (string, error) {
 	}
 	prefix := markerPrefix(token)
 	return prefix[len("[nomad-token-operator "):] + hex.EncodeToString(b), nil
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
