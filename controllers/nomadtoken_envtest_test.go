@@ -323,6 +323,10 @@ var _ = Describe("NomadToken admission", func() {
 		Entry("no scopes", func(t *v1alpha1.NomadToken) { t.Spec.Scopes = nil }, "spec.scopes"),
 		Entry("a negative expiresInDays", func(t *v1alpha1.NomadToken) { t.Spec.ExpiresInDays = -1 }, "spec.expiresInDays"),
 		Entry("an unknown deletionPolicy", func(t *v1alpha1.NomadToken) { t.Spec.DeletionPolicy = "Forget" }, "spec.deletionPolicy"),
+		Entry("renewBefore as long as the lifetime", func(t *v1alpha1.NomadToken) {
+			t.Spec.ExpiresInDays = 30
+			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: 720 * time.Hour}
+		}, "spec.rotation.renewBefore must be shorter than the lifetime"),
 		Entry("both renewBefore forms", func(t *v1alpha1.NomadToken) {
 			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: time.Hour}
 			t.Spec.Rotation.RenewBeforePercentage = ptr.To[int32](10)

@@ -159,6 +159,25 @@ var _ = Describe("NomadToken rotation", func() {
 		Expect(ids(t.activePATs())).To(ConsistOf(fresh.Status.TokenID))
 	})
 
+	It("Overlap at NOMAD's active-PAT limit falls back to rotating in place", func() {
+		tok := t.token("at-limit", soonRenewing(3*time.Second, time.Hour, v1alpha1.RotationOverlap))
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		first := waitReady(tok)
+		// The bot holds one PAT; NOMAD's limit of one leaves no room for an overlapping second.
+		DeferCleanup(func() { stub.SetMaxActivePerUser(0) })
+		stub.SetMaxActivePerUser(1)
+		rotates := stub.Calls()["rotate"]
+
+		Eventually(func() string { return waitReady(tok).Status.TokenID }).ShouldNot(Equal(first.Status.TokenID))
+		stopRenewing(tok)
+		rotated := waitReady(tok)
+		Expect(stub.Calls()["rotate"]).To(BeNumerically(">", rotates))
+		Expect(rotated.Status.PreviousTokenID).To(BeEmpty(), "rotate already revoked the old PAT")
+		Expect(ids(t.activePATs())).To(ConsistOf(rotated.Status.TokenID))
+		Expect(stub.Authenticates(rawToken(rotated))).To(BeTrue())
+		Expect(eventReasons(t.ns)).To(ContainElement("FallbackToRotate"))
+	})
+
 	It("replaces a PAT revoked in NOMAD by someone else at the next verification", func() {
 		tok := t.token("out-of-band")
 		Expect(k8s.Create(ctx, tok)).To(Succeed())

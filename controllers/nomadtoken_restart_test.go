@@ -1,0 +1,90 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+func TestRestartTargetsAreDebouncedAndStampedOncePerPAT(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(now)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	dep := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db"}}
+	dep.Spec.Template.Annotations = map[string]string{v1alpha1.AnnotationRestartedAt: now.Add(-10 * time.Second).Format(time.RFC3339)}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dep).Build()
+	recorder := events.NewFakeRecorder(10)
+	r := &NomadTokenReconciler{Client: c, APIReader: c, Recorder: recorder, Clock: clk}
+
+	tok := issuedToken()
+	tok.Spec.Rotation.RestartTargets = []v1alpha1.RestartTarget{{Kind: "StatefulSet", Name: "db"}, {Kind: "Deployment", Name: "gone"}}
+	tok.Status.LastRotationTime = &metav1.Time{Time: now}
+	stamp := func() string {
+		got := &appsv1.StatefulSet{}
+		_ = c.Get(context.Background(), client.ObjectKeyFromObject(dep), got)
+		return got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt]
+	}
+	before := stamp()
+
+	// Restarted 10 s ago (another token, or the previous rotation): wait for the window to pass.
+	wait, err := r.restartConsumers(context.Background(), tok)
+	if err != nil || wait != 20*time.Second || stamp() != before || tok.Status.RestartedForTokenID != "" {
+		t.Fatalf("inside the debounce window: wait %s err %v stamp %q restartedFor %q", wait, err, stamp(), tok.Status.RestartedForTokenID)
+	}
+
+	clk.Step(20 * time.Second)
+	if wait, err := r.restartConsumers(context.Background(), tok); err != nil || wait != 0 {
+		t.Fatalf("after the window: wait %s err %v", wait, err)
+	}
+	if stamp() != clk.Now().Format(time.RFC3339) || tok.Status.RestartedForTokenID != tok.Status.TokenID {
+		t.Fatalf("stamp %q restartedFor %q, want the restart recorded for the current PAT", stamp(), tok.Status.RestartedForTokenID)
+	}
+
+	// Once per PAT: a later reconcile does not restart again.
+	clk.Step(time.Hour)
+	stamped := stamp()
+	if _, err := r.restartConsumers(context.Background(), tok); err != nil || stamp() != stamped {
+		t.Fatalf("second call restarted again: %q -> %q (err %v)", stamped, stamp(), err)
+	}
+	if !hasEvent(recorder, corev1.EventTypeWarning+" RestartTargetNotFound") {
+		t.Error("a missing target must be reported")
+	}
+}
+
+func TestFirstPATRestartsNothing(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	r := &NomadTokenReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Clock: clocktesting.NewFakeClock(time.Now())}
+	tok := issuedToken()
+	tok.Spec.Rotation.RestartTargets = []v1alpha1.RestartTarget{{Kind: "Deployment", Name: "not-even-there"}}
+	if _, err := r.restartConsumers(context.Background(), tok); err != nil || tok.Status.RestartedForTokenID != tok.Status.TokenID {
+		t.Fatalf("first PAT: err %v restartedFor %q", err, tok.Status.RestartedForTokenID)
+	}
+}
+
+func hasEvent(r *events.FakeRecorder, prefix string) bool {
+	for {
+		select {
+		case e := <-r.Events:
+			if len(e) >= len(prefix) && e[:len(prefix)] == prefix {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
