@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
 )
 
 // Stand-in defaults (cmd/nomad-stub).
@@ -95,59 +97,17 @@ func (s *Stub) awaitAddr(ctx context.Context, addrFile string, timeout time.Dura
 	})
 }
 
-// StubState is GET /_stub/state (test/nomadstub/admin.go).
-type StubState struct {
-	Now   string              `json:"now"`
-	Users map[string]StubUser `json:"users"`
-	// Calls counts requests per operation: login, create, list, get, revoke, rotate, openapi.
-	Calls map[string]int `json:"calls"`
-}
-
-// StubUser is one account's PATs.
-type StubUser struct {
-	UserID string    `json:"user_id"`
-	PATs   []StubPAT `json:"pats"`
-}
-
-// StubPAT is one PAT record; the raw token is never part of it.
-type StubPAT struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Description *string  `json:"description"`
-	Scopes      []string `json:"scopes"`
-	Revoked     bool     `json:"revoked"`
-	Active      bool     `json:"active"`
-	CreatedAt   string   `json:"created_at"`
-	ExpiredAt   *string  `json:"expired_at"`
-	LastUsedAt  *string  `json:"last_used_at"`
-	RevokedAt   *string  `json:"revoked_at"`
-}
+// The stand-in's state, as its binary serves it at GET /_stub/state.
+type (
+	StubState = nomadstub.State
+	StubUser  = nomadstub.UserState
+	StubPAT   = nomadstub.PATState
+)
 
 // ParseStubTime reads a datetime of the stand-in's state (created_at, revoked_at, ...): UTC, with or
 // without a fraction, as NOMAD writes them.
 func ParseStubTime(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
-}
-
-// ActivePATs are the user's active PATs.
-func (st *StubState) ActivePATs(user string) []StubPAT {
-	var out []StubPAT
-	for _, p := range st.Users[user].PATs {
-		if p.Active {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// PAT finds a user's PAT by id.
-func (st *StubState) PAT(user, id string) (StubPAT, bool) {
-	for _, p := range st.Users[user].PATs {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return StubPAT{}, false
 }
 
 // State reads the stand-in's whole store.

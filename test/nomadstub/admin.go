@@ -46,15 +46,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	writeDetail(w, http.StatusMethodNotAllowed, detailMethodNotAllowed)
 }
 
-// stateJSON is GET /_stub/state: the whole store as a test would want to assert on it.
-type stateJSON struct {
-	Now    string                   `json:"now"`
-	Config configJSON               `json:"config"`
-	Users  map[string]userStateJSON `json:"users"`
-	Calls  map[string]int           `json:"calls"`
+// State is GET /_stub/state: the whole store as a test would want to assert on it. Tests that run the
+// stand-in's binary decode it with this same type.
+type State struct {
+	Now    string               `json:"now"`
+	Config StateConfig          `json:"config"`
+	Users  map[string]UserState `json:"users"`
+	// Calls counts requests per operation: login, create, list, get, revoke, rotate, openapi.
+	Calls map[string]int `json:"calls"`
 }
 
-type configJSON struct {
+// StateConfig is the stand-in's current configuration.
+type StateConfig struct {
 	BasePath         string `json:"base_path"`
 	MaxLifetimeDays  *int   `json:"max_lifetime_days"`
 	MaxActivePerUser int    `json:"max_active_per_user"`
@@ -64,12 +67,14 @@ type configJSON struct {
 	LegacyList       bool   `json:"legacy_list"`
 }
 
-type userStateJSON struct {
-	UserID string         `json:"user_id"`
-	PATs   []patStateJSON `json:"pats"`
+// UserState is one account's PATs.
+type UserState struct {
+	UserID string     `json:"user_id"`
+	PATs   []PATState `json:"pats"`
 }
 
-type patStateJSON struct {
+// PATState is one PAT record with its state now; the raw token is never part of it.
+type PATState struct {
 	ID          string   `json:"id"`
 	Name        string   `json:"name"`
 	Description *string  `json:"description"`
@@ -87,19 +92,19 @@ func (s *Server) adminState(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	st := stateJSON{
+	st := State{
 		Now: formatTime(now),
-		Config: configJSON{
+		Config: StateConfig{
 			BasePath: s.base, MaxLifetimeDays: s.maxLifetimeDays, MaxActivePerUser: s.maxActivePerUser,
 			AccessTokenTTL: s.accessTokenTTL.String(), Pats: s.servePats, AuthPats: s.serveAuthPats, LegacyList: s.legacyList,
 		},
-		Users: map[string]userStateJSON{},
+		Users: map[string]UserState{},
 		Calls: calls,
 	}
 	for name, u := range s.st.usersByName {
-		us := userStateJSON{UserID: u.id, PATs: []patStateJSON{}}
+		us := UserState{UserID: u.id, PATs: []PATState{}}
 		for _, p := range s.st.userPATs(u.id) {
-			us.PATs = append(us.PATs, patStateJSON{
+			us.PATs = append(us.PATs, PATState{
 				ID: p.id, Name: p.name, Description: p.description, Scopes: p.scopes, Revoked: p.revoked,
 				Active: p.activeAt(now), CreatedAt: formatTime(p.createdAt), ExpiredAt: formatTimePtr(p.expiredAt),
 				LastUsedAt: formatTimePtr(p.lastUsedAt), RevokedAt: formatTimePtr(p.revokedAt),
@@ -301,4 +306,25 @@ func (s *Server) adminCalls(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) adminResetCalls(w http.ResponseWriter, _ *http.Request) {
 	s.ResetCalls()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// ActivePATs are the user's active PATs.
+func (st *State) ActivePATs(user string) []PATState {
+	var out []PATState
+	for _, p := range st.Users[user].PATs {
+		if p.Active {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PAT finds a user's PAT by id.
+func (st *State) PAT(user, id string) (PATState, bool) {
+	for _, p := range st.Users[user].PATs {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return PATState{}, false
 }
