@@ -23,12 +23,12 @@ var _ = Describe("NomadToken rotation", func() {
 	var t *tenant
 	BeforeEach(func() { t = newTenant() })
 
-	// soonRenewing renews `after` past issuance and keeps the old PAT for grace.
-	soonRenewing := func(after, grace time.Duration, strategy v1alpha1.RotationStrategy) func(*v1alpha1.NomadToken) {
+	// soonRenewing makes a PAT of `days` that renews `after` past issuance and keeps the old PAT for grace.
+	soonRenewing := func(days int32, after, grace time.Duration, strategy v1alpha1.RotationStrategy) func(*v1alpha1.NomadToken) {
 		return func(tok *v1alpha1.NomadToken) {
-			tok.Spec.ExpiresInDays = 1
+			tok.Spec.ExpiresInDays = days
 			tok.Spec.Rotation = v1alpha1.Rotation{
-				RenewBefore: &metav1.Duration{Duration: 24*time.Hour - after},
+				RenewBefore: &metav1.Duration{Duration: time.Duration(days)*24*time.Hour - after},
 				GracePeriod: &metav1.Duration{Duration: grace},
 				Strategy:    strategy,
 			}
@@ -70,7 +70,7 @@ var _ = Describe("NomadToken rotation", func() {
 	}
 
 	It("Overlap: writes the new PAT, keeps the old one valid for the grace period, then revokes it", func() {
-		tok := t.token("overlap", soonRenewing(3*time.Second, 4*time.Second, v1alpha1.RotationOverlap))
+		tok := t.token("overlap", soonRenewing(1, 3*time.Second, 4*time.Second, v1alpha1.RotationOverlap))
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		first := waitReady(tok)
 		oldID, oldRaw := first.Status.TokenID, rawToken(first)
@@ -103,7 +103,7 @@ var _ = Describe("NomadToken rotation", func() {
 
 	It("Rotate: uses NOMAD's rotate endpoint, leaving exactly one active PAT", func() {
 		rotates := stub.Calls()["rotate"]
-		tok := t.token("rotate", soonRenewing(3*time.Second, 0, v1alpha1.RotationRotate))
+		tok := t.token("rotate", soonRenewing(1, 3*time.Second, 0, v1alpha1.RotationRotate))
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		first := waitReady(tok)
 		oldRaw := rawToken(first)
@@ -117,10 +117,7 @@ var _ = Describe("NomadToken rotation", func() {
 	})
 
 	It("Rotate hazard: when rotate revokes and then fails, a fresh PAT follows and Ready is never a lie", func() {
-		tok := t.token("hazard", soonRenewing(4*time.Second, 0, v1alpha1.RotationRotate), func(tok *v1alpha1.NomadToken) {
-			tok.Spec.ExpiresInDays = 2
-			tok.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: 48*time.Hour - 4*time.Second}
-		})
+		tok := t.token("hazard", soonRenewing(2, 4*time.Second, 0, v1alpha1.RotationRotate))
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		first := waitReady(tok)
 		oldRaw := rawToken(first)
@@ -143,10 +140,7 @@ var _ = Describe("NomadToken rotation", func() {
 	})
 
 	It("Rotate hazard with room to recover: a refused rotate is followed at once by a fresh PAT", func() {
-		tok := t.token("hazard-fresh", soonRenewing(4*time.Second, 0, v1alpha1.RotationRotate), func(tok *v1alpha1.NomadToken) {
-			tok.Spec.ExpiresInDays = 2
-			tok.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: 48*time.Hour - 4*time.Second}
-		})
+		tok := t.token("hazard-fresh", soonRenewing(2, 4*time.Second, 0, v1alpha1.RotationRotate))
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		first := waitReady(tok)
 		// Rotation re-validates with the PAT's scopes too; a concurrent revoke makes it refuse
@@ -160,7 +154,7 @@ var _ = Describe("NomadToken rotation", func() {
 	})
 
 	It("Overlap at NOMAD's active-PAT limit falls back to rotating in place", func() {
-		tok := t.token("at-limit", soonRenewing(3*time.Second, time.Hour, v1alpha1.RotationOverlap))
+		tok := t.token("at-limit", soonRenewing(1, 3*time.Second, time.Hour, v1alpha1.RotationOverlap))
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		first := waitReady(tok)
 		// The bot holds one PAT; NOMAD's limit of one leaves no room for an overlapping second.
