@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,4 +74,12 @@ func setCondition(conds *[]metav1.Condition, generation int64, condType string, 
 
 func isReady(conds []metav1.Condition) bool {
 	return meta.IsStatusConditionTrue(conds, v1alpha1.ConditionReady)
+}
+
+// orDefault is d, or def when d is not set (<= 0).
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

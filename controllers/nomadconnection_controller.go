@@ -44,7 +44,7 @@ type NomadConnectionReconciler struct {
 	CheckInterval time.Duration
 	// UserErrorRetry is how long to wait after NOMAD refused the credentials; default DefaultUserErrorRetry.
 	UserErrorRetry time.Duration
-	// Clock decides when a check is due; nil means the real clock.
+	// Clock decides when a check is due.
 	Clock clock.PassiveClock
 	// Verifier, when set, receives each check's list of active PATs to verify the connection's tokens.
 	Verifier *Verifier
@@ -83,7 +83,7 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	original := conn.Status.DeepCopy()
 	result, err := r.check(ctx, conn)
 	if err == nil && isReady(conn.Status.Conditions) {
-		r.checked.Store(conn.UID, checkOf(conn, r.now()))
+		r.checked.Store(conn.UID, checkOf(conn, r.Clock.Now()))
 	} else {
 		r.checked.Delete(conn.UID)
 	}
@@ -147,7 +147,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 			}
 			return ctrl.Result{}, err
 		}
-		return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
+		return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, nil
 	}
 	if r.Verifier != nil {
 		tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(conn))
@@ -161,7 +161,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 	st.ObservedGeneration = gen
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
-	return ctrl.Result{RequeueAfter: r.checkInterval()}, nil
+	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, nil
 }
 
 // recentlyChecked reports whether conn, unchanged, passed a check less than an interval ago, and how
@@ -176,33 +176,12 @@ func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnecti
 	if current != last || !isReady(conn.Status.Conditions) {
 		return 0, false
 	}
-	wait := last.at.Add(r.checkInterval()).Sub(r.now())
+	wait := last.at.Add(orDefault(r.CheckInterval, DefaultVerificationInterval)).Sub(r.Clock.Now())
 	return wait, wait > 0
 }
 
 func checkOf(conn *v1alpha1.NomadConnection, at time.Time) lastCheck {
 	return lastCheck{generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations), at: at}
-}
-
-func (r *NomadConnectionReconciler) now() time.Time {
-	if r.Clock == nil {
-		return clock.RealClock{}.Now()
-	}
-	return r.Clock.Now()
-}
-
-func (r *NomadConnectionReconciler) checkInterval() time.Duration {
-	if r.CheckInterval > 0 {
-		return r.CheckInterval
-	}
-	return DefaultVerificationInterval
-}
-
-func (r *NomadConnectionReconciler) userErrorRetry() time.Duration {
-	if r.UserErrorRetry > 0 {
-		return r.UserErrorRetry
-	}
-	return DefaultUserErrorRetry
 }
 
 // SetupWithManager watches NomadConnections; status writes do not trigger a new check.

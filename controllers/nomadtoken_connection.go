@@ -15,19 +15,25 @@ import (
 
 // clientFor returns the NOMAD client of the token's connection. Minting waits for a Ready connection,
 // so that a wrong password costs one failed login per check interval, not one per NomadToken;
-// revoking does not, since it must work while a connection degrades.
-func (r *NomadTokenReconciler) clientFor(ctx context.Context, token *v1alpha1.NomadToken, requireReady bool) (nomad.Client, error) {
+// revoking does not, since it must work while a connection degrades. The connection and its client
+// are looked up once per reconcile (the credentials Secret is read live, so not again per step).
+func (r *NomadTokenReconciler) clientFor(ctx context.Context, obs *observed, requireReady bool) (nomad.Client, error) {
+	token := obs.token
 	ref := token.Spec.ConnectionRef
-	conn := &v1alpha1.NomadConnection{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: ref.Name}, conn)
-	if apierrors.IsNotFound(err) {
-		return nil, &conditionError{v1alpha1.ReasonConnectionNotFound,
-			fmt.Sprintf("NomadConnection %q not found in namespace %q", ref.Name, token.Namespace)}
-	}
-	if err != nil {
-		return nil, err
+	if obs.conn == nil {
+		conn := &v1alpha1.NomadConnection{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: ref.Name}, conn)
+		if apierrors.IsNotFound(err) {
+			return nil, &conditionError{v1alpha1.ReasonConnectionNotFound,
+				fmt.Sprintf("NomadConnection %q not found in namespace %q", ref.Name, token.Namespace)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		obs.conn = conn
 	}
 	if requireReady {
+		conn := obs.conn
 		ready := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
 		switch {
 		case ready == nil || conn.Status.ObservedGeneration != conn.Generation:
@@ -38,5 +44,12 @@ func (r *NomadTokenReconciler) clientFor(ctx context.Context, token *v1alpha1.No
 				fmt.Sprintf("NomadConnection %q is not Ready (%s: %s)", ref.Name, ready.Reason, ready.Message)}
 		}
 	}
-	return r.Resolver.Client(ctx, conn)
+	if obs.nc == nil {
+		nc, err := r.Resolver.Client(ctx, obs.conn)
+		if err != nil {
+			return nil, err
+		}
+		obs.nc = nc
+	}
+	return obs.nc, nil
 }

@@ -120,7 +120,7 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.revokeReplaced(ctx, token); err != nil {
+	if err := r.revokeReplaced(ctx, obs); err != nil {
 		return r.fail(ctx, token, err)
 	}
 	restartWait, err := r.restartConsumers(ctx, token)
@@ -208,9 +208,9 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadTo
 	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
 	if nomad.CodeOf(err) != nomad.CodeTransient {
 		// NOMAD itself said no: do not ask again for this generation until the retry time.
-		r.holdOffs.Store(token.UID, holdOff{generation: token.Generation, until: r.Clock.Now().Add(r.userErrorRetry())})
+		r.holdOffs.Store(token.UID, holdOff{generation: token.Generation, until: r.Clock.Now().Add(orDefault(r.UserErrorRetry, DefaultUserErrorRetry))})
 	}
-	return ctrl.Result{RequeueAfter: r.userErrorRetry()}, nil
+	return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, nil
 }
 
 // heldOff reports whether NOMAD refused this generation of token recently, and how long to wait.

@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
@@ -20,6 +21,9 @@ const (
 	IssueGoneInNomad   = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
 	IssueRotateRequest = "RotateRequested"    // the rotate annotation has a new value
 	IssueRenewalDue    = "RenewalDue"         // the planned renewal time has come
+	// IssueRotateFailed: NOMAD's rotate endpoint revoked the old PAT and then refused its successor
+	// (nomad-pat-api.md §5, the rotate hazard); a fresh PAT is created at once.
+	IssueRotateFailed = "RotateFailed"
 )
 
 // replacement says what happens to the PAT a new one replaces.
@@ -53,6 +57,10 @@ type observed struct {
 	// goneInNomad is set when the connection's verification found the current PAT inactive in NOMAD.
 	goneInNomad bool
 	now         time.Time
+
+	// conn and nc are the token's connection and its NOMAD client, loaded on first use (clientFor).
+	conn *v1alpha1.NomadConnection
+	nc   nomad.Client
 }
 
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never

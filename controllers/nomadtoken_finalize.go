@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +29,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
 		err = r.releaseSecret(ctx, token)
 	} else {
-		err = r.revokeAll(ctx, token)
+		err = r.revokeAll(ctx, &observed{token: token, now: r.Clock.Now()})
 	}
 	if err != nil {
 		f := classify(err)
@@ -43,7 +42,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 		}
 		res := ctrl.Result{}
 		if err == nil {
-			res.RequeueAfter = r.userErrorRetry()
+			res.RequeueAfter = orDefault(r.UserErrorRetry, DefaultUserErrorRetry)
 		}
 		return r.writeStatus(ctx, token, original, res, err)
 	}
@@ -52,25 +51,26 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 }
 
 // revokeAll revokes the current PAT, replaced ones not yet revoked, and any PAT of a pending issuance.
-func (r *NomadTokenReconciler) revokeAll(ctx context.Context, token *v1alpha1.NomadToken) error {
+func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) error {
+	token := obs.token
 	st := &token.Status
 	if st.TokenID == "" && st.PreviousTokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
 		return nil // never issued anything
 	}
 	if st.PendingIssuance != nil {
 		// Nothing here may be adopted: every PAT carrying the marker is revoked.
-		if err := r.recoverPendingIssuance(ctx, &observed{token: token, now: r.Clock.Now()}); err != nil {
+		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
 			return err
 		}
 	}
 	r.revokePreviousNow(token)
-	if err := r.revokeReplaced(ctx, token); err != nil {
+	if err := r.revokeReplaced(ctx, obs); err != nil {
 		return err
 	}
 	if st.TokenID == "" {
 		return nil
 	}
-	nc, err := r.clientFor(ctx, token, false)
+	nc, err := r.clientFor(ctx, obs, false)
 	if err != nil {
 		return err
 	}
@@ -98,11 +98,4 @@ func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha
 	s.OwnerReferences = refs
 	delete(s.Labels, v1alpha1.LabelManagedBy)
 	return r.Update(ctx, s, client.FieldOwner(FieldManager))
-}
-
-func (r *NomadTokenReconciler) userErrorRetry() (d time.Duration) {
-	if r.UserErrorRetry > 0 {
-		return r.UserErrorRetry
-	}
-	return DefaultUserErrorRetry
 }

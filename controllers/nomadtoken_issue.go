@@ -18,10 +18,6 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// IssueRotateFailed is the reason for a fresh PAT after NOMAD's rotate endpoint revoked the old one
-// and then refused to create its successor (nomad-pat-api.md §5, the rotate hazard).
-const IssueRotateFailed = "RotateFailed"
-
 // oldPAT is what happens to the PAT a new one replaces.
 type oldPAT int
 
@@ -36,7 +32,7 @@ const (
 // NOMAD's active-PAT limit falls back to it for this once, since rotate frees the old slot first.
 func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason string) error {
 	token := obs.token
-	nc, err := r.clientFor(ctx, token, true)
+	nc, err := r.clientFor(ctx, obs, true)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 	token := obs.token
 	st := &token.Status
 	pending := st.PendingIssuance
-	nc, err := r.clientFor(ctx, token, false)
+	nc, err := r.clientFor(ctx, obs, false)
 	if err != nil {
 		return err
 	}

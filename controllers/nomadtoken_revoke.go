@@ -13,7 +13,8 @@ import (
 // revokeReplaced revokes the PATs queued in revokePending, and the previous PAT once its grace period
 // has ended. Revoke is idempotent and a pruned PAT (404) counts as revoked, so a retry after a crash is
 // harmless; the queue lives in status, so a crash never forgets a PAT that must go.
-func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, token *v1alpha1.NomadToken) error {
+func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed) error {
+	token := obs.token
 	st := &token.Status
 	if st.PreviousTokenRevokeAt != nil && !r.Clock.Now().Before(st.PreviousTokenRevokeAt.Time) {
 		r.revokePreviousNow(token)
@@ -21,7 +22,7 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, token *v1alph
 	if len(st.RevokePending) == 0 {
 		return nil
 	}
-	nc, err := r.clientFor(ctx, token, false)
+	nc, err := r.clientFor(ctx, obs, false)
 	if err != nil {
 		return err
 	}
@@ -34,7 +35,6 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, token *v1alph
 		log.FromContext(ctx).Info("revoked replaced PAT", "tokenID", id)
 		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "PreviousRevoked", "Revoke", "Revoked replaced PAT %s", id)
 	}
-	st.RevokePending = nil
 	return nil
 }
 

@@ -107,7 +107,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		return nil
 	}
 	if !listed {
-		nc, err := r.clientFor(ctx, token, false)
+		nc, err := r.clientFor(ctx, obs, false)
 		if err != nil {
 			return err
 		}
