@@ -104,6 +104,18 @@ var _ = Describe("NomadConnection", func() {
 			StringData: map[string]string{"username": "bot"}}, v1alpha1.ReasonSecretKeyMissing),
 	)
 
+	It("reports a NOMAD without PAT endpoints as PATPathNotFound", func() {
+		opts := nomadstub.DefaultOptions()
+		opts.DisablePats, opts.DisableAuthPats = true, true
+		old, server := nomadstub.Start(opts)
+		DeferCleanup(server.Close)
+		old.AddUser(t.user, botPassword)
+		conn := t.connection("no-pats")
+		conn.Spec.URL = old.APIRoot(server.URL)
+		Expect(k8s.Create(ctx, conn)).To(Succeed())
+		waitConnection("no-pats", metav1.ConditionFalse, v1alpha1.ReasonPATPathNotFound)
+	})
+
 	It("reports an unreachable NOMAD as Unreachable", func() {
 		dead := httptest.NewServer(nil)
 		url := dead.URL
