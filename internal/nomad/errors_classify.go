@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,18 +43,42 @@ func Redact(s string) string {
 	return jwtPattern.ReplaceAllString(s, "<redacted-jwt>")
 }
 
+// withheldDetail replaces a whole detail that contained one of the client's own secrets.
+const withheldDetail = "details withheld: they contained the connection's password or access token " +
+	"(if every error says this, the password also occurs in the URL or in NOMAD's messages: choose a longer, random one)"
+
 // redact is Redact plus the secrets this client knows literally: its password and its access token.
-// Passwords shorter than 4 characters are not replaced (that would garble every message and a
-// 3-character secret protects nothing).
+// A detail containing one of them is withheld as a whole, not substituted in place: the text around
+// a "<redacted>" marker gives the secret away whenever it also occurs in harmless text (password
+// "oasis" in "http://h/nomad-oasis/api" would read "nomad-<redacted>"). Raw PATs and JWTs are
+// matched by shape, so replacing them in place reveals nothing and keeps the rest of the detail.
+// Passwords shorter than 4 characters are not looked for (they would withhold almost every message,
+// and a 3-character secret protects nothing).
 func (c *HTTPClient) redact(s string) string {
-	s = Redact(s)
+	if c.containsSecret(s) {
+		return withheldDetail
+	}
+	return Redact(s)
+}
+
+// containsSecret reports whether s holds the password or the current access token, also in the
+// escaped forms in which a URL or an echoed form body would carry them.
+func (c *HTTPClient) containsSecret(s string) bool {
+	var secrets []string
 	if len(c.password) >= 4 {
-		s = strings.ReplaceAll(s, c.password, "<redacted>")
+		secrets = append(secrets, c.password)
 	}
 	if tok := c.tokens.current(); tok != "" {
-		s = strings.ReplaceAll(s, tok, "<redacted>")
+		secrets = append(secrets, tok)
 	}
-	return s
+	for _, secret := range secrets {
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			if strings.Contains(s, form) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newError is the only way this client builds an *Error, so that every Detail is redacted.
