@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -49,13 +50,16 @@ type NomadConnectionReconciler struct {
 	// Verifier, when set, receives each check's list of active PATs to verify the connection's tokens.
 	Verifier *Verifier
 
-	// checked remembers, per connection UID, the last successful check, so a resync within the check
+	// checked remembers, per connection, the last successful check, so a resync within the check
 	// interval costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
-	checked sync.Map // types.UID -> lastCheck
+	// Keyed by name, so that a deleted connection's entry can be dropped on NotFound.
+	checked sync.Map // types.NamespacedName -> lastCheck
 }
 
-// lastCheck is what a successful check was made for: a new generation or annotation forces a new one.
+// lastCheck is what a successful check was made for: a new object (UID) under the same name, a new
+// generation or annotation forces a new one.
 type lastCheck struct {
+	uid         types.UID
 	generation  int64
 	annotations string
 	at          time.Time
@@ -68,13 +72,16 @@ type lastCheck struct {
 func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	conn := &v1alpha1.NomadConnection{}
 	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
+		if apierrors.IsNotFound(err) {
+			// NomadConnection has no finalizer, so its deletion arrives here as NotFound: the only
+			// chance to drop the pooled client, which holds the bot password and an access token.
+			r.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !conn.DeletionTimestamp.IsZero() {
-		r.Resolver.Pool.Forget(string(conn.UID))
-		if r.Verifier != nil {
-			r.Verifier.forget(req.NamespacedName)
-		}
+		// Someone else's finalizer (or foreground deletion) holds the object: it is going anyway.
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if wait, fresh := r.recentlyChecked(conn); fresh {
@@ -83,9 +90,9 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	original := conn.Status.DeepCopy()
 	result, err := r.check(ctx, conn)
 	if err == nil && isReady(conn.Status.Conditions) {
-		r.checked.Store(conn.UID, checkOf(conn, r.Clock.Now()))
+		r.checked.Store(req.NamespacedName, checkOf(conn, r.Clock.Now()))
 	} else {
-		r.checked.Delete(conn.UID)
+		r.checked.Delete(req.NamespacedName)
 	}
 	if !equality.Semantic.DeepEqual(original, &conn.Status) {
 		if uerr := r.Status().Update(ctx, conn); uerr != nil && err == nil {
@@ -112,19 +119,17 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 	nc, err := r.Resolver.Client(ctx, conn)
 	if err != nil {
 		var cfg *connection.ConfigError
-		if errors.As(err, &cfg) {
-			notReady(cfg.Reason, cfg.Message)
-			return ctrl.Result{RequeueAfter: secretRetryInterval}, nil
-		}
-		if apierrors.IsForbidden(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {
+		if !errors.As(err, &cfg) {
+			// Not the user's mistake: the API server failed to hand out a Secret (429, 500, 503, a
+			// refused connection, RBAC). Only the rate-limited retry brings the connection back, as
+			// no event would: resyncs are filtered out. Ready keeps what the last check found.
 			return ctrl.Result{}, err
 		}
-		reason := v1alpha1.ReasonInvalidSpec
-		if strings.Contains(err.Error(), "CABundle") {
-			reason = v1alpha1.ReasonInvalidCABundle
+		notReady(cfg.Reason, cfg.Message)
+		if cfg.SpecOnly {
+			return ctrl.Result{}, nil // only a spec change can help, and it triggers a reconcile
 		}
-		notReady(reason, err.Error())
-		return ctrl.Result{}, nil // only a spec change can help, and it triggers a reconcile
+		return ctrl.Result{RequeueAfter: secretRetryInterval}, nil
 	}
 	path, err := nc.Check(ctx)
 	var active []nomad.PAT
@@ -167,7 +172,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 // recentlyChecked reports whether conn, unchanged, passed a check less than an interval ago, and how
 // long until the next one is due.
 func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnection) (time.Duration, bool) {
-	v, ok := r.checked.Load(conn.UID)
+	v, ok := r.checked.Load(client.ObjectKeyFromObject(conn))
 	if !ok {
 		return 0, false
 	}
@@ -181,7 +186,16 @@ func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnecti
 }
 
 func checkOf(conn *v1alpha1.NomadConnection, at time.Time) lastCheck {
-	return lastCheck{generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations), at: at}
+	return lastCheck{uid: conn.UID, generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations), at: at}
+}
+
+// forget drops everything kept in memory for a connection that is gone.
+func (r *NomadConnectionReconciler) forget(key types.NamespacedName) {
+	r.Resolver.Pool.ForgetConnection(key)
+	r.checked.Delete(key)
+	if r.Verifier != nil {
+		r.Verifier.forget(key)
+	}
 }
 
 // SetupWithManager watches NomadConnections; status writes do not trigger a new check.

@@ -92,7 +92,8 @@ func TestResolverReportsWhatIsWrongWithTheSecrets(t *testing.T) {
 func TestPoolSharesOneClientPerConnectionUntilSomethingChanges(t *testing.T) {
 	var built []nomad.Config
 	creds := secret("bot", map[string]string{"user": "bot", "password": "one"})
-	r := newResolver(t, &built, creds, secret("ca", map[string]string{"ca.crt": "PEM"}))
+	caPEM := testCAPEM(t)
+	r := newResolver(t, &built, creds, secret("ca", map[string]string{"ca.crt": caPEM}))
 	c := conn()
 	c.Spec.Credentials.SecretRef.UsernameKey = "user"
 	c.Spec.CASecretRef = &v1alpha1.CASecretRef{Name: "ca"}
@@ -107,7 +108,7 @@ func TestPoolSharesOneClientPerConnectionUntilSomethingChanges(t *testing.T) {
 		t.Fatalf("an unchanged connection must reuse its client (one access token, one limiter); built %d", len(built))
 	}
 	cfg := built[0]
-	if cfg.Username != "bot" || cfg.Password != "one" || string(cfg.CABundle) != "PEM" || cfg.PATPath != nomad.PATPathAuto || cfg.Limiter == nil {
+	if cfg.Username != "bot" || cfg.Password != "one" || string(cfg.CABundle) != caPEM || cfg.PATPath != nomad.PATPathAuto || cfg.Limiter == nil {
 		t.Errorf("config = %v, limiter %v", cfg, cfg.Limiter)
 	}
 	if cfg.Limiter.Burst() != DefaultBurst {

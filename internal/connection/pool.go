@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -35,17 +36,28 @@ type Pool struct {
 }
 
 type pooled struct {
+	// name is the connection's namespace/name: a deleted connection reaches its reconciler by name
+	// only, so the client must be found by name to be dropped.
+	name        types.NamespacedName
 	fingerprint string
 	client      nomad.Client
 }
 
-// Get returns the pooled client of connection uid, building a new one if cfg or the rate limit changed.
-func (p *Pool) Get(uid string, cfg nomad.Config, rl *v1alpha1.RateLimit) (nomad.Client, error) {
+// Get returns the pooled client of connection uid, named name, building a new one if cfg or the rate
+// limit changed. A client pooled for the same name under another UID belonged to a deleted connection
+// whose name was reused: it is dropped here, because the work queue merges the deletion and the
+// re-creation into one request that finds the new object, so no reconcile ever sees the NotFound.
+func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *v1alpha1.RateLimit) (nomad.Client, error) {
 	fp := fingerprint(cfg, rl)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[uid]; ok && c.fingerprint == fp {
 		return c.client, nil
+	}
+	for other, c := range p.clients {
+		if c.name == name && other != uid {
+			delete(p.clients, other)
+		}
 	}
 	qps, burst := qpsBurst(rl)
 	cfg.Limiter = rate.NewLimiter(rate.Limit(qps), burst)
@@ -62,7 +74,7 @@ func (p *Pool) Get(uid string, cfg nomad.Config, rl *v1alpha1.RateLimit) (nomad.
 	if p.clients == nil {
 		p.clients = map[string]pooled{}
 	}
-	p.clients[uid] = pooled{fingerprint: fp, client: c}
+	p.clients[uid] = pooled{name: name, fingerprint: fp, client: c}
 	return c, nil
 }
 
@@ -71,6 +83,27 @@ func (p *Pool) Forget(uid string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.clients, uid)
+}
+
+// ForgetConnection drops the client of the connection named name, whatever its UID: a NomadConnection
+// has no finalizer, so its reconciler learns of the deletion from a NotFound that carries only the
+// name. The client holds the bot password and an access token; it must not outlive the connection.
+func (p *Pool) ForgetConnection(name types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for uid, c := range p.clients {
+		if c.name == name {
+			delete(p.clients, uid)
+		}
+	}
+}
+
+// Has reports whether a client is pooled for connection uid; tests use it to prove a client is gone.
+func (p *Pool) Has(uid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.clients[uid]
+	return ok
 }
 
 func qpsBurst(rl *v1alpha1.RateLimit) (int, int) {

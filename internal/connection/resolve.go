@@ -6,7 +6,9 @@ package connection
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,14 +20,23 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// ConfigError is a problem only a person can fix (a missing Secret or key, a bad CA bundle).
-// Reason is the condition reason to report; Message says what to change.
+// ConfigError is a problem only a person can fix (a missing Secret or key, a bad CA bundle, a URL or
+// PAT path nomad.New refuses). Reason is the condition reason to report; Message says what to change.
+// Every other error of Resolver.Client (the API server failing, RBAC) is not the user's to fix.
 type ConfigError struct {
 	Reason  string
 	Message string
+	// SpecOnly says the NomadConnection's own spec is at fault: editing it triggers a reconcile, so
+	// nothing needs polling. Otherwise a Secret is at fault, and users' Secrets are not watched.
+	SpecOnly bool
+	// Err is the error behind it, if any (the *nomad.Error of a refused Config).
+	Err error
 }
 
 func (e *ConfigError) Error() string { return e.Message }
+
+// Unwrap exposes Err, so that nomad.CodeOf still sees CodeInvalidConfig behind a refused Config.
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Resolver reads what a NomadConnection references. Reader should bypass the operator's cache:
 // the cache only holds Secrets the operator labelled, and credentials Secrets belong to users.
@@ -40,7 +51,14 @@ func (r *Resolver) Client(ctx context.Context, conn *v1alpha1.NomadConnection) (
 	if err != nil {
 		return nil, err
 	}
-	return r.Pool.Get(string(conn.UID), cfg, conn.Spec.RateLimit)
+	nc, err := r.Pool.Get(types.NamespacedName{Namespace: conn.Namespace, Name: conn.Name}, string(conn.UID), cfg, conn.Spec.RateLimit)
+	var ne *nomad.Error
+	if errors.As(err, &ne) && ne.Code == nomad.CodeInvalidConfig {
+		// The Secrets were read and the CA bundle parsed (see Config), so what nomad.New refused
+		// is the spec: its URL or PAT path.
+		return nil, &ConfigError{Reason: v1alpha1.ReasonInvalidSpec, Message: ne.Detail, SpecOnly: true, Err: err}
+	}
+	return nc, err
 }
 
 // Config builds the nomad.Config of conn from its spec and Secrets.
@@ -58,14 +76,26 @@ func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (
 	if err != nil {
 		return nomad.Config{}, err
 	}
-	ca := []byte(conn.Spec.CABundle)
-	if caRef := conn.Spec.CASecretRef; caRef != nil {
+	ca, caSource := []byte(conn.Spec.CABundle), "spec.caBundle"
+	caRef := conn.Spec.CASecretRef
+	if caRef != nil {
 		caSecret, err := r.secret(ctx, conn.Namespace, caRef.Name, "CA")
 		if err != nil {
 			return nomad.Config{}, err
 		}
-		if ca, err = secretValue(caSecret, defaulted(caRef.Key, "ca.crt")); err != nil {
+		key := defaulted(caRef.Key, "ca.crt")
+		if ca, err = secretValue(caSecret, key); err != nil {
 			return nomad.Config{}, err
+		}
+		caSource = fmt.Sprintf("key %q of CA Secret %s/%s", key, conn.Namespace, caRef.Name)
+	}
+	// nomad.New would refuse it too, but only as one of several InvalidConfig errors; checked here,
+	// it is reported as InvalidCABundle with where the bundle came from.
+	if len(ca) > 0 && !x509.NewCertPool().AppendCertsFromPEM(ca) {
+		return nomad.Config{}, &ConfigError{
+			Reason:   v1alpha1.ReasonInvalidCABundle,
+			Message:  caSource + " contains no PEM certificate: it must hold the PEM-encoded CA certificate(s) that signed NOMAD's TLS certificate",
+			SpecOnly: caRef == nil,
 		}
 	}
 	return nomad.Config{
