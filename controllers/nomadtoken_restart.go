@@ -16,8 +16,9 @@ import (
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
-// restartDebounce is the least time between two restarts of one workload: a burst of rotations (or
-// several NomadTokens feeding one Deployment) rolls it once per window, not once per token.
+// restartDebounce is the least time between two restarts of one workload. Rotations that land while
+// a restart waits are served by it: a burst of rotations (or several NomadTokens feeding one
+// Deployment) rolls the workload once per window, not once per token.
 const restartDebounce = 30 * time.Second
 
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch
@@ -57,7 +58,13 @@ func (r *NomadTokenReconciler) restartConsumers(ctx context.Context, token *v1al
 		if err != nil {
 			return 0, err
 		}
-		if last, ok := lastRestart(obj); ok && now.Sub(last) < restartDebounce {
+		last, ok := lastRestart(obj)
+		if ok && last.After(st.LastRotationTime.Truncate(time.Second)) {
+			// Rolled after this PAT reached the Secret (for another token, or for this one before a
+			// lost status write): its pods already read the new PAT.
+			continue
+		}
+		if ok && now.Sub(last) < restartDebounce {
 			return restartDebounce - now.Sub(last), nil
 		}
 		found = append(found, target{t.Kind, obj})

@@ -64,6 +64,46 @@ func TestRestartTargetsAreDebouncedAndStampedOncePerPAT(t *testing.T) {
 	}
 }
 
+func TestARestartAfterTheRotationServesIt(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	// Another NomadToken feeding this Deployment restarted it 5 s after this token's rotation (or this
+	// token did, and its status write was lost): the pods started after the Secret held the new PAT.
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "uploader"}}
+	dep.Spec.Template.Annotations = map[string]string{v1alpha1.AnnotationRestartedAt: now.Add(5 * time.Second).Format(time.RFC3339)}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dep).Build()
+	clk := clocktesting.NewFakeClock(now.Add(10 * time.Second))
+	r := &NomadTokenReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Clock: clk}
+	tok := issuedToken()
+	tok.Spec.Rotation.RestartTargets = []v1alpha1.RestartTarget{{Kind: "Deployment", Name: "uploader"}}
+	tok.Status.LastRotationTime = &metav1.Time{Time: now.Add(300 * time.Millisecond)}
+
+	wait, err := r.restartConsumers(context.Background(), tok)
+	got := &appsv1.Deployment{}
+	_ = c.Get(context.Background(), client.ObjectKeyFromObject(dep), got)
+	if err != nil || wait != 0 || got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt] != now.Add(5*time.Second).Format(time.RFC3339) {
+		t.Fatalf("wait %s err %v stamp %q: want no second restart", wait, err, got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt])
+	}
+	if tok.Status.RestartedForTokenID != tok.Status.TokenID {
+		t.Fatal("the restart that served this PAT must be recorded")
+	}
+
+	// A restart in the same second as the rotation may have preceded the Secret write: not served.
+	dep2 := got.DeepCopy()
+	dep2.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt] = now.Format(time.RFC3339)
+	_ = c.Update(context.Background(), dep2)
+	tok.Status.RestartedForTokenID = ""
+	clk.Step(time.Minute)
+	if _, err := r.restartConsumers(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Get(context.Background(), client.ObjectKeyFromObject(dep), got)
+	if got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt] != clk.Now().Format(time.RFC3339) {
+		t.Fatalf("stamp %q: a restart in the rotation's own second must not count", got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt])
+	}
+}
+
 func TestFirstPATRestartsNothing(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)

@@ -36,7 +36,9 @@ func renewalTime(issuedAt, expiresAt time.Time, rot v1alpha1.Rotation, seed stri
 		planned = latest
 	}
 	window := min(time.Duration(float64(planned.Sub(issuedAt))*jitterShare), maxJitter)
-	return planned.Add(-jitter(seed, window))
+	// Whole seconds, as status stores it: a fraction would differ from the stored value on every
+	// reconcile and cost a status write each time.
+	return planned.Add(-jitter(seed, window)).Truncate(time.Second)
 }
 
 func plannedRenewal(issuedAt, expiresAt time.Time, lifetime time.Duration, rot v1alpha1.Rotation) time.Time {
@@ -78,7 +80,7 @@ func effectiveStrategy(rot v1alpha1.Rotation) v1alpha1.RotationStrategy {
 
 func gracePeriod(rot v1alpha1.Rotation) time.Duration {
 	if rot.GracePeriod != nil {
-		return rot.GracePeriod.Duration
+		return max(rot.GracePeriod.Duration, 0) // admission refuses negative ones; objects stored before may have them
 	}
 	return v1alpha1.DefaultGracePeriod
 }
@@ -86,5 +88,7 @@ func gracePeriod(rot v1alpha1.Rotation) time.Duration {
 // tokenRenewalTime is renewalTime for the token's current PAT.
 func tokenRenewalTime(t *v1alpha1.NomadToken) time.Time {
 	st := t.Status
-	return renewalTime(st.IssuedAt.Time, st.ExpiresAt.Time, t.Spec.Rotation, string(t.UID)+"/"+st.TokenID)
+	// Whole seconds in: NOMAD's answer has fractions, the stored status does not, and both must plan
+	// the same time.
+	return renewalTime(st.IssuedAt.Truncate(time.Second), st.ExpiresAt.Truncate(time.Second), t.Spec.Rotation, string(t.UID)+"/"+st.TokenID)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -85,6 +86,28 @@ func TestJitterNeverPassesTheFloor(t *testing.T) {
 		got := renewalTime(renewalIssued, expires, rot, fmt.Sprint(i))
 		if got.After(expires.Add(-propagationAllowance)) {
 			t.Fatalf("renewal %s is closer to expiry than the floor", got)
+		}
+	}
+}
+
+// The planned time is what status stores (whole seconds), whether it is computed from NOMAD's answer
+// (with fractions) or from the stored status: otherwise every reconcile would see a different renewal
+// time than the stored one and write status again.
+func TestRenewalTimeIsTheSameFromNomadsAnswerAndFromStoredStatus(t *testing.T) {
+	for i := range 50 {
+		fresh := issuedToken()
+		fresh.UID = types.UID(fmt.Sprintf("uid-%d", i))
+		fraction := time.Duration(i) * 19 * time.Millisecond
+		fresh.Status.IssuedAt = &metav1.Time{Time: issuedAt.Add(fraction)}
+		fresh.Status.ExpiresAt = &metav1.Time{Time: issuedAt.AddDate(0, 0, 30).Add(fraction)}
+		stored := fresh.DeepCopy()
+		stored.Status.IssuedAt.Time = stored.Status.IssuedAt.Truncate(time.Second)
+		stored.Status.ExpiresAt.Time = stored.Status.ExpiresAt.Truncate(time.Second)
+
+		planned := tokenRenewalTime(fresh)
+		if planned.Nanosecond() != 0 || !planned.Equal(tokenRenewalTime(stored)) {
+			t.Fatalf("uid-%d: from the answer %s, from status %s: want the same whole second", i,
+				planned.Format(time.RFC3339Nano), tokenRenewalTime(stored).Format(time.RFC3339Nano))
 		}
 	}
 }

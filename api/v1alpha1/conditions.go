@@ -75,8 +75,8 @@ const (
 	// AnnotationRevokeNow on a NomadToken is incident response: issue a new PAT, write it, and revoke
 	// the current one at once, without grace. Handled once per value, like AnnotationRotate.
 	AnnotationRevokeNow = "tokens.nomad-operator.dev/revoke-now"
-	// AnnotationRestartedAt on a restart target's pod template is the issue time of the PAT its pods
-	// were restarted for; changing it rolls the workload.
+	// AnnotationRestartedAt on a restart target's pod template is when the operator last restarted the
+	// workload for a new PAT (RFC 3339); changing it rolls the workload.
 	AnnotationRestartedAt = "tokens.nomad-operator.dev/restarted-at"
 
 	// FinalizerRevoke holds a NomadToken until its PAT is revoked (or deletionPolicy is Retain).
