@@ -13,43 +13,75 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// clientFor returns the NOMAD client of the token's connection. Minting waits for a Ready connection,
-// so that a wrong password costs one failed login per check interval, not one per NomadToken;
-// revoking does not, since it must work while a connection degrades. The connection and its client
-// are looked up once per reconcile (the credentials Secret is read live, so not again per step).
+// resolvedConnection is a NomadConnection and, once needed, its NOMAD client.
+type resolvedConnection struct {
+	conn *v1alpha1.NomadConnection
+	nc   nomad.Client
+}
+
+// clientFor returns the NOMAD client of the token's connection (spec.connectionRef), the one new PATs
+// are minted through. Minting waits for a Ready connection, so that a wrong password costs one failed
+// login per check interval, not one per NomadToken; revoking does not, since it must work while a
+// connection degrades.
 func (r *NomadTokenReconciler) clientFor(ctx context.Context, obs *observed, requireReady bool) (nomad.Client, error) {
+	return r.clientOf(ctx, obs, obs.token.Spec.ConnectionRef.Name, requireReady)
+}
+
+// clientOf returns the NOMAD client of the named connection in the token's namespace. PATs are
+// checked and revoked through the connection that minted them, which is not spec.connectionRef after
+// that changed. Connections and clients are looked up once per reconcile (the credentials Secret is
+// read live, so not again per step).
+func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, name string, requireReady bool) (nomad.Client, error) {
 	token := obs.token
-	ref := token.Spec.ConnectionRef
-	if obs.conn == nil {
+	rc := obs.connections[name]
+	if rc == nil {
 		conn := &v1alpha1.NomadConnection{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: ref.Name}, conn)
+		err := r.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: name}, conn)
 		if apierrors.IsNotFound(err) {
 			return nil, &conditionError{v1alpha1.ReasonConnectionNotFound,
-				fmt.Sprintf("NomadConnection %q not found in namespace %q", ref.Name, token.Namespace)}
+				fmt.Sprintf("NomadConnection %q not found in namespace %q", name, token.Namespace)}
 		}
 		if err != nil {
 			return nil, err
 		}
-		obs.conn = conn
+		rc = &resolvedConnection{conn: conn}
+		if obs.connections == nil {
+			obs.connections = map[string]*resolvedConnection{}
+		}
+		obs.connections[name] = rc
 	}
 	if requireReady {
-		conn := obs.conn
+		conn := rc.conn
 		ready := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
 		switch {
 		case ready == nil || conn.Status.ObservedGeneration != conn.Generation:
 			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
-				fmt.Sprintf("NomadConnection %q has not been checked yet", ref.Name)}
+				fmt.Sprintf("NomadConnection %q has not been checked yet", name)}
 		case ready.Status != metav1.ConditionTrue:
 			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
-				fmt.Sprintf("NomadConnection %q is not Ready (%s: %s)", ref.Name, ready.Reason, ready.Message)}
+				fmt.Sprintf("NomadConnection %q is not Ready (%s: %s)", name, ready.Reason, ready.Message)}
 		}
 	}
-	if obs.nc == nil {
-		nc, err := r.Resolver.Client(ctx, obs.conn)
+	if rc.nc == nil {
+		nc, err := r.Resolver.Client(ctx, rc.conn)
 		if err != nil {
 			return nil, err
 		}
-		obs.nc = nc
+		rc.nc = nc
 	}
-	return obs.nc, nil
+	return rc.nc, nil
+}
+
+// mintedThrough is the connection that minted the token's current PAT. Status written before
+// status.connectionName existed names none: that PAT came from spec.connectionRef.
+func mintedThrough(token *v1alpha1.NomadToken) string {
+	return orSpecConnection(token, token.Status.ConnectionName)
+}
+
+// orSpecConnection returns name, or spec.connectionRef's name when name is empty.
+func orSpecConnection(token *v1alpha1.NomadToken, name string) string {
+	if name == "" {
+		return token.Spec.ConnectionRef.Name
+	}
+	return name
 }

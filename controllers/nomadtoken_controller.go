@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -28,6 +29,10 @@ import (
 // it asks NOMAD again (a spec change retries at once). Some fixes happen outside Kubernetes (revoking
 // stale PATs, raising NOMAD's lifetime cap), so it does try again, slowly.
 const DefaultUserErrorRetry = 15 * time.Minute
+
+// secretConflictRecheck is how soon a SecretConflict is checked again. The conflicting Secret lacks the
+// operator's label, so its deletion is not watched; checking costs no NOMAD call.
+const secretConflictRecheck = 30 * time.Second
 
 // NomadTokenReconciler keeps a NomadToken's PAT in its Secret.
 type NomadTokenReconciler struct {
@@ -53,6 +58,7 @@ type NomadTokenReconciler struct {
 type holdOff struct {
 	generation int64
 	until      time.Time
+	refusal    failure // what NOMAD said, for Ready once the PAT it could not replace expires
 }
 
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens,verbs=get;list;watch;update;patch
@@ -96,29 +102,26 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 		return ctrl.Result{}, err
 	}
 	if obs.secretConflict() {
-		return r.fail(ctx, token, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
+		result, err := r.fail(ctx, token, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %q exists and is not owned by this NomadToken; it is never overwritten: delete or rename it, or set spec.secret.name",
 			obs.secret.Name)})
+		return ctrl.Result{RequeueAfter: min(result.RequeueAfter, secretConflictRecheck)}, err
 	}
 	if wait, held := r.heldOff(token); held {
-		return ctrl.Result{RequeueAfter: wait}, nil
-	}
-	if token.Status.PendingIssuance != nil {
-		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
+		// No new PAT until the hold-off ends, but what is owed anyway still happens: replaced PATs
+		// are revoked on time, and a PAT that expired meanwhile is no longer reported Ready.
+		r.markExpiredIfRefused(token)
+		if err := r.revokeReplaced(ctx, obs); err != nil {
 			return r.fail(ctx, token, err)
 		}
+		return ctrl.Result{RequeueAfter: r.capWait(token, wait)}, nil
 	}
-	if err := r.verifyInNomad(ctx, obs); err != nil {
+	if err := r.provide(ctx, obs); err != nil {
+		// The previous PAT's grace period ends on time even when its successor's step failed.
+		if rerr := r.revokeReplaced(ctx, obs); rerr != nil {
+			log.FromContext(ctx).Info("revoking replaced PATs failed too", "error", classify(rerr).message)
+		}
 		return r.fail(ctx, token, err)
-	}
-	if reason := issuanceReason(obs); reason != "" {
-		if err := r.issue(ctx, obs, reason); err != nil {
-			return r.fail(ctx, token, err)
-		}
-	} else if secretNeedsSync(obs) {
-		if err := r.syncSecret(ctx, obs); err != nil {
-			return ctrl.Result{}, err
-		}
 	}
 	if err := r.revokeReplaced(ctx, obs); err != nil {
 		return r.fail(ctx, token, err)
@@ -132,6 +135,26 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 		result.RequeueAfter = restartWait
 	}
 	return result, nil
+}
+
+// provide makes the Secret hold a PAT for the current spec: it settles an interrupted issuance, applies
+// the connection's verification, and issues a new PAT or rewrites the Secret as the decision chain says.
+func (r *NomadTokenReconciler) provide(ctx context.Context, obs *observed) error {
+	if obs.token.Status.PendingIssuance != nil {
+		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
+			return err
+		}
+	}
+	if err := r.verifyInNomad(ctx, obs); err != nil {
+		return err
+	}
+	if reason := issuanceReason(obs); reason != "" {
+		return r.issue(ctx, obs, reason)
+	}
+	if secretNeedsSync(obs) {
+		return r.syncSecret(ctx, obs)
+	}
+	return nil
 }
 
 // observe loads the Secrets the decisions look at.
@@ -195,22 +218,44 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadTo
 	st := &token.Status
 	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&
 		isReady(st.Conditions) && f.reason != v1alpha1.ReasonSecretConflict
+	before := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+	// The same refusal reported again (a retry, or a SecretConflict re-checked) adds no new Event.
+	repeated := before != nil && before.Status == metav1.ConditionFalse && before.Reason == f.reason && before.Message == f.message
 	if !stillValid {
 		setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message)
 	}
 	log.FromContext(ctx).Info("NomadToken step failed", "reason", f.reason, "message", f.message, "transient", f.transient)
 	if f.transient {
 		if after := nomad.RetryAfterOf(err); after > 0 {
-			return ctrl.Result{RequeueAfter: after}, nil
+			return ctrl.Result{RequeueAfter: r.capWait(token, after)}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
+	if !repeated {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
+	}
+	retry := orDefault(r.UserErrorRetry, DefaultUserErrorRetry)
 	if nomad.CodeOf(err) != nomad.CodeTransient {
 		// NOMAD itself said no: do not ask again for this generation until the retry time.
-		r.holdOffs.Store(token.UID, holdOff{generation: token.Generation, until: r.Clock.Now().Add(orDefault(r.UserErrorRetry, DefaultUserErrorRetry))})
+		r.holdOffs.Store(token.UID, holdOff{generation: token.Generation, until: r.Clock.Now().Add(retry), refusal: f})
 	}
-	return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, nil
+	return ctrl.Result{RequeueAfter: r.capWait(token, retry)}, nil
+}
+
+// markExpiredIfRefused turns Ready False once the PAT that NOMAD refused to replace has expired: until
+// then consumers were fine and Ready stayed True, after it they hold a dead token.
+func (r *NomadTokenReconciler) markExpiredIfRefused(token *v1alpha1.NomadToken) {
+	st := &token.Status
+	if st.ExpiresAt == nil || r.Clock.Now().Before(st.ExpiresAt.Time) || !isReady(st.Conditions) {
+		return
+	}
+	msg := fmt.Sprintf("PAT %s expired at %s", st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339))
+	reason := v1alpha1.ReasonProgressing
+	if v, ok := r.holdOffs.Load(token.UID); ok {
+		refusal := v.(holdOff).refusal
+		reason, msg = refusal.reason, msg+" and its replacement was refused: "+refusal.message
+	}
+	setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
 // heldOff reports whether NOMAD refused this generation of token recently, and how long to wait.

@@ -6,7 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
-	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
@@ -58,9 +57,8 @@ type observed struct {
 	goneInNomad bool
 	now         time.Time
 
-	// conn and nc are the token's connection and its NOMAD client, loaded on first use (clientFor).
-	conn *v1alpha1.NomadConnection
-	nc   nomad.Client
+	// connections caches, by name, the connections and NOMAD clients this reconcile used (clientOf).
+	connections map[string]*resolvedConnection
 }
 
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never

@@ -80,6 +80,7 @@ var _ = Describe("NomadToken", func() {
 			Expect(e.Message).NotTo(ContainSubstring(raw))
 		}
 		Expect(rawTokenPattern.MatchString(toJSON(tok.Status))).To(BeFalse())
+		Eventually(func() []string { return eventReasons(t.ns) }).Should(ContainElement("Issued"))
 	})
 
 	It("never overwrites a Secret it does not own, and mints no PAT for it", func() {
@@ -120,6 +121,7 @@ var _ = Describe("NomadToken", func() {
 			Expect(ids(active)).To(Equal([]string{second.Status.TokenID}))
 			Expect(stub.Authenticates(oldRaw)).To(BeFalse())
 			Expect(stub.Authenticates(rawToken(second))).To(BeTrue())
+			Eventually(func() []string { return eventReasons(t.ns) }).Should(ContainElement("PreviousRevoked"))
 		},
 		Entry("scopes", func(tok *v1alpha1.NomadToken) { tok.Spec.Scopes = []string{"uploads:read"} }),
 		Entry("expiresInDays", func(tok *v1alpha1.NomadToken) { tok.Spec.ExpiresInDays = 7 }),
@@ -217,6 +219,37 @@ var _ = Describe("NomadToken", func() {
 		deleteAndWait(tok)
 		Expect(t.activePATs()).To(BeEmpty())
 		Expect(stub.Authenticates(raw)).To(BeFalse())
+		Eventually(func() []string { return eventReasons(t.ns) }).Should(ContainElement("Revoked"))
+	})
+
+	It("revokes the old PAT through the bot account that minted it when connectionRef moves to another account", func() {
+		otherUser := uniqueName("bot")
+		stub.AddUser(otherUser, botPassword)
+		Expect(k8s.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "other-bot"},
+			StringData: map[string]string{"username": otherUser, "password": botPassword},
+		})).To(Succeed())
+		other := t.connection("other")
+		other.Spec.Credentials.SecretRef.Name = "other-bot"
+		Expect(k8s.Create(ctx, other)).To(Succeed())
+
+		tok := t.token("moving")
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		first := waitReady(tok)
+		oldRaw := rawToken(first)
+		Expect(first.Status.ConnectionName).To(Equal("oasis"))
+
+		first.Spec.ConnectionRef.Name = "other"
+		Expect(k8s.Update(ctx, first)).To(Succeed())
+		Eventually(func() string { return waitReady(first).Status.TokenID }).ShouldNot(Equal(first.Status.TokenID))
+		second := waitReady(first)
+		Expect(second.Status.ConnectionName).To(Equal("other"))
+		Expect(second.Status.RevokePending).To(BeEmpty())
+		// NOMAD answers 404 to the new account for the old PAT: only the old account could revoke it.
+		Expect(t.activePATs()).To(BeEmpty(), "the first account's PAT must be revoked")
+		Expect(stub.Authenticates(oldRaw)).To(BeFalse())
+		Expect(ids(stub.ActivePATs(otherUser))).To(Equal([]string{second.Status.TokenID}))
+		Expect(stub.Authenticates(rawToken(second))).To(BeTrue())
 	})
 
 	It("keeps the PAT and releases its Secret when deleted with deletionPolicy Retain", func() {
@@ -276,6 +309,7 @@ var _ = Describe("NomadToken", func() {
 		Expect(got.Status.PendingIssuance).To(BeNil())
 		creates := stub.Calls()["create"]
 		Consistently(func() int { return stub.Calls()["create"] }, 3*time.Second).Should(Equal(creates))
+		Expect(eventReasons(t.ns)).To(ContainElement(v1alpha1.ReasonLifetimeExceeded))
 
 		got.Spec.ExpiresInDays = 90
 		Expect(k8s.Update(ctx, got)).To(Succeed())
@@ -327,6 +361,15 @@ var _ = Describe("NomadToken admission", func() {
 			t.Spec.ExpiresInDays = 30
 			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: 720 * time.Hour}
 		}, "spec.rotation.renewBefore must be shorter than the lifetime"),
+		Entry("a renewBefore of zero", func(t *v1alpha1.NomadToken) {
+			t.Spec.Rotation.RenewBefore = &metav1.Duration{}
+		}, "renewBefore must be a positive duration"),
+		Entry("a negative renewBefore", func(t *v1alpha1.NomadToken) {
+			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: -time.Hour}
+		}, "renewBefore must be a positive duration"),
+		Entry("a negative gracePeriod", func(t *v1alpha1.NomadToken) {
+			t.Spec.Rotation.GracePeriod = &metav1.Duration{Duration: -time.Minute}
+		}, "gracePeriod must not be negative"),
 		Entry("both renewBefore forms", func(t *v1alpha1.NomadToken) {
 			t.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: time.Hour}
 			t.Spec.Rotation.RenewBeforePercentage = ptr.To[int32](10)

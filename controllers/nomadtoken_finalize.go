@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,19 +18,21 @@ import (
 // finalize runs when a NomadToken is being deleted. With deletionPolicy Revoke every PAT the token may
 // hold (current, replaced, and one whose creation answer was lost) is revoked before the finalizer goes;
 // if that is impossible (the connection is gone), the token stays, and its Ready condition says how to
-// let it go: restore the connection, or set spec.deletionPolicy: Retain. With Retain, the PAT stays
-// active and its Secret is released from the NomadToken, so garbage collection does not take the only
-// copy of a live token with it.
+// let it go: restore the connection, or set spec.deletionPolicy: Retain. With Retain, the current PAT
+// stays active and its Secret is released from the NomadToken, so garbage collection does not take the
+// only copy of a live token with it; PATs nobody holds any more are still revoked.
 func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
 		return ctrl.Result{}, nil
 	}
 	original := token.Status.DeepCopy()
+	obs := &observed{token: token, now: r.Clock.Now()}
 	var err error
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
+		r.revokeUnheld(ctx, obs)
 		err = r.releaseSecret(ctx, token)
 	} else {
-		err = r.revokeAll(ctx, &observed{token: token, now: r.Clock.Now()})
+		err = r.revokeAll(ctx, obs)
 	}
 	if err != nil {
 		f := classify(err)
@@ -70,16 +73,44 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 	if st.TokenID == "" {
 		return nil
 	}
-	nc, err := r.clientFor(ctx, obs, false)
-	if err != nil {
-		return err
-	}
-	if err := nc.Revoke(ctx, st.TokenID); err != nil {
+	if err := r.revokeThrough(ctx, obs, v1alpha1.PATReference{ID: st.TokenID, ConnectionName: mintedThrough(token)}); err != nil {
 		return err
 	}
 	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
 	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "Revoked", "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
 	return nil
+}
+
+// revokeUnheld is deletion with Retain: the current PAT stays, but replaced PATs (including the
+// previous one of an Overlap rotation) and one whose creation answer was lost are revoked. Retain must
+// never block deletion, so a PAT that cannot be revoked is named in a Warning Event and left to expire.
+func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) {
+	token := obs.token
+	st := &token.Status
+	var err error
+	if st.PendingIssuance != nil {
+		// A PAT the Secret already holds is adopted, and so retained with it; any other is revoked.
+		if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err == nil {
+			err = r.recoverPendingIssuance(ctx, obs)
+		}
+	}
+	r.revokePreviousNow(token)
+	if rerr := r.revokeReplaced(ctx, obs); err == nil {
+		err = rerr
+	}
+	if err == nil {
+		return
+	}
+	var ids []string
+	for _, ref := range st.RevokePending {
+		ids = append(ids, ref.ID)
+	}
+	if st.PendingIssuance != nil {
+		ids = append(ids, "a PAT marked "+st.PendingIssuance.Marker+" in its description, if NOMAD created it")
+	}
+	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Delete",
+		"deletionPolicy Retain: replaced PATs could not be revoked (%s) and stay active until they expire: %s",
+		classify(err).message, strings.Join(ids, ", "))
 }
 
 // releaseSecret drops the NomadToken's ownership and the operator's label from the Secret, so it

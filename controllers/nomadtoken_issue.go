@@ -28,20 +28,27 @@ const (
 )
 
 // issue mints a PAT for reason and stores its raw token in the Secret in the same reconcile.
-// Rotations with strategy Rotate go through NOMAD's rotate endpoint; an Overlap rotation that hits
-// NOMAD's active-PAT limit falls back to it for this once, since rotate frees the old slot first.
+// Rotations with strategy Rotate go through NOMAD's rotate endpoint. A rotation or a revoke-now that
+// hits NOMAD's active-PAT limit falls back to it for this once, since rotate frees the old slot first
+// (and revoke-now wants the old PAT gone at once anyway).
 func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason string) error {
 	token := obs.token
+	if replacementFor(reason) != rotation {
+		// Until the new PAT is in the Secret, the Secret does not hold a usable PAT for this spec; say
+		// so before anything can fail (a connection that is down must not leave Ready=True behind).
+		markIssuing(token, reason)
+	}
 	nc, err := r.clientFor(ctx, obs, true)
 	if err != nil {
 		return err
 	}
-	inPlace := replacementFor(reason) == rotation && reason != IssueExpired && token.Status.TokenID != ""
+	current := token.Status.TokenID != "" && mintedThrough(token) == token.Spec.ConnectionRef.Name
+	inPlace := current && replacementFor(reason) == rotation && reason != IssueExpired
 	if inPlace && effectiveStrategy(token.Spec.Rotation) == v1alpha1.RotationRotate {
 		return r.rotateInNomad(ctx, obs, nc, reason)
 	}
 	err = r.createAndStore(ctx, obs, nc, reason)
-	if inPlace && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
+	if (inPlace || current && reason == IssueRevokeNow) && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "FallbackToRotate", "Rotate",
 			"NOMAD's active PAT limit leaves no room for an overlapping PAT; rotating PAT %s in place instead (it stops working at once)",
 			token.Status.TokenID)
@@ -56,11 +63,6 @@ func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason 
 // marker and revokes it instead of leaving an active PAT nobody holds.
 func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
 	token := obs.token
-	if replacementFor(reason) != rotation {
-		// Until the new PAT is in the Secret, the Secret does not hold a usable PAT for this spec.
-		setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
-			v1alpha1.ReasonProgressing, fmt.Sprintf("issuing a PAT (%s)", reason))
-	}
 	marker, err := r.recordIntent(ctx, token, reason)
 	if err != nil {
 		return err
@@ -98,11 +100,15 @@ func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed,
 		return r.store(ctx, obs, nc, issued, reason, oldAlreadyRevoked)
 	}
 	if nomad.IsTransient(err) {
-		return err // outcome unknown: pendingIssuance stays, and recovery finds a PAT rotated from old
+		// Outcome unknown: pendingIssuance stays, and recovery finds a PAT rotated from old. Until
+		// then the Secret's PAT may already be revoked, so it is not reported Ready.
+		r.markRotateUnsettled(token, old)
+		return err
 	}
 	token.Status.PendingIssuance = nil
 	pat, gerr := nc.Get(ctx, old)
 	if gerr != nil && !nomad.IsNotFound(gerr) {
+		r.markRotateUnsettled(token, old)
 		return gerr
 	}
 	if gerr == nil && pat.Active(r.Clock.Now()) {
@@ -112,7 +118,21 @@ func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed,
 	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRotateFailed, "Rotate",
 		"NOMAD's rotate endpoint revoked PAT %s and then refused a successor (%s); creating a fresh PAT", old, f.message)
 	log.FromContext(ctx).Info("NOMAD rotate revoked the old PAT and failed; creating a fresh one", "tokenID", old, "reason", f.reason)
+	markIssuing(token, IssueRotateFailed)
 	return r.createAndStore(ctx, obs, nc, IssueRotateFailed)
+}
+
+// markIssuing reports that the Secret holds no usable PAT for the spec until a new one is issued.
+func markIssuing(token *v1alpha1.NomadToken, reason string) {
+	setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
+		v1alpha1.ReasonProgressing, fmt.Sprintf("issuing a PAT (%s)", reason))
+}
+
+// markRotateUnsettled reports that NOMAD's rotate endpoint may have revoked PAT old without its
+// successor reaching the Secret.
+func (r *NomadTokenReconciler) markRotateUnsettled(token *v1alpha1.NomadToken, old string) {
+	setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
+		v1alpha1.ReasonProgressing, fmt.Sprintf("rotating PAT %s in NOMAD did not complete; it may already be revoked", old))
 }
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
@@ -123,10 +143,11 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1
 		return "", err
 	}
 	token.Status.PendingIssuance = &v1alpha1.PendingIssuance{
-		Marker:    marker,
-		StartedAt: metav1.NewTime(r.Clock.Now()),
-		SpecHash:  materialHash(token),
-		Reason:    reason,
+		Marker:         marker,
+		StartedAt:      metav1.NewTime(r.Clock.Now()),
+		SpecHash:       materialHash(token),
+		Reason:         reason,
+		ConnectionName: token.Spec.ConnectionRef.Name,
 	}
 	return marker, r.Status().Update(ctx, token)
 }
@@ -143,29 +164,48 @@ func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc noma
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			token.Status.PendingIssuance = nil
 		}
+		if old == oldAlreadyRevoked {
+			r.markRotateUnsettled(token, token.Status.TokenID)
+		}
 		return err
 	}
 	eventReason := "Issued"
 	if replacementFor(reason) == rotation && token.Status.TokenID != "" {
 		eventReason = "Rotated"
 	}
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, reason, old)
+	revokeNow := revokeNowRequested(token)
+	pending := token.Status.PendingIssuance
+	r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, orSpecConnection(token, pending.ConnectionName), reason, old)
 	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
 	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, eventReason, "Issue",
 		"Issued PAT %s (%s), expires %s", pat.ID, reason, token.Status.ExpiresAt.UTC().Format(time.RFC3339))
-	if reason == IssueRevokeNow {
+	if revokeNow {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRevokeNow, "Revoke",
 			"revoke-now requested: the Secret holds new PAT %s and every earlier PAT is revoked without grace", pat.ID)
 	}
 	return nil
 }
 
-// recordIssued makes pat the current PAT in status and decides the fate of the one it replaces.
-func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash, reason string, old oldPAT) {
+// revokeNowRequested reports a revoke-now annotation value not yet acted on. Whatever the reason for
+// the new PAT that satisfies it (a changed spec or Secret may come first), no earlier PAT keeps a grace
+// period.
+func revokeNowRequested(token *v1alpha1.NomadToken) bool {
+	v := token.Annotations[v1alpha1.AnnotationRevokeNow]
+	return v != "" && v != token.Status.RevokeNowRequestHandled
+}
+
+// recordIssued makes pat, minted through connection mintedBy, the current PAT in status and decides
+// the fate of the one it replaces.
+func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash, mintedBy, reason string, old oldPAT) {
 	st := &token.Status
 	now := r.Clock.Now()
-	if reason == IssueRevokeNow {
+	if revokeNowRequested(token) || mintedBy != mintedThrough(token) {
+		// Incident response allows no grace. And the previous PAT must be queued with the connection
+		// that minted it before status.connectionName moves on to the new one.
 		r.revokePreviousNow(token)
+		if old == oldAfterGrace {
+			old = oldRevokeAtOnce
+		}
 	}
 	if prev := st.TokenID; prev != "" && prev != pat.ID {
 		switch old {
@@ -175,12 +215,13 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 			// Rounded up: status keeps whole seconds, and the grace period must not end early.
 			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(now.Add(gracePeriod(token.Spec.Rotation)))}
 		case oldRevokeAtOnce:
-			queueRevoke(st, prev)
+			queueRevoke(st, v1alpha1.PATReference{ID: prev, ConnectionName: mintedThrough(token)})
 		case oldAlreadyRevoked:
 		}
 		st.LastRotationTime = &metav1.Time{Time: now}
 	}
 	facts := factsOf(pat, token)
+	st.ConnectionName = mintedBy
 	st.TokenID = pat.ID
 	st.IssuedAt = &metav1.Time{Time: facts.IssuedAt}
 	st.ExpiresAt = &metav1.Time{Time: facts.ExpiresAt}
@@ -198,15 +239,15 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 func (r *NomadTokenReconciler) revokePreviousNow(token *v1alpha1.NomadToken) {
 	st := &token.Status
 	if st.PreviousTokenID != "" {
-		queueRevoke(st, st.PreviousTokenID)
+		queueRevoke(st, v1alpha1.PATReference{ID: st.PreviousTokenID, ConnectionName: mintedThrough(token)})
 	}
 	st.PreviousTokenID = ""
 	st.PreviousTokenRevokeAt = nil
 }
 
-func queueRevoke(st *v1alpha1.NomadTokenStatus, id string) {
-	if !slices.Contains(st.RevokePending, id) {
-		st.RevokePending = append(st.RevokePending, id)
+func queueRevoke(st *v1alpha1.NomadTokenStatus, ref v1alpha1.PATReference) {
+	if !slices.ContainsFunc(st.RevokePending, func(p v1alpha1.PATReference) bool { return p.ID == ref.ID }) {
+		st.RevokePending = append(st.RevokePending, ref)
 	}
 }
 

@@ -25,7 +25,8 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 	token := obs.token
 	st := &token.Status
 	pending := st.PendingIssuance
-	nc, err := r.clientFor(ctx, obs, false)
+	mintedBy := orSpecConnection(token, pending.ConnectionName)
+	nc, err := r.clientOf(ctx, obs, mintedBy, false)
 	if err != nil {
 		return err
 	}
@@ -34,7 +35,10 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		return err
 	}
 	prefix := markerPrefix(token)
-	tracked := append([]string{st.TokenID, st.PreviousTokenID}, st.RevokePending...)
+	tracked := []string{st.TokenID, st.PreviousTokenID}
+	for _, ref := range st.RevokePending {
+		tracked = append(tracked, ref.ID)
+	}
 	adopted := false
 	for _, pat := range pats {
 		if !strings.Contains(pat.Description, prefix) || slices.Contains(tracked, pat.ID) || pat.Revoked {
@@ -46,7 +50,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 			if replacementFor(pending.Reason) == rotation && pending.Reason != IssueExpired {
 				old = oldAfterGrace
 			}
-			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, pending.Reason, old)
+			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, mintedBy, pending.Reason, old)
 			adopted = true
 			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
 			continue

@@ -2,40 +2,58 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
 // revokeReplaced revokes the PATs queued in revokePending, and the previous PAT once its grace period
-// has ended. Revoke is idempotent and a pruned PAT (404) counts as revoked, so a retry after a crash is
-// harmless; the queue lives in status, so a crash never forgets a PAT that must go.
+// has ended, each through the connection that minted it. Revoke is idempotent and a pruned PAT (404)
+// counts as revoked, so a retry after a crash is harmless; the queue lives in status, so a crash never
+// forgets a PAT that must go. A PAT that cannot be revoked stays queued, and the others are still tried.
 func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed) error {
 	token := obs.token
 	st := &token.Status
 	if st.PreviousTokenRevokeAt != nil && !r.Clock.Now().Before(st.PreviousTokenRevokeAt.Time) {
 		r.revokePreviousNow(token)
 	}
-	if len(st.RevokePending) == 0 {
-		return nil
+	var firstErr error
+	var left []v1alpha1.PATReference
+	for _, ref := range st.RevokePending {
+		if err := r.revokeThrough(ctx, obs, ref); err != nil {
+			left = append(left, ref)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		log.FromContext(ctx).Info("revoked replaced PAT", "tokenID", ref.ID, "connection", ref.ConnectionName)
+		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "PreviousRevoked", "Revoke", "Revoked replaced PAT %s", ref.ID)
 	}
-	nc, err := r.clientFor(ctx, obs, false)
+	st.RevokePending = left
+	return firstErr
+}
+
+// revokeThrough revokes a PAT with the bot account that minted it. Any other account gets NOMAD's 404,
+// which would look like success. A connection that no longer exists is reported as such: the PAT
+// then stays active until someone restores the connection or revokes it in NOMAD.
+func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
+	name := orSpecConnection(obs.token, ref.ConnectionName)
+	nc, err := r.clientOf(ctx, obs, name, false)
 	if err != nil {
+		if f := classify(err); f.reason == v1alpha1.ReasonConnectionNotFound {
+			return &conditionError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
+				"NomadConnection %q, whose bot account minted PAT %s, is gone: restore it, or revoke the PAT in NOMAD",
+				name, ref.ID)}
+		}
 		return err
 	}
-	for len(st.RevokePending) > 0 {
-		id := st.RevokePending[0]
-		if err := nc.Revoke(ctx, id); err != nil {
-			return err
-		}
-		st.RevokePending = st.RevokePending[1:]
-		log.FromContext(ctx).Info("revoked replaced PAT", "tokenID", id)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "PreviousRevoked", "Revoke", "Revoked replaced PAT %s", id)
-	}
-	return nil
+	return nc.Revoke(ctx, ref.ID)
 }
 
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the
@@ -46,4 +64,20 @@ func (r *NomadTokenReconciler) nextWake(token *v1alpha1.NomadToken) time.Duratio
 		next = at.Time
 	}
 	return max(next.Sub(r.Clock.Now()), time.Second)
+}
+
+// capWait shortens a wait so that it ends by the next deadline that cannot be postponed by a failure
+// elsewhere: the end of the previous PAT's grace period, and the current PAT's expiry (Ready must turn
+// False then). Deadlines already past do not count, so a failing step is not retried hot.
+func (r *NomadTokenReconciler) capWait(token *v1alpha1.NomadToken, wait time.Duration) time.Duration {
+	now := r.Clock.Now()
+	for _, at := range []*metav1.Time{token.Status.PreviousTokenRevokeAt, token.Status.ExpiresAt} {
+		if at == nil {
+			continue
+		}
+		if until := at.Sub(now); until > 0 && until < wait {
+			wait = until
+		}
+	}
+	return wait
 }

@@ -101,13 +101,13 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	if r.Verifier == nil || st.TokenID == "" || st.PendingIssuance != nil {
 		return nil
 	}
-	conn := types.NamespacedName{Namespace: token.Namespace, Name: token.Spec.ConnectionRef.Name}
+	conn := types.NamespacedName{Namespace: token.Namespace, Name: mintedThrough(token)}
 	pat, listed, known := r.Verifier.lookup(conn, st.TokenID)
 	if !known {
 		return nil
 	}
 	if !listed {
-		nc, err := r.clientFor(ctx, obs, false)
+		nc, err := r.clientOf(ctx, obs, conn.Name, false)
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,7 @@ type Rotation struct {
 	// Default: replace when 2/3 of the PAT's real lifetime has passed.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="renewBefore must be a positive duration, e.g. 240h"
 	// +optional
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 	// renewBeforePercentage is the share of the PAT's lifetime, 1-99, left when it is replaced.
@@ -61,6 +62,7 @@ type Rotation struct {
 	// (Overlap only). Default 10m; 0s revokes the old PAT as soon as the Secret holds the new one.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="gracePeriod must not be negative"
 	// +optional
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 	// restartTargets are workloads in this namespace restarted after each rotation, for pods that
@@ -158,6 +160,20 @@ type PendingIssuance struct {
 	// if the new one has to be adopted after a crash.
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// connectionName is the NomadConnection the PAT is being minted through; recovery looks for it
+	// with that connection's bot account.
+	// +optional
+	ConnectionName string `json:"connectionName,omitempty"`
+}
+
+// PATReference is a PAT in NOMAD and the NomadConnection that minted it. Only that connection's bot
+// account can revoke the PAT: NOMAD answers 404 to any other user, as it does for a pruned PAT.
+type PATReference struct {
+	// id of the PAT in NOMAD.
+	ID string `json:"id"`
+	// connectionName is the NomadConnection, in the NomadToken's namespace, that minted the PAT.
+	// +optional
+	ConnectionName string `json:"connectionName,omitempty"`
 }
 
 // NomadTokenStatus is what the operator last did and observed.
@@ -173,6 +189,10 @@ type NomadTokenStatus struct {
 	// tokenID is the id of the current PAT in NOMAD.
 	// +optional
 	TokenID string `json:"tokenID,omitempty"`
+	// connectionName is the NomadConnection that minted tokenID and previousTokenID. They are checked
+	// and revoked through it, also after spec.connectionRef moved to another connection.
+	// +optional
+	ConnectionName string `json:"connectionName,omitempty"`
 	// secretName is the Secret holding the current PAT.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
@@ -199,10 +219,11 @@ type NomadTokenStatus struct {
 	// pendingIssuance is set while a PAT creation may have happened without its answer being stored.
 	// +optional
 	PendingIssuance *PendingIssuance `json:"pendingIssuance,omitempty"`
-	// revokePending lists PAT ids that are replaced and still to be revoked now.
-	// +listType=set
+	// revokePending lists replaced PATs still to be revoked now, each with the connection that minted it.
+	// +listType=map
+	// +listMapKey=id
 	// +optional
-	RevokePending []string `json:"revokePending,omitempty"`
+	RevokePending []PATReference `json:"revokePending,omitempty"`
 	// previousTokenID is the PAT an Overlap rotation replaced; it stays valid until previousTokenRevokeAt
 	// so that consumers still holding it keep working while the Secret update reaches them.
 	// +optional
