@@ -189,6 +189,35 @@ var _ = Describe("NomadToken rotation", func() {
 		Expect(eventReasons(t.ns)).To(ContainElement("Issued"))
 	})
 
+	It("renews a 30-day PAT at its planned time and revokes the old one when the grace period ends", func() {
+		tok := t.token("on-schedule") // defaults: 30 days, Overlap, 10m grace
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		first := waitReady(tok)
+		oldRaw := rawToken(first)
+
+		By("NOMAD's and the operator's shared clock reaching status.renewalTime (the 1 s resync looks)")
+		toRenewal := first.Status.RenewalTime.Sub(stubClock.Now()) + time.Second
+		Expect(toRenewal).To(BeNumerically(">", 19*24*time.Hour), "renewal is planned at 2/3 of 30 days, jittered earlier")
+		stubClock.Advance(toRenewal)
+		DeferCleanup(stubClock.Advance, -toRenewal)
+		Eventually(func() string { return waitReady(tok).Status.TokenID }).ShouldNot(Equal(first.Status.TokenID))
+		rotated := waitReady(tok)
+		Expect(rotated.Status.PreviousTokenID).To(Equal(first.Status.TokenID))
+		Expect(rotated.Status.PreviousTokenRevokeAt.Sub(rotated.Status.LastRotationTime.Time)).To(
+			BeNumerically("~", v1alpha1.DefaultGracePeriod, time.Second))
+		Expect(stub.Authenticates(oldRaw)).To(BeTrue(), "the old PAT stays valid through the grace period")
+		Expect(stub.Authenticates(rawToken(rotated))).To(BeTrue())
+
+		By("the clock reaching the end of the grace period")
+		toRevoke := rotated.Status.PreviousTokenRevokeAt.Sub(stubClock.Now()) + time.Second
+		stubClock.Advance(toRevoke)
+		DeferCleanup(stubClock.Advance, -toRevoke)
+		Eventually(func() bool { return stub.Authenticates(oldRaw) }).Should(BeFalse())
+		Eventually(func() string { return waitReady(tok).Status.PreviousTokenID }).Should(BeEmpty())
+		Expect(ids(t.activePATs())).To(ConsistOf(rotated.Status.TokenID))
+		Expect(eventReasons(t.ns)).To(ContainElements("Rotated", "PreviousRevoked"))
+	})
+
 	It("records when the PAT was last used, from the verification list", func() {
 		tok := t.token("used")
 		Expect(k8s.Create(ctx, tok)).To(Succeed())

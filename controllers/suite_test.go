@@ -34,11 +34,14 @@ import (
 const manualNamespace = "manual"
 
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8s       client.Client // direct, uncached: what a user's kubectl sees
-	scheme    = runtime.NewScheme()
-	stub      *nomadstub.Server
+	testEnv *envtest.Environment
+	restCfg *rest.Config
+	k8s     client.Client // direct, uncached: what a user's kubectl sees
+	scheme  = runtime.NewScheme()
+	stub    *nomadstub.Server
+	// stubClock is NOMAD's clock and the operator's: a spec can move both to a renewal time days
+	// ahead, and moves it back when it ends.
+	stubClock = nomadstub.NewOffsetClock()
 	stubHTTP  *httptest.Server
 	mgrCache  cache.Cache
 	ctx       context.Context
@@ -70,7 +73,9 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: ctrlObjectMeta(manualNamespace)})).To(Succeed())
 
-	stub, stubHTTP = nomadstub.Start(nomadstub.DefaultOptions())
+	stubOpts := nomadstub.DefaultOptions()
+	stubOpts.Clock = stubClock
+	stub, stubHTTP = nomadstub.Start(stubOpts)
 
 	// A 1 s resync makes "steady state is silent" observable: every token is reconciled again
 	// every second, and must cost nothing.
@@ -85,6 +90,7 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
+		Clock:                stubClock,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {
