@@ -324,6 +324,7 @@ var _ = Describe("NomadToken", func() {
 		tokenVersion := get(tok).GetResourceVersion()
 		secretVersion := secretOf(tok).ResourceVersion
 		reconcilesBefore := reconcileCount("nomadtoken")
+		writesBefore := writesIn(t.ns)
 		stub.ResetCalls()
 
 		time.Sleep(60 * time.Second)
@@ -333,6 +334,7 @@ var _ = Describe("NomadToken", func() {
 			HaveKeyWithValue("get", 0), HaveKeyWithValue("revoke", 0), HaveKeyWithValue("rotate", 0)), "%v", stub.Calls())
 		Expect(get(tok).GetResourceVersion()).To(Equal(tokenVersion))
 		Expect(secretOf(tok).ResourceVersion).To(Equal(secretVersion))
+		Expect(writesIn(t.ns)-writesBefore).To(BeZero(), "no write request at all, not even a no-op status update")
 	})
 })
 

@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -82,9 +83,10 @@ var _ = BeforeSuite(func() {
 	cacheOpts := controllers.CacheOptions(time.Second)
 	cacheOpts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", manualNamespace)
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cacheOpts,
+		Scheme:    scheme,
+		Metrics:   metricsserver.Options{BindAddress: "0"},
+		Cache:     cacheOpts,
+		NewClient: countingWrites,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, controllers.Settings{
@@ -141,4 +143,57 @@ var nameCounter int
 func uniqueName(prefix string) string {
 	nameCounter++
 	return fmt.Sprintf("%s-%d-%d", prefix, GinkgoParallelProcess(), nameCounter)
+}
+
+// operatorWrites counts, per namespace, every write the manager's client sends to the API server
+// (no-op updates included, which leave resourceVersion alone but still cost a request).
+var operatorWrites = struct {
+	sync.Mutex
+	byNamespace map[string]int
+}{byNamespace: map[string]int{}}
+
+func writesIn(ns string) int {
+	operatorWrites.Lock()
+	defer operatorWrites.Unlock()
+	return operatorWrites.byNamespace[ns]
+}
+
+func countWrite(obj client.Object) {
+	operatorWrites.Lock()
+	defer operatorWrites.Unlock()
+	operatorWrites.byNamespace[obj.GetNamespace()]++
+}
+
+// countingWrites is the manager's client, counting its writes.
+func countingWrites(cfg *rest.Config, opts client.Options) (client.Client, error) {
+	c, err := client.NewWithWatch(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, o ...client.CreateOption) error {
+			countWrite(obj)
+			return c.Create(ctx, obj, o...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, o ...client.UpdateOption) error {
+			countWrite(obj)
+			return c.Update(ctx, obj, o...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, o ...client.PatchOption) error {
+			countWrite(obj)
+			return c.Patch(ctx, obj, p, o...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, o ...client.DeleteOption) error {
+			countWrite(obj)
+			return c.Delete(ctx, obj, o...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, o ...client.SubResourceUpdateOption) error {
+			countWrite(obj)
+			return c.SubResource(sub).Update(ctx, obj, o...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, o ...client.SubResourcePatchOption) error {
+			countWrite(obj)
+			return c.SubResource(sub).Patch(ctx, obj, p, o...)
+		},
+	}), nil
 }
