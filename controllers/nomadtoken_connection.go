@@ -72,10 +72,39 @@ func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, name
 	return rc.nc, nil
 }
 
-// mintedThrough is the connection that minted the token's current PAT. Status written before
+// minter is who minted a PAT: the NomadConnection, and the NOMAD user it logged in as (its account
+// hash; "" when not known). Only that user can see, revoke or rotate the PAT.
+type minter struct {
+	connection string
+	account    string
+}
+
+// currentMinter minted the token's current (and previous) PAT. Status written before
 // status.connectionName existed names none: that PAT came from spec.connectionRef.
-func mintedThrough(token *v1alpha1.NomadToken) string {
-	return orSpecConnection(token, token.Status.ConnectionName)
+func currentMinter(token *v1alpha1.NomadToken) minter {
+	return minter{orSpecConnection(token, token.Status.ConnectionName), token.Status.Account}
+}
+
+// pendingMinter is who the pending issuance mints through.
+func pendingMinter(token *v1alpha1.NomadToken) minter {
+	p := token.Status.PendingIssuance
+	return minter{orSpecConnection(token, p.ConnectionName), p.Account}
+}
+
+// ref is a reference to PAT id minted by m.
+func (m minter) ref(id string) v1alpha1.PATReference {
+	return v1alpha1.PATReference{ID: id, ConnectionName: m.connection, Account: m.account}
+}
+
+// is reports whether both name the same connection and, where known, the same NOMAD user.
+func (m minter) is(other minter) bool {
+	return m.connection == other.connection && sameAccount(m.account, other.account)
+}
+
+// sameAccount compares account hashes; one not recorded (status from before accounts were kept)
+// matches any.
+func sameAccount(a, b string) bool {
+	return a == "" || b == "" || a == b
 }
 
 // orSpecConnection returns name, or spec.connectionRef's name when name is empty.

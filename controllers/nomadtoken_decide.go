@@ -11,15 +11,16 @@ import (
 // Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
 // cert-manager); the reason is what the Event and the log say.
 const (
-	IssueNotIssued     = "NotIssued"          // no PAT was ever issued for this NomadToken
-	IssueSpecChanged   = "SpecChanged"        // a material field changed: NOMAD cannot edit a PAT
-	IssueSecretMissing = "SecretMissing"      // the Secret is gone and the raw token with it
-	IssueSecretEdited  = "SecretEdited"       // the Secret no longer holds the token the operator wrote
-	IssueRevokeNow     = "RevokeNowRequested" // the revoke-now annotation has a new value
-	IssueExpired       = "Expired"            // the PAT expired (the operator was down past renewal)
-	IssueGoneInNomad   = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
-	IssueRotateRequest = "RotateRequested"    // the rotate annotation has a new value
-	IssueRenewalDue    = "RenewalDue"         // the planned renewal time has come
+	IssueNotIssued      = "NotIssued"          // no PAT was ever issued for this NomadToken
+	IssueSpecChanged    = "SpecChanged"        // a material field changed: NOMAD cannot edit a PAT
+	IssueSecretMissing  = "SecretMissing"      // the Secret is gone and the raw token with it
+	IssueSecretEdited   = "SecretEdited"       // the Secret no longer holds the token the operator wrote
+	IssueRevokeNow      = "RevokeNowRequested" // the revoke-now annotation has a new value
+	IssueExpired        = "Expired"            // the PAT expired (the operator was down past renewal)
+	IssueGoneInNomad    = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
+	IssueAccountChanged = "AccountChanged"     // the connection now logs in as another NOMAD user
+	IssueRotateRequest  = "RotateRequested"    // the rotate annotation has a new value
+	IssueRenewalDue     = "RenewalDue"         // the planned renewal time has come
 	// IssueRotateFailed: NOMAD's rotate endpoint revoked the old PAT and then refused its successor
 	// (nomad-pat-api.md §5, the rotate hazard); a fresh PAT is created at once.
 	IssueRotateFailed = "RotateFailed"
@@ -55,7 +56,10 @@ type observed struct {
 	previous *corev1.Secret
 	// goneInNomad is set when the connection's verification found the current PAT inactive in NOMAD.
 	goneInNomad bool
-	now         time.Time
+	// accountChanged is set when the connection's verification ran as another NOMAD user than the
+	// one owning the current PAT (the connection's credentials changed).
+	accountChanged bool
+	now            time.Time
 
 	// connections caches, by name, the connections and NOMAD clients this reconcile used (clientOf).
 	connections map[string]*resolvedConnection
@@ -97,6 +101,9 @@ func issuanceReason(o *observed) string {
 	}
 	if !o.now.Before(st.ExpiresAt.Time) {
 		return IssueExpired
+	}
+	if o.accountChanged {
+		return IssueAccountChanged
 	}
 	if o.goneInNomad {
 		return IssueGoneInNomad

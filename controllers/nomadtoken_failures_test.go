@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,5 +344,57 @@ func (w *crashWorld) setConnectionReady(t *testing.T, name string, status metav1
 	setCondition(&conn.Status.Conditions, conn.Generation, v1alpha1.ConditionReady, status, "Test", "set by the test")
 	if err := w.client.Status().Update(context.Background(), conn); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.r.Verifier = NewVerifier()
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	if first.Status.Account == "" {
+		t.Fatal("status.account must record the NOMAD user that owns the PAT")
+	}
+	recorder := w.r.Recorder.(*events.FakeRecorder)
+	countEvents(recorder, "") // drain
+
+	// The team points the connection's credentials Secret at a new bot user; the connection's next
+	// check lists that user's PATs, and the token's PAT is not among them.
+	w.stub.AddUser("bot2", "pw2")
+	creds := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
+		t.Fatal(err)
+	}
+	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
+	if err := w.client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	w.r.Verifier.record(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, nil, nil)
+
+	w.mustReconcile(t)
+	tok := w.token(t)
+	if tok.Status.TokenID == first.Status.TokenID || !w.active("bot2", tok.Status.TokenID) || !isReady(tok.Status.Conditions) {
+		t.Fatalf("want a new PAT owned by the new user: tokenID %q, bot2 active %v", tok.Status.TokenID, w.stub.ActivePATs("bot2"))
+	}
+	if tok.Status.Account == first.Status.Account || len(tok.Status.RevokePending) != 0 {
+		t.Fatalf("account %q (was %q), revokePending %v", tok.Status.Account, first.Status.Account, tok.Status.RevokePending)
+	}
+	// The new user cannot revoke the old user's PAT (NOMAD would answer 404, which looks like
+	// success): the operator must say so, not report it revoked.
+	if !w.active("bot", first.Status.TokenID) {
+		t.Fatal("test premise: only the old user could have revoked the old PAT")
+	}
+	var got []string
+	for len(recorder.Events) > 0 {
+		got = append(got, <-recorder.Events)
+	}
+	named := func(prefix string) bool {
+		return slices.ContainsFunc(got, func(e string) bool { return strings.HasPrefix(e, prefix) })
+	}
+	if named(corev1.EventTypeNormal + " PreviousRevoked") {
+		t.Errorf("the old PAT was reported revoked: %q", got)
+	}
+	if !named(corev1.EventTypeWarning + " " + v1alpha1.ReasonAccountChanged) {
+		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
 	}
 }

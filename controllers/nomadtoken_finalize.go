@@ -73,7 +73,7 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 	if st.TokenID == "" {
 		return nil
 	}
-	if err := r.revokeThrough(ctx, obs, v1alpha1.PATReference{ID: st.TokenID, ConnectionName: mintedThrough(token)}); err != nil {
+	if err := r.revokeThrough(ctx, obs, currentMinter(token).ref(st.TokenID)); err != nil {
 		return err
 	}
 	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)

@@ -42,7 +42,7 @@ func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason 
 	if err != nil {
 		return err
 	}
-	current := token.Status.TokenID != "" && mintedThrough(token) == token.Spec.ConnectionRef.Name
+	current := token.Status.TokenID != "" && currentMinter(token).is(minter{token.Spec.ConnectionRef.Name, nc.Account()})
 	inPlace := current && replacementFor(reason) == rotation && reason != IssueExpired
 	if inPlace && effectiveStrategy(token.Spec.Rotation) == v1alpha1.RotationRotate {
 		return r.rotateInNomad(ctx, obs, nc, reason)
@@ -63,7 +63,7 @@ func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason 
 // marker and revokes it instead of leaving an active PAT nobody holds.
 func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
 	token := obs.token
-	marker, err := r.recordIntent(ctx, token, reason)
+	marker, err := r.recordIntent(ctx, token, reason, nc.Account())
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
 	token := obs.token
 	old := token.Status.TokenID
-	if _, err := r.recordIntent(ctx, token, reason); err != nil {
+	if _, err := r.recordIntent(ctx, token, reason, nc.Account()); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
@@ -137,7 +137,7 @@ func (r *NomadTokenReconciler) markRotateUnsettled(token *v1alpha1.NomadToken, o
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
 // of the update also stops a reconcile working from a stale cache from minting twice.
-func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1.NomadToken, reason string) (string, error) {
+func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1.NomadToken, reason, account string) (string, error) {
 	marker, err := newMarker(token)
 	if err != nil {
 		return "", err
@@ -148,6 +148,7 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1
 		SpecHash:       materialHash(token),
 		Reason:         reason,
 		ConnectionName: token.Spec.ConnectionRef.Name,
+		Account:        account,
 	}
 	return marker, r.Status().Update(ctx, token)
 }
@@ -174,8 +175,7 @@ func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc noma
 		eventReason = "Rotated"
 	}
 	revokeNow := revokeNowRequested(token)
-	pending := token.Status.PendingIssuance
-	r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, orSpecConnection(token, pending.ConnectionName), reason, old)
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), reason, old)
 	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
 	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, eventReason, "Issue",
 		"Issued PAT %s (%s), expires %s", pat.ID, reason, token.Status.ExpiresAt.UTC().Format(time.RFC3339))
@@ -194,14 +194,14 @@ func revokeNowRequested(token *v1alpha1.NomadToken) bool {
 	return v != "" && v != token.Status.RevokeNowRequestHandled
 }
 
-// recordIssued makes pat, minted through connection mintedBy, the current PAT in status and decides
-// the fate of the one it replaces.
-func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash, mintedBy, reason string, old oldPAT) {
+// recordIssued makes pat, minted by by, the current PAT in status and decides the fate of the one it
+// replaces.
+func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, reason string, old oldPAT) {
 	st := &token.Status
 	now := r.Clock.Now()
-	if revokeNowRequested(token) || mintedBy != mintedThrough(token) {
+	if revokeNowRequested(token) || !by.is(currentMinter(token)) {
 		// Incident response allows no grace. And the previous PAT must be queued with the connection
-		// that minted it before status.connectionName moves on to the new one.
+		// and account that minted it before status moves on to the new ones.
 		r.revokePreviousNow(token)
 		if old == oldAfterGrace {
 			old = oldRevokeAtOnce
@@ -215,13 +215,13 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 			// Rounded up: status keeps whole seconds, and the grace period must not end early.
 			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(now.Add(gracePeriod(token.Spec.Rotation)))}
 		case oldRevokeAtOnce:
-			queueRevoke(st, v1alpha1.PATReference{ID: prev, ConnectionName: mintedThrough(token)})
+			queueRevoke(st, currentMinter(token).ref(prev))
 		case oldAlreadyRevoked:
 		}
 		st.LastRotationTime = &metav1.Time{Time: now}
 	}
 	facts := factsOf(pat, token)
-	st.ConnectionName = mintedBy
+	st.ConnectionName, st.Account = by.connection, by.account
 	st.TokenID = pat.ID
 	st.IssuedAt = &metav1.Time{Time: facts.IssuedAt}
 	st.ExpiresAt = &metav1.Time{Time: facts.ExpiresAt}
@@ -239,7 +239,7 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 func (r *NomadTokenReconciler) revokePreviousNow(token *v1alpha1.NomadToken) {
 	st := &token.Status
 	if st.PreviousTokenID != "" {
-		queueRevoke(st, v1alpha1.PATReference{ID: st.PreviousTokenID, ConnectionName: mintedThrough(token)})
+		queueRevoke(st, currentMinter(token).ref(st.PreviousTokenID))
 	}
 	st.PreviousTokenID = ""
 	st.PreviousTokenRevokeAt = nil

@@ -25,10 +25,19 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 	token := obs.token
 	st := &token.Status
 	pending := st.PendingIssuance
-	mintedBy := orSpecConnection(token, pending.ConnectionName)
-	nc, err := r.clientOf(ctx, obs, mintedBy, false)
+	by := pendingMinter(token)
+	nc, err := r.clientOf(ctx, obs, by.connection, false)
 	if err != nil {
 		return err
+	}
+	if !sameAccount(by.account, nc.Account()) {
+		// The connection now logs in as another NOMAD user, who cannot see a PAT the interrupted
+		// issuance may have created for the old one.
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
+			"an interrupted issuance may have left a PAT marked %s active for the NOMAD user NomadConnection %q logged in as before its credentials changed; revoke it in NOMAD",
+			pending.Marker, by.connection)
+		st.PendingIssuance = nil
+		return nil
 	}
 	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: pending.StartedAt.Add(-clockSkewAllowance)})
 	if err != nil {
@@ -50,7 +59,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 			if replacementFor(pending.Reason) == rotation && pending.Reason != IssueExpired {
 				old = oldAfterGrace
 			}
-			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, mintedBy, pending.Reason, old)
+			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, by, pending.Reason, old)
 			adopted = true
 			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
 			continue

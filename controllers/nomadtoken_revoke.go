@@ -25,7 +25,13 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed
 	var firstErr error
 	var left []v1alpha1.PATReference
 	for _, ref := range st.RevokePending {
-		if err := r.revokeThrough(ctx, obs, ref); err != nil {
+		err := r.revokeThrough(ctx, obs, ref)
+		if err != nil && classify(err).reason == v1alpha1.ReasonAccountChanged {
+			// Nobody but that NOMAD user can revoke it: say so once, and stop tracking it.
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke", "%s", classify(err).message)
+			continue
+		}
+		if err != nil {
 			left = append(left, ref)
 			if firstErr == nil {
 				firstErr = err
@@ -41,7 +47,8 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed
 
 // revokeThrough revokes a PAT with the bot account that minted it. Any other account gets NOMAD's 404,
 // which would look like success. A connection that no longer exists is reported as such: the PAT
-// then stays active until someone restores the connection or revokes it in NOMAD.
+// then stays active until someone restores the connection or revokes it in NOMAD. So is a connection
+// whose credentials now belong to another NOMAD user.
 func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
 	name := orSpecConnection(obs.token, ref.ConnectionName)
 	nc, err := r.clientOf(ctx, obs, name, false)
@@ -52,6 +59,11 @@ func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed,
 				name, ref.ID)}
 		}
 		return err
+	}
+	if !sameAccount(ref.Account, nc.Account()) {
+		return &conditionError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
+			"PAT %s belongs to the NOMAD user NomadConnection %q logged in as before its credentials changed: only that user can revoke it, in NOMAD",
+			ref.ID, name)}
 	}
 	return nc.Revoke(ctx, ref.ID)
 }

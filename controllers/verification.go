@@ -101,7 +101,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	if r.Verifier == nil || st.TokenID == "" || st.PendingIssuance != nil {
 		return nil
 	}
-	conn := types.NamespacedName{Namespace: token.Namespace, Name: mintedThrough(token)}
+	conn := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
 	pat, listed, known := r.Verifier.lookup(conn, st.TokenID)
 	if !known {
 		return nil
@@ -110,6 +110,12 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		nc, err := r.clientOf(ctx, obs, conn.Name, false)
 		if err != nil {
 			return err
+		}
+		if !sameAccount(st.Account, nc.Account()) {
+			// The list came from another NOMAD user than the PAT's: the connection's credentials
+			// changed. That user cannot manage the PAT, so it is replaced by one of its own.
+			obs.accountChanged = true
+			return nil
 		}
 		got, err := nc.Get(ctx, st.TokenID)
 		switch {

@@ -15,6 +15,8 @@ package v1alpha1
 //     the connection or its Secret changes.
 //   - NomadUnavailable: NOMAD answered 5xx/429 or not at all; retried with exponential backoff.
 //   - RevokeFailed: on deletion, the PAT could not be revoked; the message says how to proceed.
+//   - AccountChanged (Events only): a replaced PAT belongs to another NOMAD user than the connection
+//     now logs in as, so the operator cannot revoke it; revoke it in NOMAD.
 //
 // On a NomadConnection, Ready=True (reason Connected) means the credentials work, the API answers and
 // the PAT path is known. Ready=False reasons: SecretNotFound, SecretKeyMissing, CredentialsInvalid,
@@ -40,6 +42,7 @@ const (
 	ReasonNomadRejected      = "NomadRejected"
 	ReasonNomadUnavailable   = "NomadUnavailable"
 	ReasonRevokeFailed       = "RevokeFailed"
+	ReasonAccountChanged     = "AccountChanged"
 )
 
 // Reasons of NomadConnection conditions (CredentialsInvalid and Forbidden are shared with NomadToken).

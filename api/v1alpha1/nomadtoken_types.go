@@ -164,6 +164,9 @@ type PendingIssuance struct {
 	// with that connection's bot account.
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
+	// account identifies the NOMAD user the PAT is being minted for (see PATReference.account).
+	// +optional
+	Account string `json:"account,omitempty"`
 }
 
 // PATReference is a PAT in NOMAD and the NomadConnection that minted it. Only that connection's bot
@@ -174,6 +177,10 @@ type PATReference struct {
 	// connectionName is the NomadConnection, in the NomadToken's namespace, that minted the PAT.
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
+	// account identifies the NOMAD user that owns the PAT: a hash of the API root and the bot's
+	// username. When the connection's credentials move to another user, that user cannot revoke it.
+	// +optional
+	Account string `json:"account,omitempty"`
 }
 
 // NomadTokenStatus is what the operator last did and observed.
@@ -193,6 +200,10 @@ type NomadTokenStatus struct {
 	// and revoked through it, also after spec.connectionRef moved to another connection.
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
+	// account identifies the NOMAD user that owns tokenID and previousTokenID (a hash of the API root
+	// and the bot's username).
+	// +optional
+	Account string `json:"account,omitempty"`
 	// secretName is the Secret holding the current PAT.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`

@@ -1,8 +1,10 @@
 package nomad
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,6 +95,13 @@ func (c HTTPClient) String() string {
 
 // GoString keeps %#v from printing the password or the cached access token.
 func (c HTTPClient) GoString() string { return c.String() }
+
+// Account is a short hash of the API root and the username: stable for one NOMAD user, different
+// after a connection's credentials move to another user.
+func (c *HTTPClient) Account() string {
+	sum := sha256.Sum256([]byte(c.root + "\n" + c.username))
+	return hex.EncodeToString(sum[:8])
+}
 
 // New validates cfg and returns a client. It makes no network call; use Check for that.
 func New(cfg Config) (*HTTPClient, error) {

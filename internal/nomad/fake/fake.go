@@ -37,6 +37,9 @@ type Client struct {
 	RotateFunc func(ctx context.Context, id string) (*nomad.IssuedToken, error)
 	CheckFunc  func(ctx context.Context) (nomad.PATPath, error)
 
+	// AccountID is what Account returns.
+	AccountID string
+
 	// TB, when set, is failed (Errorf) on every call to a method whose function field is nil.
 	TB testing.TB
 
@@ -167,3 +170,6 @@ func (c *Client) Check(ctx context.Context) (nomad.PATPath, error) {
 	}
 	return c.CheckFunc(ctx)
 }
+
+// Account returns AccountID; it is not recorded as a call (it asks NOMAD nothing).
+func (c *Client) Account() string { return c.AccountID }
