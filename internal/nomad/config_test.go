@@ -116,3 +116,27 @@ func TestConfigStringHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountIdentifiesTheUserWithoutNamingIt(t *testing.T) {
+	account := func(url, user, password string) string {
+		t.Helper()
+		c, err := New(Config{URL: url, Username: user, Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Account()
+	}
+	base := account("https://h/nomad-oasis/api", "team-a-bot", "pw")
+	if got := account("https://h/nomad-oasis/api/v1/", "team-a-bot", "another password"); got != base {
+		t.Errorf("same user, same API root (written differently), new password: %q != %q", got, base)
+	}
+	if account("https://h/nomad-oasis/api", "team-b-bot", "pw") == base {
+		t.Error("another user must be another account")
+	}
+	if account("https://other/nomad-oasis/api", "team-a-bot", "pw") == base {
+		t.Error("the same name on another NOMAD must be another account")
+	}
+	if strings.Contains(base, "team-a-bot") || len(base) != 16 {
+		t.Errorf("account %q must be a short hash, not the username", base)
+	}
+}
