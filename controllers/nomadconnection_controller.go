@@ -159,7 +159,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), active, tokens)
+		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), nc.Account(), active, tokens)
 	}
 	st.PATPath = v1alpha1.PATPathMode(path)
 	st.ActiveTokens = ptr.To(int32(len(active)))

@@ -85,6 +85,16 @@ func currentMinter(token *v1alpha1.NomadToken) minter {
 	return minter{orSpecConnection(token, token.Status.ConnectionName), token.Status.Account}
 }
 
+// backfillMinter records the connection of a PAT issued before status.connectionName existed: it came
+// from spec.connectionRef as long as the material fields (which include connectionRef) are unchanged.
+// The account follows from the connection's next verification list.
+func backfillMinter(token *v1alpha1.NomadToken) {
+	st := &token.Status
+	if st.TokenID != "" && st.ConnectionName == "" && st.IssuedSpecHash == materialHash(token) {
+		st.ConnectionName = token.Spec.ConnectionRef.Name
+	}
+}
+
 // pendingMinter is who the pending issuance mints through.
 func pendingMinter(token *v1alpha1.NomadToken) minter {
 	p := token.Status.PendingIssuance

@@ -91,18 +91,20 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
-	original := token.Status.DeepCopy()
-	result, err := r.reconcileToken(ctx, token)
-	return r.writeStatus(ctx, token, original, result, err)
+	// stored is the status as the API server has it; an issuance's intent write moves it on.
+	stored := token.Status.DeepCopy()
+	result, err := r.reconcileToken(ctx, token, stored)
+	return r.writeStatus(ctx, token, stored, result, err)
 }
 
-func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
-	obs, err := r.observe(ctx, token)
+func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alpha1.NomadToken, stored *v1alpha1.NomadTokenStatus) (ctrl.Result, error) {
+	obs, err := r.observe(ctx, token, stored)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if obs.secretConflict() {
-		result, err := r.fail(ctx, token, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
+		r.revokeReplacedAnyway(ctx, obs) // needs no Secret
+		result, err := r.fail(ctx, obs, &conditionError{v1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %q exists and is not owned by this NomadToken; it is never overwritten: delete or rename it, or set spec.secret.name",
 			obs.secret.Name)})
 		return ctrl.Result{RequeueAfter: min(result.RequeueAfter, secretConflictRecheck)}, err
@@ -111,21 +113,15 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 		// No new PAT until the hold-off ends, but what is owed anyway still happens: replaced PATs
 		// are revoked on time, and a PAT that expired meanwhile is no longer reported Ready.
 		r.markExpiredIfRefused(token)
-		if err := r.revokeReplaced(ctx, obs); err != nil {
-			return r.fail(ctx, token, err)
-		}
+		r.revokeReplacedAnyway(ctx, obs)
 		return ctrl.Result{RequeueAfter: r.capWait(token, wait)}, nil
 	}
 	if err := r.provide(ctx, obs); err != nil {
 		// The previous PAT's grace period ends on time even when its successor's step failed.
-		if rerr := r.revokeReplaced(ctx, obs); rerr != nil {
-			log.FromContext(ctx).Info("revoking replaced PATs failed too", "error", classify(rerr).message)
-		}
-		return r.fail(ctx, token, err)
+		r.revokeReplacedAnyway(ctx, obs)
+		return r.fail(ctx, obs, err)
 	}
-	if err := r.revokeReplaced(ctx, obs); err != nil {
-		return r.fail(ctx, token, err)
-	}
+	revokeErr := r.revokeReplaced(ctx, obs)
 	restartWait, err := r.restartConsumers(ctx, token)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -134,7 +130,34 @@ func (r *NomadTokenReconciler) reconcileToken(ctx context.Context, token *v1alph
 	if restartWait > 0 && restartWait < result.RequeueAfter {
 		result.RequeueAfter = restartWait
 	}
+	if revokeErr != nil {
+		// The Secret holds a good PAT, so Ready stays True; an old PAT that is still active is
+		// retried and reported in an Event.
+		return r.revocationFailed(ctx, obs, revokeErr, result)
+	}
 	return result, nil
+}
+
+// revokeReplacedAnyway revokes what is due on a path that reports another failure (or none); its own
+// failure is only logged, and retried with that path's retry.
+func (r *NomadTokenReconciler) revokeReplacedAnyway(ctx context.Context, obs *observed) {
+	if err := r.revokeReplaced(ctx, obs); err != nil {
+		log.FromContext(ctx).Info("revoking replaced PATs failed", "error", classify(err).message)
+	}
+}
+
+// revocationFailed reports a replaced PAT that could not be revoked while the current one is fine.
+func (r *NomadTokenReconciler) revocationFailed(ctx context.Context, obs *observed, err error, result ctrl.Result) (ctrl.Result, error) {
+	if isKubernetesError(err) {
+		return r.kubernetesError(ctx, err)
+	}
+	f := classify(err)
+	log.FromContext(ctx).Info("revoking a replaced PAT failed", "reason", f.reason, "message", f.message, "transient", f.transient)
+	if f.transient {
+		return result, err
+	}
+	r.Recorder.Eventf(obs.token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Revoke", "%s", f.message)
+	return ctrl.Result{RequeueAfter: min(result.RequeueAfter, orDefault(r.UserErrorRetry, DefaultUserErrorRetry))}, nil
 }
 
 // provide makes the Secret hold a PAT for the current spec: it settles an interrupted issuance, applies
@@ -158,8 +181,12 @@ func (r *NomadTokenReconciler) provide(ctx context.Context, obs *observed) error
 }
 
 // observe loads the Secrets the decisions look at.
-func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.NomadToken) (*observed, error) {
-	obs := &observed{token: token, now: r.Clock.Now()}
+func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.NomadToken, stored *v1alpha1.NomadTokenStatus) (*observed, error) {
+	obs := &observed{token: token, now: r.Clock.Now(), stored: stored}
+	if c := meta.FindStatusCondition(stored.Conditions, v1alpha1.ConditionReady); c != nil {
+		obs.readyBefore = c.DeepCopy()
+	}
+	backfillMinter(token)
 	var err error
 	if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
 		return nil, err
@@ -209,7 +236,8 @@ func (r *NomadTokenReconciler) markReady(token *v1alpha1.NomadToken) ctrl.Result
 // fail reports err. Errors only a person can fix set Ready=False and wait (no hot retry); transient
 // ones back off exponentially (or as NOMAD's Retry-After says). A PAT that is still valid and matches
 // the spec keeps Ready=True: consumers are fine, only its replacement is late.
-func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadToken, err error) (ctrl.Result, error) {
+func (r *NomadTokenReconciler) fail(ctx context.Context, obs *observed, err error) (ctrl.Result, error) {
+	token := obs.token
 	if isKubernetesError(err) {
 		// Not NOMAD's doing, and not the user's: the conditions stay as they are.
 		return r.kubernetesError(ctx, err)
@@ -218,8 +246,8 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, token *v1alpha1.NomadTo
 	st := &token.Status
 	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&
 		isReady(st.Conditions) && f.reason != v1alpha1.ReasonSecretConflict
-	before := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
 	// The same refusal reported again (a retry, or a SecretConflict re-checked) adds no new Event.
+	before := obs.readyBefore
 	repeated := before != nil && before.Status == metav1.ConditionFalse && before.Reason == f.reason && before.Message == f.message
 	if !stillValid {
 		setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message)
@@ -273,10 +301,10 @@ func (r *NomadTokenReconciler) heldOff(token *v1alpha1.NomadToken) (time.Duratio
 	return wait, true
 }
 
-// writeStatus is the one status write of a reconcile, skipped when nothing changed (a Ready token on
-// resync costs no write).
-func (r *NomadTokenReconciler) writeStatus(ctx context.Context, token *v1alpha1.NomadToken, original *v1alpha1.NomadTokenStatus, result ctrl.Result, err error) (ctrl.Result, error) {
-	if equality.Semantic.DeepEqual(original, &token.Status) {
+// writeStatus is the closing status write of a reconcile, skipped when nothing changed since the
+// status was read or last written (a Ready token on resync costs no write).
+func (r *NomadTokenReconciler) writeStatus(ctx context.Context, token *v1alpha1.NomadToken, stored *v1alpha1.NomadTokenStatus, result ctrl.Result, err error) (ctrl.Result, error) {
+	if equality.Semantic.DeepEqual(stored, &token.Status) {
 		return result, err
 	}
 	if uerr := r.Status().Update(ctx, token); uerr != nil {

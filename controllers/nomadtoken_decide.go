@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
@@ -63,6 +64,11 @@ type observed struct {
 
 	// connections caches, by name, the connections and NOMAD clients this reconcile used (clientOf).
 	connections map[string]*resolvedConnection
+
+	// stored is the status as the API server has it: as read, then as the intent write left it.
+	stored *v1alpha1.NomadTokenStatus
+	// readyBefore is the Ready condition at the start of the reconcile (what was last reported).
+	readyBefore *metav1.Condition
 }
 
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never

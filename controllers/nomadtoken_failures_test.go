@@ -3,13 +3,11 @@ package controllers
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,27 +90,6 @@ func countEvents(r *events.FakeRecorder, prefix string) int {
 		default:
 			return n
 		}
-	}
-}
-
-func TestConnectionRefChangeRevokesTheOldPATThroughTheConnectionThatMintedIt(t *testing.T) {
-	w := newCrashWorld(t, interceptor.Funcs{})
-	w.stub.AddUser("bot2", "pw2")
-	w.addConnection(t, "oasis2", "bot2", "pw2")
-	w.mustReconcile(t)
-	first := w.assertOneActivePATInSecret(t)
-
-	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
-	w.mustReconcile(t)
-	tok := w.token(t)
-	if w.active("bot", first.Status.TokenID) {
-		t.Fatal("the first PAT is still active in the first bot account: it was 'revoked' through the new connection, whose account NOMAD answers 404")
-	}
-	if len(w.stub.ActivePATs("bot2")) != 1 || !w.active("bot2", tok.Status.TokenID) || tok.Status.ConnectionName != "oasis2" {
-		t.Fatalf("new PAT %q through %q; bot2 active %v", tok.Status.TokenID, tok.Status.ConnectionName, w.stub.ActivePATs("bot2"))
-	}
-	if len(tok.Status.RevokePending) != 0 || !isReady(tok.Status.Conditions) {
-		t.Fatalf("status not settled: revokePending %v conditions %v", tok.Status.RevokePending, tok.Status.Conditions)
 	}
 }
 
@@ -312,28 +289,6 @@ func (w *crashWorld) secret() *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: w.key.Name}}
 }
 
-// addConnection adds a Ready NomadConnection to the stand-in, logging in as user.
-func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
-	t.Helper()
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
-	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds"},
-		Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}
-	other := &v1alpha1.NomadConnection{
-		ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name, UID: types.UID(name + "-uid")},
-		Spec:       conn.Spec,
-	}
-	other.Spec.Credentials.SecretRef.Name = creds.Name
-	for _, obj := range []client.Object{creds, other} {
-		if err := w.client.Create(context.Background(), obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.setConnectionReady(t, name, metav1.ConditionTrue)
-}
-
 func (w *crashWorld) setConnectionReady(t *testing.T, name string, status metav1.ConditionStatus) {
 	t.Helper()
 	conn := &v1alpha1.NomadConnection{}
@@ -347,54 +302,40 @@ func (w *crashWorld) setConnectionReady(t *testing.T, name string, status metav1
 	}
 }
 
-func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(t *testing.T) {
+func TestARepeatedRefusalIsStoredAsItIsAndReportedOnce(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
-	w.r.Verifier = NewVerifier()
 	w.mustReconcile(t)
-	first := w.assertOneActivePATInSecret(t)
-	if first.Status.Account == "" {
-		t.Fatal("status.account must record the NOMAD user that owns the PAT")
-	}
+	w.assertOneActivePATInSecret(t)
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ExpiresInDays = 400 })
 	recorder := w.r.Recorder.(*events.FakeRecorder)
 	countEvents(recorder, "") // drain
 
-	// The team points the connection's credentials Secret at a new bot user; the connection's next
-	// check lists that user's PATs, and the token's PAT is not among them.
-	w.stub.AddUser("bot2", "pw2")
-	creds := &corev1.Secret{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
-		t.Fatal(err)
+	for i := range 4 {
+		res := w.mustReconcile(t)
+		tok := w.token(t) // what the API server holds
+		if c := readyCondition(t, tok); c.Reason != v1alpha1.ReasonLifetimeExceeded || tok.Status.PendingIssuance != nil {
+			t.Fatalf("retry %d: stored Ready %s %s, pendingIssuance %v: the refusal must be what is stored, not the intent",
+				i, c.Status, c.Reason, tok.Status.PendingIssuance)
+		}
+		w.clock.Step(res.RequeueAfter)
 	}
-	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
-	if err := w.client.Update(context.Background(), creds); err != nil {
-		t.Fatal(err)
+	if n := countEvents(recorder, corev1.EventTypeWarning+" "+v1alpha1.ReasonLifetimeExceeded); n != 1 {
+		t.Errorf("%d Events for one unchanged refusal, want 1", n)
 	}
-	w.r.Verifier.record(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, nil, nil)
+}
 
+func TestSecretConflictDoesNotPostponeTheEndOfAGracePeriod(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	first, rotated := w.rotateOnce(t)
+	theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: "taken"}}
+	if err := w.client.Create(context.Background(), theirs); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.Secret.Name = "taken" })
 	w.mustReconcile(t)
-	tok := w.token(t)
-	if tok.Status.TokenID == first.Status.TokenID || !w.active("bot2", tok.Status.TokenID) || !isReady(tok.Status.Conditions) {
-		t.Fatalf("want a new PAT owned by the new user: tokenID %q, bot2 active %v", tok.Status.TokenID, w.stub.ActivePATs("bot2"))
-	}
-	if tok.Status.Account == first.Status.Account || len(tok.Status.RevokePending) != 0 {
-		t.Fatalf("account %q (was %q), revokePending %v", tok.Status.Account, first.Status.Account, tok.Status.RevokePending)
-	}
-	// The new user cannot revoke the old user's PAT (NOMAD would answer 404, which looks like
-	// success): the operator must say so, not report it revoked.
-	if !w.active("bot", first.Status.TokenID) {
-		t.Fatal("test premise: only the old user could have revoked the old PAT")
-	}
-	var got []string
-	for len(recorder.Events) > 0 {
-		got = append(got, <-recorder.Events)
-	}
-	named := func(prefix string) bool {
-		return slices.ContainsFunc(got, func(e string) bool { return strings.HasPrefix(e, prefix) })
-	}
-	if named(corev1.EventTypeNormal + " PreviousRevoked") {
-		t.Errorf("the old PAT was reported revoked: %q", got)
-	}
-	if !named(corev1.EventTypeWarning + " " + v1alpha1.ReasonAccountChanged) {
-		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
+	w.clock.SetTime(rotated.Status.PreviousTokenRevokeAt.Add(time.Second))
+	w.mustReconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("a SecretConflict kept the replaced PAT active past its grace period")
 	}
 }

@@ -63,7 +63,7 @@ func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason 
 // marker and revokes it instead of leaving an active PAT nobody holds.
 func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
 	token := obs.token
-	marker, err := r.recordIntent(ctx, token, reason, nc.Account())
+	marker, err := r.recordIntent(ctx, obs, reason, nc.Account())
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
 	token := obs.token
 	old := token.Status.TokenID
-	if _, err := r.recordIntent(ctx, token, reason, nc.Account()); err != nil {
+	if _, err := r.recordIntent(ctx, obs, reason, nc.Account()); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
@@ -137,7 +137,8 @@ func (r *NomadTokenReconciler) markRotateUnsettled(token *v1alpha1.NomadToken, o
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
 // of the update also stops a reconcile working from a stale cache from minting twice.
-func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1.NomadToken, reason, account string) (string, error) {
+func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, reason, account string) (string, error) {
+	token := obs.token
 	marker, err := newMarker(token)
 	if err != nil {
 		return "", err
@@ -150,7 +151,13 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, token *v1alpha1
 		ConnectionName: token.Spec.ConnectionRef.Name,
 		Account:        account,
 	}
-	return marker, r.Status().Update(ctx, token)
+	if err := r.Status().Update(ctx, token); err != nil {
+		return "", err
+	}
+	// The closing status write compares with what the API server now has, so that a refusal that
+	// takes the intent back is written too.
+	*obs.stored = *token.Status.DeepCopy()
+	return marker, nil
 }
 
 // store writes a freshly issued raw token to the Secret and records the PAT in status. The raw token

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // revokeReplaced revokes the PATs queued in revokePending, and the previous PAT once its grace period
@@ -26,9 +28,10 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed
 	var left []v1alpha1.PATReference
 	for _, ref := range st.RevokePending {
 		err := r.revokeThrough(ctx, obs, ref)
-		if err != nil && classify(err).reason == v1alpha1.ReasonAccountChanged {
-			// Nobody but that NOMAD user can revoke it: say so once, and stop tracking it.
-			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke", "%s", classify(err).message)
+		var lost *unrevokableError
+		if errors.As(err, &lost) {
+			// Nothing the operator holds can revoke it: say so once, and stop tracking it.
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, lost.reason, "Revoke", "%s", lost.message)
 			continue
 		}
 		if err != nil {
@@ -46,27 +49,43 @@ func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed
 }
 
 // revokeThrough revokes a PAT with the bot account that minted it. Any other account gets NOMAD's 404,
-// which would look like success. A connection that no longer exists is reported as such: the PAT
-// then stays active until someone restores the connection or revokes it in NOMAD. So is a connection
-// whose credentials now belong to another NOMAD user.
+// which would look like success. When that account cannot be reached any more (its connection is
+// gone, or the connection now logs in as another NOMAD user) it returns an *unrevokableError.
 func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
 	name := orSpecConnection(obs.token, ref.ConnectionName)
 	nc, err := r.clientOf(ctx, obs, name, false)
 	if err != nil {
 		if f := classify(err); f.reason == v1alpha1.ReasonConnectionNotFound {
-			return &conditionError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
-				"NomadConnection %q, whose bot account minted PAT %s, is gone: restore it, or revoke the PAT in NOMAD",
+			return &unrevokableError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
+				"NomadConnection %q, whose bot account minted PAT %s, is gone: the PAT stays active until it expires unless it is revoked in NOMAD",
 				name, ref.ID)}
 		}
 		return err
 	}
 	if !sameAccount(ref.Account, nc.Account()) {
-		return &conditionError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
-			"PAT %s belongs to the NOMAD user NomadConnection %q logged in as before its credentials changed: only that user can revoke it, in NOMAD",
-			ref.ID, name)}
+		// The hash also changes when only the connection's address does. The PAT shows whether this
+		// user still owns it: NOMAD answers 404 to anyone else.
+		if _, err := nc.Get(ctx, ref.ID); nomad.IsNotFound(err) {
+			return &unrevokableError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
+				"PAT %s belongs to the NOMAD user NomadConnection %q logged in as before its credentials changed (or was pruned): only that user can revoke it, in NOMAD",
+				ref.ID, name)}
+		} else if err != nil {
+			return err
+		}
 	}
 	return nc.Revoke(ctx, ref.ID)
 }
+
+// unrevokableError says a PAT cannot be revoked with anything the operator holds.
+type unrevokableError struct {
+	reason  string
+	message string
+}
+
+func (e *unrevokableError) Error() string { return e.message }
+
+// Unwrap lets classify report it like any condition error.
+func (e *unrevokableError) Unwrap() error { return &conditionError{e.reason, e.message} }
 
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the
 // previous PAT's grace period, whichever comes first.

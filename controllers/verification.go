@@ -20,26 +20,33 @@ import (
 // expired by someone else, or pruned) or whose last use changed are woken up.
 type Verifier struct {
 	mu     sync.Mutex
-	lists  map[types.NamespacedName]map[string]nomad.PAT // connection -> active PATs by id
+	lists  map[types.NamespacedName]activeList // by connection
 	events chan event.GenericEvent
+}
+
+// activeList is one connection check's answer: the active PATs of the NOMAD user it logged in as.
+type activeList struct {
+	account string
+	byID    map[string]nomad.PAT
 }
 
 // NewVerifier returns a Verifier whose wake-up events the token controller consumes.
 func NewVerifier() *Verifier {
-	return &Verifier{lists: map[types.NamespacedName]map[string]nomad.PAT{}, events: make(chan event.GenericEvent, 1024)}
+	return &Verifier{lists: map[types.NamespacedName]activeList{}, events: make(chan event.GenericEvent, 1024)}
 }
 
 // Events is the channel of NomadTokens to reconcile.
 func (v *Verifier) Events() <-chan event.GenericEvent { return v.events }
 
-// record stores a fresh list of a connection's active PATs and wakes the tokens it concerns.
-func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, active []nomad.PAT, tokens []v1alpha1.NomadToken) {
+// record stores a fresh list of the active PATs of a connection's NOMAD user (account) and wakes the
+// tokens it concerns.
+func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, account string, active []nomad.PAT, tokens []v1alpha1.NomadToken) {
 	byID := make(map[string]nomad.PAT, len(active))
 	for _, p := range active {
 		byID[p.ID] = p
 	}
 	v.mu.Lock()
-	v.lists[conn] = byID
+	v.lists[conn] = activeList{account: account, byID: byID}
 	v.mu.Unlock()
 	for i := range tokens {
 		t := &tokens[i]
@@ -58,13 +65,14 @@ func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, active
 	}
 }
 
-// lookup says whether the connection's last list holds PAT id; known is false before any list.
-func (v *Verifier) lookup(conn types.NamespacedName, id string) (pat nomad.PAT, listed, known bool) {
+// lookup says whether the connection's last list holds PAT id, and which NOMAD user it listed; known
+// is false before any list.
+func (v *Verifier) lookup(conn types.NamespacedName, id string) (pat nomad.PAT, account string, listed, known bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	list, known := v.lists[conn]
-	pat, listed = list[id]
-	return pat, listed, known
+	pat, listed = list.byID[id]
+	return pat, list.account, listed, known
 }
 
 // confirmActive adds a PAT found active by a GET, so later resyncs do not ask again before the next list.
@@ -72,7 +80,7 @@ func (v *Verifier) confirmActive(conn types.NamespacedName, pat nomad.PAT) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if list, ok := v.lists[conn]; ok {
-		list[pat.ID] = pat
+		list.byID[pat.ID] = pat
 	}
 }
 
@@ -102,23 +110,28 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		return nil
 	}
 	conn := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
-	pat, listed, known := r.Verifier.lookup(conn, st.TokenID)
+	pat, account, listed, known := r.Verifier.lookup(conn, st.TokenID)
 	if !known {
 		return nil
 	}
-	if !listed {
+	if listed {
+		// Listed among that user's active PATs: that user owns it. The account hash changes with the
+		// connection's address too, not only with its user, so status follows what NOMAD showed.
+		if account != "" {
+			st.Account = account
+		}
+	} else {
 		nc, err := r.clientOf(ctx, obs, conn.Name, false)
 		if err != nil {
 			return err
 		}
-		if !sameAccount(st.Account, nc.Account()) {
-			// The list came from another NOMAD user than the PAT's: the connection's credentials
-			// changed. That user cannot manage the PAT, so it is replaced by one of its own.
-			obs.accountChanged = true
-			return nil
-		}
 		got, err := nc.Get(ctx, st.TokenID)
 		switch {
+		case nomad.IsNotFound(err) && !sameAccount(st.Account, nc.Account()):
+			// Another NOMAD user than the PAT's: the connection's credentials changed. That user
+			// cannot manage the PAT, so it is replaced by one of its own.
+			obs.accountChanged = true
+			return nil
 		case nomad.IsNotFound(err):
 			obs.goneInNomad = true
 			return nil
@@ -130,6 +143,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		}
 		r.Verifier.confirmActive(conn, *got)
 		pat = *got
+		st.Account = nc.Account()
 	}
 	if !lastUseRecorded(pat.LastUsedAt, st.LastUsedAt) {
 		st.LastUsedAt = &metav1.Time{Time: pat.LastUsedAt.Truncate(time.Second)}

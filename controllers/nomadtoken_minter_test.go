@@ -1,0 +1,254 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// A PAT belongs to one NOMAD user, and NOMAD answers 404 to anyone else, the same answer as for a
+// pruned PAT. These tests move a NomadToken between connections, addresses and users and check that
+// every PAT is revoked by its owner, or named in a Warning when nothing the operator holds can.
+
+func TestConnectionRefChangeRevokesTheOldPATThroughTheConnectionThatMintedIt(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.AddUser("bot2", "pw2")
+	w.addConnection(t, "oasis2", "bot2", "pw2")
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
+	w.mustReconcile(t)
+	tok := w.token(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("the first PAT is still active in the first bot account: it was 'revoked' through the new connection, whose account NOMAD answers 404")
+	}
+	if len(w.stub.ActivePATs("bot2")) != 1 || !w.active("bot2", tok.Status.TokenID) || tok.Status.ConnectionName != "oasis2" {
+		t.Fatalf("new PAT %q through %q; bot2 active %v", tok.Status.TokenID, tok.Status.ConnectionName, w.stub.ActivePATs("bot2"))
+	}
+	if len(tok.Status.RevokePending) != 0 || !isReady(tok.Status.Conditions) {
+		t.Fatalf("status not settled: revokePending %v conditions %v", tok.Status.RevokePending, tok.Status.Conditions)
+	}
+}
+
+func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.r.Verifier = NewVerifier()
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	if first.Status.Account == "" {
+		t.Fatal("status.account must record the NOMAD user that owns the PAT")
+	}
+	recorder := w.r.Recorder.(*events.FakeRecorder)
+	drainEvents(recorder)
+
+	// The team points the connection's credentials Secret at a new bot user; the connection's next
+	// check lists that user's PATs, and the token's PAT is not among them.
+	w.stub.AddUser("bot2", "pw2")
+	creds := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
+		t.Fatal(err)
+	}
+	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
+	if err := w.client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	w.r.Verifier.record(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil, nil)
+
+	w.mustReconcile(t)
+	tok := w.token(t)
+	if tok.Status.TokenID == first.Status.TokenID || !w.active("bot2", tok.Status.TokenID) || !isReady(tok.Status.Conditions) {
+		t.Fatalf("want a new PAT owned by the new user: tokenID %q, bot2 active %v", tok.Status.TokenID, w.stub.ActivePATs("bot2"))
+	}
+	if tok.Status.Account == first.Status.Account || len(tok.Status.RevokePending) != 0 {
+		t.Fatalf("account %q (was %q), revokePending %v", tok.Status.Account, first.Status.Account, tok.Status.RevokePending)
+	}
+	// The new user cannot revoke the old user's PAT (NOMAD would answer 404, which looks like
+	// success): the operator must say so, not report it revoked.
+	if !w.active("bot", first.Status.TokenID) {
+		t.Fatal("test premise: only the old user could have revoked the old PAT")
+	}
+	got := drainEvents(recorder)
+	if hasPrefixIn(got, corev1.EventTypeNormal+" PreviousRevoked") {
+		t.Errorf("the old PAT was reported revoked: %q", got)
+	}
+	if !hasPrefixIn(got, corev1.EventTypeWarning+" "+v1alpha1.ReasonAccountChanged) {
+		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
+	}
+}
+
+// addConnection adds a Ready NomadConnection to the stand-in, logging in as user.
+func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
+	t.Helper()
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds"},
+		Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}
+	other := &v1alpha1.NomadConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name, UID: types.UID(name + "-uid")},
+		Spec:       conn.Spec,
+	}
+	other.Spec.Credentials.SecretRef.Name = creds.Name
+	for _, obj := range []client.Object{creds, other} {
+		if err := w.client.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.setConnectionReady(t, name, metav1.ConditionTrue)
+}
+
+// moveURL points the connection at another address of the same NOMAD (127.0.0.1 -> localhost), as
+// when a team moves from an in-cluster address to the ingress.
+func (w *crashWorld) moveURL(t *testing.T) {
+	t.Helper()
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	conn.Spec.URL = strings.Replace(conn.Spec.URL, "127.0.0.1", "localhost", 1)
+	if err := w.client.Update(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	w.setConnectionReady(t, "oasis", metav1.ConditionTrue)
+}
+
+// drainEvents returns every Event recorded so far.
+func drainEvents(r *events.FakeRecorder) []string {
+	var got []string
+	for len(r.Events) > 0 {
+		got = append(got, <-r.Events)
+	}
+	return got
+}
+
+func hasPrefixIn(events []string, prefix string) bool {
+	return slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, prefix) })
+}
+
+func TestAnotherAddressOfTheSameNomadStillRevokesReplacedPATs(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.moveURL(t) // the account hash changes with the address; the NOMAD user does not
+
+	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
+	w.mustReconcile(t)
+	w.clock.Step(time.Hour) // past the grace period
+	w.mustReconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatalf("replaced PAT %s is still active an hour after renewal", first.Status.TokenID)
+	}
+	tok := w.assertOneActivePATInSecret(t)
+
+	if err := w.client.Delete(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), w.key, &v1alpha1.NomadToken{}); err == nil {
+		t.Fatal("deletion is blocked although the connection still logs in as the PAT's owner")
+	}
+	if len(w.stub.ActivePATs("bot")) != 0 {
+		t.Fatal("the PAT was not revoked on deletion")
+	}
+}
+
+func TestStatusWithoutMinterIsBackfilledBeforeTheConnectionChanges(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.AddUser("bot2", "pw2")
+	w.addConnection(t, "oasis2", "bot2", "pw2")
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	// Status as written before connectionName and account were recorded.
+	tok := w.token(t)
+	tok.Status.ConnectionName, tok.Status.Account = "", ""
+	if err := w.client.Status().Update(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if got := w.token(t).Status.ConnectionName; got != "oasis" {
+		t.Fatalf("connectionName %q after a reconcile, want it backfilled from the unchanged spec", got)
+	}
+
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
+	w.mustReconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("the old PAT was 'revoked' through the new connection")
+	}
+}
+
+func TestReplacedPATWhoseConnectionIsGoneIsNamedOnceAndTheTokenStaysReady(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.AddUser("bot2", "pw2")
+	w.addConnection(t, "oasis2", "bot2", "pw2")
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	recorder := w.r.Recorder.(*events.FakeRecorder)
+	drainEvents(recorder)
+
+	// GitOps moves the token to oasis2 and deletes oasis in the same apply.
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
+	old := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis"}}
+	if err := w.client.Delete(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	tok := w.token(t)
+	if c := readyCondition(t, tok); c.Status != metav1.ConditionTrue || !w.active("bot2", tok.Status.TokenID) {
+		t.Fatalf("Ready %s %s (%s): the Secret holds a working PAT of oasis2", c.Status, c.Reason, c.Message)
+	}
+	if len(tok.Status.RevokePending) != 0 {
+		t.Fatalf("revokePending %v: nothing can revoke it, so it must not be retried forever", tok.Status.RevokePending)
+	}
+	got := drainEvents(recorder)
+	if !slices.ContainsFunc(got, func(e string) bool {
+		return strings.HasPrefix(e, corev1.EventTypeWarning+" "+v1alpha1.ReasonRevokeFailed) && strings.Contains(e, first.Status.TokenID)
+	}) {
+		t.Errorf("want a Warning naming PAT %s, got %q", first.Status.TokenID, got)
+	}
+}
+
+func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.r.Verifier = NewVerifier()
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.moveURL(t)
+
+	// The connection's check, now through the new address, lists the PAT: its user owns it.
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nomad.New(nomad.Config{URL: conn.Spec.URL, Username: "bot", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat := nomad.PAT{ID: first.Status.TokenID}
+	w.r.Verifier.record(context.Background(), client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat}, nil)
+	w.mustReconcile(t)
+	if got := w.token(t).Status.Account; got != nc.Account() || got == first.Status.Account {
+		t.Fatalf("account %q, want the listing user's %q", got, nc.Account())
+	}
+
+	// So the renewal is an ordinary Overlap rotation: the old PAT keeps its grace period.
+	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
+	w.r.Verifier.record(context.Background(), client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat}, nil)
+	w.mustReconcile(t)
+	if tok := w.token(t); tok.Status.PreviousTokenID != first.Status.TokenID || !w.active("bot", first.Status.TokenID) {
+		t.Fatalf("previous %q, old PAT active %v: want the grace period kept", tok.Status.PreviousTokenID, w.active("bot", first.Status.TokenID))
+	}
+}
