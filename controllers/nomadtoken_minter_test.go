@@ -23,11 +23,7 @@ import (
 // every PAT is revoked by its owner, or named in a Warning when nothing the operator holds can.
 
 func TestConnectionRefChangeRevokesTheOldPATThroughTheConnectionThatMintedIt(t *testing.T) {
-	w := newCrashWorld(t, interceptor.Funcs{})
-	w.stub.AddUser("bot2", "pw2")
-	w.addConnection(t, "oasis2", "bot2", "pw2")
-	w.mustReconcile(t)
-	first := w.assertOneActivePATInSecret(t)
+	w, first := newTwoAccountWorld(t)
 
 	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
 	w.mustReconcile(t)
@@ -87,6 +83,17 @@ func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(
 	if !hasPrefixIn(got, corev1.EventTypeWarning+" "+v1alpha1.ReasonAccountChanged) {
 		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
 	}
+}
+
+// newTwoAccountWorld is a world with a second connection, oasis2, logging in as another NOMAD user
+// (bot2), and a token that holds its first PAT, minted through oasis as bot.
+func newTwoAccountWorld(t *testing.T) (*crashWorld, *v1alpha1.NomadToken) {
+	t.Helper()
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.AddUser("bot2", "pw2")
+	w.addConnection(t, "oasis2", "bot2", "pw2")
+	w.mustReconcile(t)
+	return w, w.assertOneActivePATInSecret(t)
 }
 
 // addConnection adds a Ready NomadConnection to the stand-in, logging in as user.
@@ -167,11 +174,7 @@ func TestAnotherAddressOfTheSameNomadStillRevokesReplacedPATs(t *testing.T) {
 }
 
 func TestStatusWithoutMinterIsBackfilledBeforeTheConnectionChanges(t *testing.T) {
-	w := newCrashWorld(t, interceptor.Funcs{})
-	w.stub.AddUser("bot2", "pw2")
-	w.addConnection(t, "oasis2", "bot2", "pw2")
-	w.mustReconcile(t)
-	first := w.assertOneActivePATInSecret(t)
+	w, first := newTwoAccountWorld(t)
 	// Status as written before connectionName and account were recorded.
 	tok := w.token(t)
 	tok.Status.ConnectionName, tok.Status.Account = "", ""
@@ -191,11 +194,7 @@ func TestStatusWithoutMinterIsBackfilledBeforeTheConnectionChanges(t *testing.T)
 }
 
 func TestReplacedPATWhoseConnectionIsGoneIsNamedOnceAndTheTokenStaysReady(t *testing.T) {
-	w := newCrashWorld(t, interceptor.Funcs{})
-	w.stub.AddUser("bot2", "pw2")
-	w.addConnection(t, "oasis2", "bot2", "pw2")
-	w.mustReconcile(t)
-	first := w.assertOneActivePATInSecret(t)
+	w, first := newTwoAccountWorld(t)
 	recorder := w.r.Recorder.(*events.FakeRecorder)
 	drainEvents(recorder)
 
