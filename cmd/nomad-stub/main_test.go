@@ -171,6 +171,11 @@ func TestRunServesLogsAndStops(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("want a dropped connection, got %d", resp.StatusCode)
 	}
+	// The handler logs after it dropped the connection, so the client may see the drop first; and
+	// shutdown does not wait for a hijacked connection's handler. Wait for the line.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "GET /nomad-oasis/api/v1/pats dropped") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	cancel()
 	select {
