@@ -79,20 +79,6 @@ func readyCondition(t *testing.T, tok *v1alpha1.NomadToken) metav1.Condition {
 	return metav1.Condition{}
 }
 
-func countEvents(r *events.FakeRecorder, prefix string) int {
-	n := 0
-	for {
-		select {
-		case e := <-r.Events:
-			if len(e) >= len(prefix) && e[:len(prefix)] == prefix {
-				n++
-			}
-		default:
-			return n
-		}
-	}
-}
-
 func TestReplacedPATIsRevokedOnTimeWhileItsSuccessorIsRefused(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
 	first, rotated := w.rotateOnce(t)
@@ -170,7 +156,7 @@ func TestRevokeNowEndsTheGracePeriodWhateverReasonWins(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
 	first, rotated := w.rotateOnce(t)
 	recorder := w.r.Recorder.(*events.FakeRecorder)
-	countEvents(recorder, "") // drain
+	drainEvents(recorder)
 
 	// The Secret is deleted and revoke-now is set at once: SecretMissing comes first in the chain,
 	// and must still honour the incident request for the PAT in its grace period.
@@ -190,7 +176,7 @@ func TestRevokeNowEndsTheGracePeriodWhateverReasonWins(t *testing.T) {
 	if final.Status.PreviousTokenID != "" || final.Status.RevokeNowRequestHandled != "incident-2" {
 		t.Fatalf("previous %q handled %q", final.Status.PreviousTokenID, final.Status.RevokeNowRequestHandled)
 	}
-	if countEvents(recorder, corev1.EventTypeWarning+" "+IssueRevokeNow) != 1 {
+	if countPrefixed(drainEvents(recorder), corev1.EventTypeWarning+" "+IssueRevokeNow) != 1 {
 		t.Error("want one RevokeNowRequested Warning Event")
 	}
 }
@@ -270,7 +256,7 @@ func TestSecretConflictIsCheckedAgainSoonAndReportedOnce(t *testing.T) {
 			t.Fatalf("requeue after %s, want %s: the conflicting Secret is not watched", res.RequeueAfter, secretConflictRecheck)
 		}
 	}
-	if n := countEvents(recorder, corev1.EventTypeWarning+" "+v1alpha1.ReasonSecretConflict); n != 1 {
+	if n := countPrefixed(drainEvents(recorder), corev1.EventTypeWarning+" "+v1alpha1.ReasonSecretConflict); n != 1 {
 		t.Errorf("%d SecretConflict Events for one unchanged conflict, want 1", n)
 	}
 	if len(w.stub.PATs("bot")) != 0 {
@@ -308,7 +294,7 @@ func TestARepeatedRefusalIsStoredAsItIsAndReportedOnce(t *testing.T) {
 	w.assertOneActivePATInSecret(t)
 	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ExpiresInDays = 400 })
 	recorder := w.r.Recorder.(*events.FakeRecorder)
-	countEvents(recorder, "") // drain
+	drainEvents(recorder)
 
 	for i := range 4 {
 		res := w.mustReconcile(t)
@@ -319,7 +305,7 @@ func TestARepeatedRefusalIsStoredAsItIsAndReportedOnce(t *testing.T) {
 		}
 		w.clock.Step(res.RequeueAfter)
 	}
-	if n := countEvents(recorder, corev1.EventTypeWarning+" "+v1alpha1.ReasonLifetimeExceeded); n != 1 {
+	if n := countPrefixed(drainEvents(recorder), corev1.EventTypeWarning+" "+v1alpha1.ReasonLifetimeExceeded); n != 1 {
 		t.Errorf("%d Events for one unchanged refusal, want 1", n)
 	}
 }

@@ -77,10 +77,10 @@ func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(
 		t.Fatal("test premise: only the old user could have revoked the old PAT")
 	}
 	got := drainEvents(recorder)
-	if hasPrefixIn(got, corev1.EventTypeNormal+" PreviousRevoked") {
+	if countPrefixed(got, corev1.EventTypeNormal+" PreviousRevoked") > 0 {
 		t.Errorf("the old PAT was reported revoked: %q", got)
 	}
-	if !hasPrefixIn(got, corev1.EventTypeWarning+" "+v1alpha1.ReasonAccountChanged) {
+	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.ReasonAccountChanged) == 0 {
 		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
 	}
 }
@@ -131,19 +131,6 @@ func (w *crashWorld) moveURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.setConnectionReady(t, "oasis", metav1.ConditionTrue)
-}
-
-// drainEvents returns every Event recorded so far.
-func drainEvents(r *events.FakeRecorder) []string {
-	var got []string
-	for len(r.Events) > 0 {
-		got = append(got, <-r.Events)
-	}
-	return got
-}
-
-func hasPrefixIn(events []string, prefix string) bool {
-	return slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, prefix) })
 }
 
 func TestAnotherAddressOfTheSameNomadStillRevokesReplacedPATs(t *testing.T) {

@@ -59,7 +59,7 @@ func TestRestartTargetsAreDebouncedAndStampedOncePerPAT(t *testing.T) {
 	if _, err := r.restartConsumers(context.Background(), tok); err != nil || stamp() != stamped {
 		t.Fatalf("second call restarted again: %q -> %q (err %v)", stamped, stamp(), err)
 	}
-	if !hasEvent(recorder, corev1.EventTypeWarning+" RestartTargetNotFound") {
+	if countPrefixed(drainEvents(recorder), corev1.EventTypeWarning+" RestartTargetNotFound") == 0 {
 		t.Error("a missing target must be reported")
 	}
 }
@@ -113,18 +113,5 @@ func TestFirstPATRestartsNothing(t *testing.T) {
 	tok.Spec.Rotation.RestartTargets = []v1alpha1.RestartTarget{{Kind: "Deployment", Name: "not-even-there"}}
 	if _, err := r.restartConsumers(context.Background(), tok); err != nil || tok.Status.RestartedForTokenID != tok.Status.TokenID {
 		t.Fatalf("first PAT: err %v restartedFor %q", err, tok.Status.RestartedForTokenID)
-	}
-}
-
-func hasEvent(r *events.FakeRecorder, prefix string) bool {
-	for {
-		select {
-		case e := <-r.Events:
-			if len(e) >= len(prefix) && e[:len(prefix)] == prefix {
-				return true
-			}
-		default:
-			return false
-		}
 	}
 }

@@ -56,9 +56,9 @@ func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed,
 	nc, err := r.clientOf(ctx, obs, name, false)
 	if err != nil {
 		if f := classify(err); f.reason == v1alpha1.ReasonConnectionNotFound {
-			return &unrevokableError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
+			return &unrevokableError{&conditionError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
 				"NomadConnection %q, whose bot account minted PAT %s, is gone: the PAT stays active until it expires unless it is revoked in NOMAD",
-				name, ref.ID)}
+				name, ref.ID)}}
 		}
 		return err
 	}
@@ -66,9 +66,9 @@ func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed,
 		// The hash also changes when only the connection's address does. The PAT shows whether this
 		// user still owns it: NOMAD answers 404 to anyone else.
 		if _, err := nc.Get(ctx, ref.ID); nomad.IsNotFound(err) {
-			return &unrevokableError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
+			return &unrevokableError{&conditionError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
 				"PAT %s belongs to the NOMAD user NomadConnection %q logged in as before its credentials changed (or was pruned): only that user can revoke it, in NOMAD",
-				ref.ID, name)}
+				ref.ID, name)}}
 		} else if err != nil {
 			return err
 		}
@@ -76,16 +76,11 @@ func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed,
 	return nc.Revoke(ctx, ref.ID)
 }
 
-// unrevokableError says a PAT cannot be revoked with anything the operator holds.
-type unrevokableError struct {
-	reason  string
-	message string
-}
+// unrevokableError says a PAT cannot be revoked with anything the operator holds. It is reported like
+// any condition error (classify unwraps it).
+type unrevokableError struct{ *conditionError }
 
-func (e *unrevokableError) Error() string { return e.message }
-
-// Unwrap lets classify report it like any condition error.
-func (e *unrevokableError) Unwrap() error { return &conditionError{e.reason, e.message} }
+func (e *unrevokableError) Unwrap() error { return e.conditionError }
 
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the
 // previous PAT's grace period, whichever comes first.

@@ -78,13 +78,6 @@ func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *
 	return c, nil
 }
 
-// Forget drops the client of a deleted connection.
-func (p *Pool) Forget(uid string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.clients, uid)
-}
-
 // ForgetConnection drops the client of the connection named name, whatever its UID: a NomadConnection
 // has no finalizer, so its reconciler learns of the deletion from a NotFound that carries only the
 // name. The client holds the bot password and an access token; it must not outlive the connection.
