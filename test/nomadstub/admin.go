@@ -31,6 +31,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		"expire-access-tokens": {{http.MethodPost, s.adminExpireAccessTokens}},
 		"users":                {{http.MethodPost, s.adminAddUser}},
 		"calls":                {{http.MethodGet, s.adminCalls}, {http.MethodDelete, s.adminResetCalls}},
+		"inflight":             {{http.MethodGet, s.adminInFlight}},
 	}
 	rs, ok := routes[strings.Trim(strings.TrimPrefix(r.URL.Path, adminPrefix), "/")]
 	if !ok {
@@ -54,6 +55,8 @@ type State struct {
 	Users  map[string]UserState `json:"users"`
 	// Calls counts requests per operation: login, create, list, get, revoke, rotate, openapi.
 	Calls map[string]int `json:"calls"`
+	// InFlight counts, per operation, the requests being handled at this moment (see Server.InFlight).
+	InFlight map[string]int `json:"in_flight"`
 }
 
 // StateConfig is the stand-in's current configuration.
@@ -98,8 +101,9 @@ func (s *Server) adminState(w http.ResponseWriter, _ *http.Request) {
 			BasePath: s.base, MaxLifetimeDays: s.maxLifetimeDays, MaxActivePerUser: s.maxActivePerUser,
 			AccessTokenTTL: s.accessTokenTTL.String(), Pats: s.servePats, AuthPats: s.serveAuthPats, LegacyList: s.legacyList,
 		},
-		Users: map[string]UserState{},
-		Calls: calls,
+		Users:    map[string]UserState{},
+		Calls:    calls,
+		InFlight: s.InFlight(),
 	}
 	for name, u := range s.st.usersByName {
 		us := UserState{UserID: u.id, PATs: []PATState{}}
@@ -142,7 +146,7 @@ func (s *Server) adminAuthenticates(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminInjectFault is POST /_stub/faults?op=create&times=1&status=503&retry_after=2s
-// &lose_response=true&delay=1s&detail=...; times defaults to 1.
+// &lose_response=true&delay=1s&hold=200ms&detail=...; times defaults to 1 (-1: until DELETE).
 func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	op := q.Get("op")
@@ -150,7 +154,7 @@ func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, "op: want one of "+strings.Join(allOps, ", "))
 		return
 	}
-	times, f, err := parseFaultQuery(q.Get("times"), q.Get("status"), q.Get("retry_after"), q.Get("lose_response"), q.Get("delay"))
+	times, f, err := parseFaultQuery(q.Get("times"), q.Get("status"), q.Get("retry_after"), q.Get("lose_response"), q.Get("delay"), q.Get("hold"))
 	if err != "" {
 		writeDetail(w, http.StatusBadRequest, err)
 		return
@@ -160,7 +164,7 @@ func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func parseFaultQuery(times, status, retryAfter, lose, delay string) (int, Fault, string) {
+func parseFaultQuery(times, status, retryAfter, lose, delay, hold string) (int, Fault, string) {
 	var f Fault
 	n := 1
 	var err error
@@ -189,8 +193,13 @@ func parseFaultQuery(times, status, retryAfter, lose, delay string) (int, Fault,
 			return 0, f, "delay: want a Go duration or whole seconds"
 		}
 	}
-	if f.Status == 0 && !f.LoseResponse && f.Delay == 0 {
-		return 0, f, "a fault needs status, lose_response or delay"
+	if hold != "" {
+		if f.Hold, err = parseSecondsOrDuration(hold); err != nil || f.Hold < 0 {
+			return 0, f, "hold: want a Go duration or whole seconds"
+		}
+	}
+	if f.Status == 0 && !f.LoseResponse && f.Delay == 0 && f.Hold == 0 {
+		return 0, f, "a fault needs status, lose_response, delay or hold"
 	}
 	return n, f, ""
 }
@@ -301,6 +310,11 @@ func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminCalls(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Calls())
+}
+
+// adminInFlight is GET /_stub/inflight: the requests each operation is handling right now.
+func (s *Server) adminInFlight(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.InFlight())
 }
 
 func (s *Server) adminResetCalls(w http.ResponseWriter, _ *http.Request) {

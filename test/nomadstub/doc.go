@@ -15,14 +15,14 @@
 // # Test hooks
 //
 // On *Server: AddUser, the limit and path setters, ExpireAccessTokens, InjectFault/ClearFaults,
-// Calls/ResetCalls, and a view of the store (PATs, ActivePATs, Authenticates, RevokePAT, PrunePAT).
+// Calls/ResetCalls, InFlight, and a view of the store (PATs, ActivePATs, Authenticates, RevokePAT, PrunePAT).
 // For the binary cmd/nomad-stub and e2e tests the same hooks are HTTP routes under /_stub/, which
 // is outside every NOMAD URL:
 //
 //	GET    /_stub/state                     users, their PATs (with "active"), config, call counts
 //	POST   /_stub/clock/advance?by=720h     only with an *OffsetClock, else 409
 //	POST   /_stub/authenticates             body: a raw token → {"active": bool}; no side effect
-//	POST   /_stub/faults?op=create&times=1&status=503&retry_after=2s&lose_response=true&delay=1s&detail=...
+//	POST   /_stub/faults?op=create&times=1&status=503&retry_after=2s&lose_response=true&delay=1s&hold=200ms&detail=...
 //	DELETE /_stub/faults
 //	POST   /_stub/revoke?id=...             out-of-band revoke (204, 404 if unknown)
 //	POST   /_stub/prune?id=...              delete the document, as NOMAD's TTL index does
@@ -30,6 +30,7 @@
 //	POST   /_stub/expire-access-tokens
 //	POST   /_stub/users?username=...&password=...
 //	GET    /_stub/calls, DELETE /_stub/calls
+//	GET    /_stub/inflight                  requests each operation is handling right now
 //
 // # Not modelled, on purpose
 //

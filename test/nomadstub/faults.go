@@ -15,6 +15,10 @@ type Fault struct {
 	Detail       string        // detail for Status; default "Injected fault"
 	LoseResponse bool          // perform the operation fully (e.g. create the PAT), then drop the connection without any answer
 	Delay        time.Duration // sleep (real time) before answering; ends early if the client gives up
+	// Hold performs the operation (after Delay), then keeps its answer this long (real time) before
+	// sending it: a slow way back, the moment when a create has happened and its caller does not yet
+	// hold the raw token. A client that gives up meanwhile gets nothing; the operation stays done.
+	Hold time.Duration
 }
 
 type faultEntry struct {
@@ -81,6 +85,7 @@ func (s *Server) takeFault(op string) (Fault, bool) {
 
 // serveOp runs one operation's handler, applying an injected fault first.
 func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op string, h opHandler, id string) {
+	defer s.inFlight.enter(op)()
 	f, ok := s.takeFault(op)
 	if !ok {
 		h(w, r, id)
@@ -110,6 +115,21 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op string, h op
 			detail = detailInjectedFault
 		}
 		writeDetail(w, f.Status, detail)
+	case f.Hold > 0:
+		rec := httptest.NewRecorder()
+		h(rec, r, id)
+		t := time.NewTimer(f.Hold)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	default:
 		h(w, r, id)
 	}

@@ -30,6 +30,8 @@ type Server struct {
 	st     store
 	calls  map[string]int
 	faults map[string][]*faultEntry
+
+	inFlight flightGauge // its own lock; see InFlight
 }
 
 // New builds a Server from opts (zero fields get their defaults, see Options).
