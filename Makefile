@@ -54,6 +54,20 @@ test: test-unit test-envtest test-e2e demo-once ## Every test: unit, envtest, e2
 test-unit: ## Unit tests (no control plane).
 	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./cmd/...
 
+# go test -fuzz takes one target per package per run, so the targets run one after another. Their
+# seed corpora already run in test-unit; new crashers land in testdata/fuzz/: add them as f.Add seeds.
+FUZZTIME ?= 20s
+FUZZ_PKGS ?= ./internal/nomad ./test/nomadstub
+
+.PHONY: fuzz
+fuzz: ## Fuzz the NOMAD client's decoding and the stand-in's request parsing, FUZZTIME per target.
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		for t in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
+		done; \
+	done
+
 .PHONY: test-envtest
 test-envtest: envtest ## Controller tests against a real kube-apiserver + etcd and the NOMAD stand-in.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./controllers/... $(GINKGO_FLAGS)

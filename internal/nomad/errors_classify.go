@@ -228,7 +228,7 @@ func (c *HTTPClient) retryAfter(v string) time.Duration {
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(c.clock.Now()); d > 0 {
-			return d
+			return min(d, maxRetryAfterSeconds*time.Second) // the same cap as for seconds
 		}
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,6 +75,9 @@ func (c *HTTPClient) list(ctx context.Context, prefix string, opts ListOptions) 
 			if err := json.Unmarshal(body, &all); err != nil {
 				return nil, c.badAnswer(opList, rep, "not a list of PATs: "+err.Error())
 			}
+			if why := firstUnusable(all); why != "" {
+				return nil, c.badAnswer(opList, rep, why)
+			}
 			return filterLocally(all, opts, c.clock.Now()), nil
 		}
 		var env listEnvelope
@@ -82,6 +86,9 @@ func (c *HTTPClient) list(ctx context.Context, prefix string, opts ListOptions) 
 		}
 		if env.Data == nil { // an empty list decodes as [], so nil means no "data" at all
 			return nil, c.badAnswer(opList, rep, "a list answer without data")
+		}
+		if why := firstUnusable(env.Data); why != "" {
+			return nil, c.badAnswer(opList, rep, why)
 		}
 		for i := range env.Data {
 			if !seen[env.Data[i].ID] {
@@ -125,6 +132,17 @@ func listQuery(opts ListOptions, after time.Time, page, size int) url.Values {
 	q.Set("page", strconv.Itoa(page))
 	q.Set("page_size", strconv.Itoa(size))
 	return q
+}
+
+// firstUnusable says why a list cannot be used, or "". One bad item fails the whole list: a
+// partial list would make the controllers miss (and never revoke) the PAT it left out.
+func firstUnusable(pats []wirePAT) string {
+	for i := range pats {
+		if why := pats[i].unusable(); why != "" {
+			return fmt.Sprintf("item %d: %s", i, why)
+		}
+	}
+	return ""
 }
 
 func isPageOutOfRange(err error) bool {

@@ -20,6 +20,19 @@ type wirePAT struct {
 	LastUsedAt  *wireTime `json:"last_used_at"`
 }
 
+// unusable says why a decoded PAT cannot be handed to the controllers, or "". NOMAD always sends
+// both fields: without an id a PAT can be neither tracked nor revoked, and without created_at its
+// issuance would date from year 1, so that it looked due for renewal at once.
+func (w *wirePAT) unusable() string {
+	switch {
+	case w.ID == "":
+		return "a PAT without id"
+	case w.CreatedAt == nil || w.CreatedAt.IsZero():
+		return "a PAT without created_at"
+	}
+	return ""
+}
+
 func (w *wirePAT) pat() PAT {
 	p := PAT{
 		ID:         w.ID,
@@ -102,8 +115,8 @@ func (c *HTTPClient) Get(ctx context.Context, id string) (*PAT, error) {
 		if err := json.Unmarshal(rep.body, &w); err != nil {
 			return c.badAnswer(opGet, rep, "not a PAT: "+err.Error())
 		}
-		if w.ID == "" {
-			return c.badAnswer(opGet, rep, "PAT without id")
+		if why := w.unusable(); why != "" {
+			return c.badAnswer(opGet, rep, why)
 		}
 		p := w.pat()
 		out = &p
@@ -184,8 +197,11 @@ func (c *HTTPClient) issued(op string, rep *reply) (*IssuedToken, error) {
 		// The error from encoding/json names types and offsets only, never the input.
 		return nil, c.badAnswer(op, rep, "not a PAT creation response: "+err.Error())
 	}
-	if cr.PAT == nil || cr.PAT.ID == "" || cr.RawToken == "" {
-		return nil, c.badAnswer(op, rep, "PAT creation response without pat.id or raw_token")
+	if cr.PAT == nil || cr.RawToken == "" {
+		return nil, c.badAnswer(op, rep, "PAT creation response without pat or raw_token")
+	}
+	if why := cr.PAT.unusable(); why != "" {
+		return nil, c.badAnswer(op, rep, "PAT creation response with "+why)
 	}
 	return &IssuedToken{PAT: cr.PAT.pat(), RawToken: cr.RawToken}, nil
 }

@@ -27,13 +27,23 @@ func ParseTime(s string) (time.Time, error) {
 	}
 	for _, l := range zonedLayouts {
 		if t, err := time.Parse(l, v); err == nil {
-			return t.UTC(), nil
+			return inPythonRange(t.UTC(), s)
 		}
 	}
 	if t, err := time.ParseInLocation(naiveLayout, v, time.UTC); err == nil {
-		return t, nil
+		return inPythonRange(t, s)
 	}
 	return time.Time{}, fmt.Errorf("not a NOMAD datetime: %q", s)
+}
+
+// inPythonRange refuses UTC years outside Python's datetime range (1-9999), which NOMAD cannot
+// send: Go reads year 0000, and an offset can push a valid value past either end, and formatTime
+// then writes something neither ParseTime nor NOMAD reads back (e.g. "10000-01-01T00:59:59Z").
+func inPythonRange(t time.Time, s string) (time.Time, error) {
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, fmt.Errorf("not a NOMAD datetime (year %d in UTC): %q", y, s)
+	}
+	return t, nil
 }
 
 // formatTime writes a datetime for a query parameter; pydantic reads RFC 3339 with a Z.

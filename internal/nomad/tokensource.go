@@ -16,6 +16,10 @@ const (
 	// minRefreshMargin: an access token is replaced when less than max(minRefreshMargin, 10% of its
 	// lifetime) remains, so that a request never starts with a token about to expire in flight.
 	minRefreshMargin = 10 * time.Second
+	// maxAccessTokenLifetime caps expires_in: no realm issues week-long access tokens (central
+	// NOMAD's last 24 h), and a garbage value such as 1e300 must not overflow a Duration into the
+	// past, which would make every call log in again.
+	maxAccessTokenLifetime = 7 * 24 * time.Hour
 )
 
 // tokenSource caches one Keycloak access token per HTTPClient. Concurrent callers that find no usable
@@ -145,7 +149,7 @@ func (c *HTTPClient) passwordGrant(ctx context.Context) (tok string, refreshAt, 
 	}
 	lifetime := defaultAccessTokenLifetime
 	if tr.ExpiresIn != nil && *tr.ExpiresIn > 0 {
-		lifetime = time.Duration(*tr.ExpiresIn * float64(time.Second))
+		lifetime = time.Duration(min(*tr.ExpiresIn, maxAccessTokenLifetime.Seconds()) * float64(time.Second))
 	}
 	margin := max(minRefreshMargin, lifetime/10)
 	c.log.V(1).Info("logged in to NOMAD", "user", c.username, "expiresIn", lifetime)

@@ -158,7 +158,7 @@ func validatePaginationModel(p listPagination) []validationError {
 		switch {
 		case *p.page <= 0:
 			errs = append(errs, validationError{Type: "bad_page", Loc: loc("query", "page"), Msg: "Page has to be larger than 1", Input: *p.page})
-		case *p.page*sizeForChecks >= maxPagedEntries:
+		case reachesPagingCap(*p.page, sizeForChecks):
 			errs = append(errs, validationError{Type: "bad_page", Loc: loc("query", "page"), Msg: "Pagination by `page` is limited to 10.000 entries.", Input: *p.page})
 		}
 	}
@@ -166,7 +166,7 @@ func validatePaginationModel(p listPagination) []validationError {
 		switch {
 		case *p.pageOffset < 0:
 			errs = append(errs, validationError{Type: "bad_page_offset", Loc: loc("query", "page_offset"), Msg: "Page offset has to be larger than 0", Input: *p.pageOffset})
-		case *p.pageOffset+sizeForChecks >= maxPagedEntries:
+		case *p.pageOffset >= maxPagedEntries-sizeForChecks:
 			errs = append(errs, validationError{Type: "bad_page_offset", Loc: loc("query", "page_offset"), Msg: "Page offset plus page size has to be smaller than 10,000", Input: *p.pageOffset})
 		}
 	}
@@ -200,6 +200,13 @@ func validatePaginationModel(p listPagination) []validationError {
 		}
 	}
 	return nil
+}
+
+// reachesPagingCap is Python's page*page_size >= 10000 for page > 0 and page_size >= 0, without
+// the int64 overflow that let page=6148914691236517206&page_size=3 through (the product wraps to 2)
+// and then made the start index -1.
+func reachesPagingCap(page, size int) bool {
+	return size > 0 && page > (maxPagedEntries-1)/size
 }
 
 // paginationInput is the keyword arguments NOMAD's dependency passes to PATPagination, which

@@ -2,6 +2,7 @@ package nomadstub
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,10 @@ func parseDatetime(s string) (time.Time, error) {
 		return time.Time{}, errBadDatetime
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "-:T") {
+		// NaN, infinities and huge values would wrap around in int64 (pydantic refuses them).
+		if math.IsNaN(f) || f < float64(minDatetime.Unix()) || f > float64(maxDate.Unix()) {
+			return time.Time{}, errBadDatetime
+		}
 		sec := int64(f)
 		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
 	}
@@ -74,9 +79,14 @@ func parseDatetime(s string) (time.Time, error) {
 		} else {
 			t, err = time.Parse(l.layout, norm)
 		}
-		if err == nil {
+		if err == nil && !t.Before(minDatetime) && !t.After(maxDate) {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, errBadDatetime
 }
+
+// minDatetime is Python's datetime.min; maxDate (pats.go) is its max. Go reads year 0000, and an
+// offset can carry 9999-12-31 into year 10000 in UTC, which the stand-in (keeping UTC) could not
+// echo back; pydantic refuses the former and NOMAD never sees the latter.
+var minDatetime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
