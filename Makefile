@@ -48,7 +48,7 @@ envtest: ## Build (once, cached) the etcd and kube-apiserver binaries the tests 
 	@hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: test-unit test-envtest test-e2e demo-once ## Every test: unit, envtest, e2e with the real binary, and the demo.
+test: test-unit test-envtest test-e2e test-chaos demo-once ## Every test: unit, envtest, e2e with the real binary, chaos, and the demo.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
@@ -76,6 +76,19 @@ test-envtest: envtest ## Controller tests against a real kube-apiserver + etcd a
 test-e2e: envtest build ## The real manager binary against envtest and the stand-in binary.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
 		go test $(GO_TEST_FLAGS) -timeout 10m ./test/e2e/... $(GINKGO_FLAGS)
+
+CHAOS_KILLS ?= 20
+CHAOS_SEED ?=
+
+.PHONY: test-chaos
+test-chaos: envtest build ## The real manager killed with -9 at 5 seeded random moments while tokens rotate, and two managers with leader election.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
+		CHAOS_KILLS=5 CHAOS_SEED=$(CHAOS_SEED) go test $(GO_TEST_FLAGS) -v -timeout 15m ./test/chaos/... $(GINKGO_FLAGS)
+
+.PHONY: chaos
+chaos: envtest build ## test-chaos with CHAOS_KILLS kills (default 20) and every kill printed; CHAOS_SEED=<seed> replays a schedule.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
+		CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SEED=$(CHAOS_SEED) go test $(GO_TEST_FLAGS) -v -timeout 40m ./test/chaos/... -ginkgo.v $(GINKGO_FLAGS)
 
 ##@ Demo
 
