@@ -19,11 +19,13 @@
 // run to run, so a replay makes a failure likely, not certain). CHAOS_KILLS and CHAOS_TOKENS set the
 // number of kills (default 5) and NomadTokens (default 12).
 //
-// A manager killed with -9 cannot release its leader-election lease, and the manager binary has no
-// flag to shorten the lease (15 s). So after each kill, once the killed process is known to be gone,
-// the kill spec deletes the Lease, standing in for its expiry; CHAOS_WAIT_LEASE=1 waits it out
-// instead (about 15 s more per kill). The leader-election spec always waits it out: that is what
-// it tests.
+// A manager killed with -9 cannot release its leader-election lease: the next one waits until it
+// expires. When the manager binary has --leader-election-lease-duration (and the renew deadline
+// and retry period flags), the managers run with a 6 s lease and every kill's lease is waited out.
+// An older binary without them keeps the 15 s default; then, after each kill, once the killed
+// process is known to be gone, the kill spec deletes the Lease, standing in for its expiry
+// (CHAOS_WAIT_LEASE=1 waits instead). The leader-election spec always waits it out: that is what it
+// tests.
 //
 // Logs (one file per manager process) are kept, and their directory printed, when a spec fails or
 // CHAOS_KEEP_LOGS is set.
@@ -33,8 +35,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,9 +59,11 @@ const (
 	operatorNamespace = "nomad-operator-system"
 	// leaseName is cmd/manager's LeaderElectionID.
 	leaseName = "nomad-token-operator.tokens.nomad-operator.dev"
-	// leaseDuration is controller-runtime's default LeaseDuration, which cmd/manager keeps; plus its
-	// RetryPeriod (2 s) and slack, it bounds how long a standby takes over from a killed leader.
-	leaseDuration = 15 * time.Second
+	// shortLease is the leader-election lease the managers run with when the binary has the flags
+	// for it (--leader-election-lease-duration and friends): a standby takes over from a killed
+	// leader within about that time. defaultLease is controller-runtime's, used otherwise.
+	shortLease, shortRenewDeadline, shortRetryPeriod = 6 * time.Second, 4 * time.Second, time.Second
+	defaultLease                                     = 15 * time.Second
 	// verificationInterval keeps the periodic list of every connection busy during the chaos.
 	verificationInterval = 5 * time.Second
 )
@@ -73,8 +79,12 @@ var (
 	kills             int
 	tokenCount        int
 	waitLease         bool
-	anyFailure        bool
-	setUp             bool
+	// leaseDuration is the managers' lease: shortLease or defaultLease. With the lease's retry period
+	// and slack it bounds how long a new manager waits for a killed one's lease.
+	leaseDuration = defaultLease
+	leaseArgs     []string
+	anyFailure    bool
+	setUp         bool
 )
 
 func TestChaos(t *testing.T) {
@@ -151,6 +161,23 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	By("installing config/rbac, so that every manager runs with a deployed manager's permissions only")
 	managerKubeconfig = filepath.Join(workDir, "manager.kubeconfig")
 	succeed(controlPl.InstallRBAC(ctx, repoRoot, operatorNamespace, managerKubeconfig))
+
+	// A short lease if the binary can be told; otherwise the kill spec deletes a killed holder's
+	// Lease instead of waiting 15 s (unless CHAOS_WAIT_LEASE is set).
+	help, _ := exec.CommandContext(ctx, os.Getenv("MANAGER_BIN"), "-h").CombinedOutput()
+	if strings.Contains(string(help), "-leader-election-lease-duration") {
+		leaseDuration, waitLease = shortLease, true
+		leaseArgs = []string{
+			"--leader-election-lease-duration=" + shortLease.String(),
+			"--leader-election-renew-deadline=" + shortRenewDeadline.String(),
+			"--leader-election-retry-period=" + shortRetryPeriod.String(),
+		}
+	}
+	how := "the killed holder's Lease is deleted after each kill (no lease flags in the binary)"
+	if waitLease {
+		how = fmt.Sprintf("each kill's lease is waited out (%s)", leaseDuration)
+	}
+	fmt.Printf("chaos: leader-election lease %s; %s\n", leaseDuration, how)
 	setUp = true
 }, NodeTimeout(2*time.Minute))
 
@@ -179,13 +206,13 @@ func managerOptions(logName string) harness.ManagerOptions {
 		Bin:        os.Getenv("MANAGER_BIN"),
 		Kubeconfig: managerKubeconfig,
 		LogPath:    filepath.Join(workDir, logName),
-		Args: []string{
+		Args: append([]string{
 			// As config/manager deploys it: leader election, with config/rbac's Role.
 			"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
 			// Debug level: the log around a kill is what a bug report needs.
 			"--zap-log-level=debug",
 			"--verification-interval=" + verificationInterval.String(),
-		},
+		}, leaseArgs...),
 	}
 }
 

@@ -162,7 +162,7 @@ var _ = Describe("kill -9 of the manager at random moments while NomadTokens iss
 			GinkgoWriter.Println(rec.String())
 			current = nil
 			if !waitLease {
-				// The killed holder is gone for good; its lease would expire in leaseDuration.
+				// The killed holder is gone for good; its lease would expire after leaseDuration.
 				releaseLease(ctx)
 			}
 		}
