@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the envtest control plane (etcd, kube-apiserver and, on request, kubectl) from the Go module proxy
+# Builds the envtest control plane (etcd, kube-apiserver, kube-controller-manager and, on request, kubectl)
+# from the Go module proxy
 # and prints the directory that holds them, ready for KUBEBUILDER_ASSETS.
 #
 # Why build: setup-envtest downloads prebuilt binaries from the internet, which these machines cannot
@@ -47,7 +48,8 @@ build_etcd() {
 # replaced by its published version (the kubernetes go.mod points them at ./staging, which a module
 # download does not contain).
 kube_module() {
-  local work="$cache/kube-module"
+  # The directory name changes whenever the list of commands below does, so an older cache re-tidies.
+  local work="$cache/kube-module-apiserver-kcm-kubectl"
   if [[ ! -f "$work/go.sum" ]]; then
     rm -rf "$work"; mkdir -p "$work"
     local gomod
@@ -72,6 +74,7 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 EOF
@@ -91,6 +94,8 @@ build_kube() {
 
 build_etcd
 build_kube kube-apiserver
+# The e2e suite runs the namespace and garbage-collector controllers: envtest alone runs none.
+build_kube kube-controller-manager
 $want_kubectl && build_kube kubectl
 
 mkdir -p "$(dirname "$link")"
