@@ -4,22 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
@@ -40,6 +46,10 @@ const (
 // NomadConnectionReconciler checks that a NomadConnection's credentials work and finds its PAT path.
 type NomadConnectionReconciler struct {
 	client.Client
+	// APIReader reads the credentials and CA Secrets, which the cache does not hold.
+	APIReader client.Reader
+	// Recorder emits Events; nil in tests that need none.
+	Recorder events.EventRecorder
 	Resolver *connection.Resolver
 	// CheckInterval overrides DefaultVerificationInterval when > 0.
 	CheckInterval time.Duration
@@ -65,41 +75,60 @@ type lastCheck struct {
 	at          time.Time
 }
 
-// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/finalizers,verbs=update
 
-// Reconcile logs in, resolves the PAT path, counts the active PATs and reports it all in status.
+// Reconcile keeps the connection (and its Secrets) while NomadTokens need it, then logs in, resolves
+// the PAT path, counts the active PATs and reports it all in status.
 func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	conn := &v1alpha1.NomadConnection{}
 	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
 		if apierrors.IsNotFound(err) {
-			// NomadConnection has no finalizer, so its deletion arrives here as NotFound: the only
-			// chance to drop the pooled client, which holds the bot password and an access token.
+			// Gone: the last chance to drop the pooled client, which holds the bot password and an
+			// access token.
 			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !conn.DeletionTimestamp.IsZero() {
-		// Someone else's finalizer (or foreground deletion) holds the object: it is going anyway.
+	original := conn.Status.DeepCopy()
+	wait, fresh := r.recentlyChecked(conn)
+	deps, err := r.syncInUse(ctx, conn, !fresh)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case !conn.DeletionTimestamp.IsZero() && len(deps) > 0:
+		// Its tokens revoke their PATs through it while they are deleted; it goes after the last one.
+		if r.Recorder != nil {
+			r.Recorder.Eventf(conn, nil, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
+				"deletion waits for the NomadTokens that need this connection to revoke their PATs: %s", strings.Join(deps, ", "))
+		}
+		return ctrl.Result{}, r.writeStatus(ctx, conn, original)
+	case !conn.DeletionTimestamp.IsZero():
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
+	case fresh:
+		return ctrl.Result{RequeueAfter: wait}, r.writeStatus(ctx, conn, original)
 	}
-	if wait, fresh := r.recentlyChecked(conn); fresh {
-		return ctrl.Result{RequeueAfter: wait}, nil
-	}
-	original := conn.Status.DeepCopy()
 	result, err := r.check(ctx, conn)
 	if err == nil && isReady(conn.Status.Conditions) {
 		r.checked.Store(req.NamespacedName, checkOf(conn, r.Clock.Now()))
 	} else {
 		r.checked.Delete(req.NamespacedName)
 	}
-	if !equality.Semantic.DeepEqual(original, &conn.Status) {
-		if uerr := r.Status().Update(ctx, conn); uerr != nil && err == nil {
-			return ctrl.Result{}, uerr
-		}
+	if uerr := r.writeStatus(ctx, conn, original); uerr != nil && err == nil {
+		return ctrl.Result{}, uerr
 	}
 	return result, err
+}
+
+// writeStatus writes conn's status if it changed since original.
+func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn *v1alpha1.NomadConnection, original *v1alpha1.NomadConnectionStatus) error {
+	if equality.Semantic.DeepEqual(original, &conn.Status) {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Status().Update(ctx, conn))
 }
 
 func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.NomadConnection) (ctrl.Result, error) {
@@ -133,6 +162,8 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 	}
 	path, err := nc.Check(ctx)
 	var active []nomad.PAT
+	// Taken before the list is requested: a PAT created after this is not expected in it.
+	listedAt := r.Clock.Now()
 	if err == nil {
 		active, err = nc.List(ctx, nomad.ListOptions{State: "active"})
 	}
@@ -159,7 +190,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), nc.Account(), active, tokens)
+		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), nc.Account(), active, listedAt, tokens)
 	}
 	st.PATPath = v1alpha1.PATPathMode(path)
 	st.ActiveTokens = ptr.To(int32(len(active)))
@@ -198,11 +229,32 @@ func (r *NomadConnectionReconciler) forget(key types.NamespacedName) {
 	}
 }
 
-// SetupWithManager watches NomadConnections; status writes do not trigger a new check.
+// SetupWithManager watches NomadConnections (status writes do not trigger a new check) and the
+// NomadTokens that depend on them, whenever that dependency starts or ends.
 func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NomadConnection{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&v1alpha1.NomadConnection{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
+		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
 		Named("nomadconnection").
 		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).
 		Complete(r)
+}
+
+// connectionsOfToken maps a NomadToken to the connections it depends on.
+func connectionsOfToken(_ context.Context, o client.Object) []reconcile.Request {
+	token := o.(*v1alpha1.NomadToken)
+	var reqs []reconcile.Request
+	for _, name := range connectionsNeededBy(token) {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: token.Namespace, Name: name}})
+	}
+	return reqs
+}
+
+// dependencyChanged passes the NomadToken events that start or end a dependency on a connection:
+// creation, deletion, and updates that change the connections it needs (not every status write).
+type dependencyChanged struct{ predicate.Funcs }
+
+func (dependencyChanged) Update(e event.UpdateEvent) bool {
+	return !slices.Equal(connectionsNeededBy(e.ObjectOld.(*v1alpha1.NomadToken)), connectionsNeededBy(e.ObjectNew.(*v1alpha1.NomadToken)))
 }

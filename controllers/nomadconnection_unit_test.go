@@ -67,12 +67,14 @@ func newConnUnitWorld(t *testing.T, mutate func(*v1alpha1.NomadConnection) []cli
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithStatusSubresource(&v1alpha1.NomadConnection{}).
+		WithIndex(&v1alpha1.NomadToken{}, dependsOnIndex, func(o client.Object) []string { return connectionsNeededBy(o.(*v1alpha1.NomadToken)) }).
 		WithObjects(append(objs, conn)...).WithInterceptorFuncs(funcs).Build()
 	pool := &connection.Pool{NewClient: newClient}
 	return &connUnitWorld{client: c, pool: pool, r: &NomadConnectionReconciler{
-		Client:   c,
-		Resolver: &connection.Resolver{Reader: c, Pool: pool},
-		Clock:    clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
+		Client:    c,
+		APIReader: c,
+		Resolver:  &connection.Resolver{Reader: c, Pool: pool},
+		Clock:     clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 	}}
 }
 

@@ -54,6 +54,9 @@ func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, name
 		conn := rc.conn
 		ready := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
 		switch {
+		case !conn.DeletionTimestamp.IsZero():
+			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
+				fmt.Sprintf("NomadConnection %q is being deleted: no new PAT is minted through it (it stays until the NomadTokens using it are deleted)", name)}
 		case ready == nil || conn.Status.ObservedGeneration != conn.Generation:
 			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
 				fmt.Sprintf("NomadConnection %q has not been checked yet", name)}
@@ -101,9 +104,9 @@ func pendingMinter(token *v1alpha1.NomadToken) minter {
 	return minter{orSpecConnection(token, p.ConnectionName), p.Account}
 }
 
-// ref is a reference to PAT id minted by m.
-func (m minter) ref(id string) v1alpha1.PATReference {
-	return v1alpha1.PATReference{ID: id, ConnectionName: m.connection, Account: m.account}
+// ref is a reference to PAT id, expiring at expiresAt, minted by m.
+func (m minter) ref(id string, expiresAt *metav1.Time) v1alpha1.PATReference {
+	return v1alpha1.PATReference{ID: id, ConnectionName: m.connection, Account: m.account, ExpiresAt: expiresAt.DeepCopy()}
 }
 
 // is reports whether both name the same connection and, where known, the same NOMAD user.

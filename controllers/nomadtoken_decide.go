@@ -9,7 +9,7 @@ import (
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
-// Why a new PAT is owed. The first check that fails names the reason (an ordered policy chain, as in
+// Why a new PAT is owed. The first check that fires names the reason (an ordered policy chain, as in
 // cert-manager); the reason is what the Event and the log say.
 const (
 	IssueNotIssued      = "NotIssued"          // no PAT was ever issued for this NomadToken
@@ -18,8 +18,8 @@ const (
 	IssueSecretEdited   = "SecretEdited"       // the Secret no longer holds the token the operator wrote
 	IssueRevokeNow      = "RevokeNowRequested" // the revoke-now annotation has a new value
 	IssueExpired        = "Expired"            // the PAT expired (the operator was down past renewal)
-	IssueGoneInNomad    = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
 	IssueAccountChanged = "AccountChanged"     // the connection now logs in as another NOMAD user
+	IssueGoneInNomad    = "RevokedInNomad"     // someone revoked the PAT in NOMAD, or it was pruned
 	IssueRotateRequest  = "RotateRequested"    // the rotate annotation has a new value
 	IssueRenewalDue     = "RenewalDue"         // the planned renewal time has come
 	// IssueRotateFailed: NOMAD's rotate endpoint revoked the old PAT and then refused its successor
@@ -27,25 +27,173 @@ const (
 	IssueRotateFailed = "RotateFailed"
 )
 
-// replacement says what happens to the PAT a new one replaces.
-type replacement int
+// fate is what becomes of a PAT that a reconcile replaces (or, for the previous PAT of an Overlap
+// rotation, whose grace period it looks at).
+type fate int
 
 const (
-	// revokeAtOnce: the old PAT must stop working now (spec or Secret changed, incident response).
-	revokeAtOnce replacement = iota
-	// rotation: a scheduled or requested rotation; the strategy decides (Overlap keeps the old PAT
-	// for the grace period, Rotate uses NOMAD's rotate endpoint).
-	rotation
+	// keep: the PAT stays as it is (the current one serves; a previous one waits for its grace to end).
+	keep fate = iota
+	// revokeAfterGrace: an Overlap rotation; the PAT stays valid for the grace period, then is revoked.
+	revokeAfterGrace
+	// revokeAtOnce: the PAT is queued for revocation in this reconcile.
+	revokeAtOnce
+	// alreadyRevoked: NOMAD has revoked it (its rotate endpoint does, or verification found it gone).
+	alreadyRevoked
 )
 
-// replacementFor tells how the reason for a new PAT treats the old one.
-func replacementFor(reason string) replacement {
-	switch reason {
-	case IssueRenewalDue, IssueRotateRequest, IssueExpired:
-		return rotation
-	default:
+// mintVia is how a new PAT is obtained.
+type mintVia int
+
+const (
+	viaCreate mintVia = iota // a fresh create; what happens to the old PAT is its fate
+	viaRotate                // NOMAD's rotate endpoint, which revokes the old PAT first
+)
+
+// plan is everything one reconcile owes a NomadToken, decided by decide from what was observed and
+// nothing else. The act steps carry it out; report turns it and their outcome into conditions.
+type plan struct {
+	// mint is why a new PAT is owed now (an Issue* reason); "" when the current PAT serves.
+	mint string
+	// via is how the new PAT is obtained.
+	via mintVia
+	// current is what becomes of the current PAT: with mint, once its successor is in the Secret;
+	// without one, it is keep (or revokeAtOnce for a revoke-now that cannot be replaced).
+	current fate
+	// previous is what becomes of the previous PAT of an Overlap rotation (previousTokenID).
+	previous fate
+	// currentServes says the Secret's PAT stays good for the spec while a successor is minted (a
+	// planned or requested rotation): a failed mint then leaves Ready True until it expires.
+	currentServes bool
+	// rotateAtLimit: if NOMAD's active-PAT cap refuses the create, use the rotate endpoint instead,
+	// which frees the old PAT's slot first (only for a PAT this connection's account owns).
+	rotateAtLimit bool
+	// revokeUnreplaced: revoke-now; if no successor can be minted, the current PAT is revoked anyway.
+	revokeUnreplaced bool
+	// blocked is why no PAT may be minted now although one may be owed.
+	blocked *failure
+	// syncSecret: rewrite the Secret with the PAT it holds (labels, annotations, key or name changed).
+	syncSecret bool
+}
+
+// decide is the whole lifecycle of a NomadToken on one screen: what is owed, given what was seen.
+func decide(o *observed) plan {
+	if o.incomplete != nil {
+		return plan{previous: previousFate(o)}
+	}
+	if o.secretConflict() {
+		// Nothing is minted for a Secret that is not ours; replaced PATs are still revoked on time.
+		return plan{previous: previousFate(o), blocked: &failure{reason: v1alpha1.ReasonSecretConflict, message: secretConflictMessage(o.secret.Name)}}
+	}
+	reason := issuanceReason(o)
+	requested := revokeNowRequested(o.token) || reason == IssueRotateRequest
+	if o.heldOff != nil && !requested {
+		// NOMAD refused this generation recently: ask again only when the hold-off ends, or when a
+		// person asks explicitly (a new request annotation value).
+		return plan{previous: previousFate(o), blocked: &o.heldOff.refusal}
+	}
+	if reason == "" {
+		return plan{previous: previousFate(o), syncSecret: secretNeedsSync(o)}
+	}
+	strategy := effectiveStrategy(o.token.Spec.Rotation)
+	p := plan{mint: reason, current: replacedFate(reason, strategy), previous: previousFate(o)}
+	switch {
+	case isRotation(reason):
+		p.currentServes, p.rotateAtLimit = true, true
+		if strategy == v1alpha1.RotationRotate {
+			p.via = viaRotate
+		}
+	case reason == IssueRevokeNow:
+		p.rotateAtLimit = true
+	}
+	if revokeNowRequested(o.token) {
+		// Incident response, satisfied by any new PAT whatever reason came first in the chain: no
+		// grace for any earlier PAT, and no waiting for a successor.
+		p.current, p.previous, p.revokeUnreplaced = revokeAtOnce, revokeAtOnce, true
+	}
+	// Rotating in place needs the account that owns the PAT.
+	p.rotateAtLimit = p.rotateAtLimit && !o.accountChanged
+	return p
+}
+
+// isRotation reports a planned or requested rotation: the PAT it replaces is fine until then, and is
+// replaced with the rotation strategy.
+func isRotation(reason string) bool {
+	return reason == IssueRenewalDue || reason == IssueRotateRequest
+}
+
+// replacedFate is what becomes of the current PAT once a successor minted for reason is in the
+// Secret. Crash recovery uses it too, for a successor adopted after a lost status write.
+func replacedFate(reason string, strategy v1alpha1.RotationStrategy) fate {
+	switch {
+	case reason == IssueNotIssued:
+		return keep // there is none
+	case reason == IssueGoneInNomad:
+		return alreadyRevoked
+	case isRotation(reason) && strategy == v1alpha1.RotationRotate:
+		return alreadyRevoked // NOMAD's rotate endpoint revokes it first
+	case isRotation(reason):
+		return revokeAfterGrace
+	}
+	// A changed spec or Secret, an expired PAT, another account: the old PAT must stop working now.
+	return revokeAtOnce
+}
+
+// previousFate says whether the previous PAT of an Overlap rotation goes now: its grace period has
+// ended. (A new PAT that becomes current sends it to the revoke queue in any case: there is one
+// previous slot.)
+func previousFate(o *observed) fate {
+	st := o.token.Status
+	switch {
+	case st.PreviousTokenID == "":
+		return keep
+	case st.PreviousTokenRevokeAt == nil || !o.now.Before(st.PreviousTokenRevokeAt.Time):
 		return revokeAtOnce
 	}
+	return keep
+}
+
+// issuanceReason returns why a new PAT is owed, or "" when the current one serves.
+func issuanceReason(o *observed) string {
+	st := o.token.Status
+	switch {
+	case st.TokenID == "" || st.IssuedAt == nil || st.ExpiresAt == nil:
+		return IssueNotIssued
+	case st.IssuedSpecHash != materialHash(o.token):
+		return IssueSpecChanged
+	case o.secret == nil && o.previous == nil:
+		return IssueSecretMissing
+	}
+	if _, ok := o.currentRawToken(); !ok {
+		return IssueSecretEdited
+	}
+	switch {
+	case revokeNowRequested(o.token):
+		return IssueRevokeNow
+	case !o.now.Before(st.ExpiresAt.Time):
+		return IssueExpired
+	case o.accountChanged:
+		return IssueAccountChanged
+	case o.goneInNomad:
+		return IssueGoneInNomad
+	case rotateRequested(o.token):
+		return IssueRotateRequest
+	case !o.now.Before(tokenRenewalTime(o.token)):
+		return IssueRenewalDue
+	}
+	return ""
+}
+
+// revokeNowRequested reports a revoke-now annotation value not yet acted on.
+func revokeNowRequested(token *v1alpha1.NomadToken) bool {
+	v := token.Annotations[v1alpha1.AnnotationRevokeNow]
+	return v != "" && v != token.Status.RevokeNowRequestHandled
+}
+
+// rotateRequested reports a rotate annotation value not yet acted on.
+func rotateRequested(token *v1alpha1.NomadToken) bool {
+	v := token.Annotations[v1alpha1.AnnotationRotate]
+	return v != "" && v != token.Status.RotateRequestHandled
 }
 
 // observed is everything a decision looks at, loaded once per reconcile.
@@ -57,10 +205,15 @@ type observed struct {
 	previous *corev1.Secret
 	// goneInNomad is set when the connection's verification found the current PAT inactive in NOMAD.
 	goneInNomad bool
-	// accountChanged is set when the connection's verification ran as another NOMAD user than the
-	// one owning the current PAT (the connection's credentials changed).
+	// accountChanged is set when the spec connection logs in as another NOMAD user than the one
+	// owning the current PAT (the connection's credentials changed).
 	accountChanged bool
-	now            time.Time
+	// heldOff is NOMAD's recent refusal of this generation, while its hold-off lasts.
+	heldOff *holdOff
+	// incomplete is why the observation could not be completed (a Secret could not be read, an
+	// interrupted issuance not settled, the PAT not verified): nothing is minted then.
+	incomplete error
+	now        time.Time
 
 	// connections caches, by name, the connections and NOMAD clients this reconcile used (clientOf).
 	connections map[string]*resolvedConnection
@@ -88,42 +241,7 @@ func (o *observed) currentRawToken() ([]byte, bool) {
 	return findRawToken(o.previous, key, st.TokenFingerprint)
 }
 
-// issuanceReason returns why a new PAT is owed, or "" when the current one serves.
-func issuanceReason(o *observed) string {
-	st := o.token.Status
-	switch {
-	case st.TokenID == "" || st.IssuedAt == nil || st.ExpiresAt == nil:
-		return IssueNotIssued
-	case st.IssuedSpecHash != materialHash(o.token):
-		return IssueSpecChanged
-	case o.secret == nil && o.previous == nil:
-		return IssueSecretMissing
-	}
-	if _, ok := o.currentRawToken(); !ok {
-		return IssueSecretEdited
-	}
-	if v := o.token.Annotations[v1alpha1.AnnotationRevokeNow]; v != "" && v != st.RevokeNowRequestHandled {
-		return IssueRevokeNow
-	}
-	if !o.now.Before(st.ExpiresAt.Time) {
-		return IssueExpired
-	}
-	if o.accountChanged {
-		return IssueAccountChanged
-	}
-	if o.goneInNomad {
-		return IssueGoneInNomad
-	}
-	if v := o.token.Annotations[v1alpha1.AnnotationRotate]; v != "" && v != st.RotateRequestHandled {
-		return IssueRotateRequest
-	}
-	if !o.now.Before(tokenRenewalTime(o.token)) {
-		return IssueRenewalDue
-	}
-	return ""
-}
-
-// facts returns what the Secret annotations should say about the current PAT.
+// currentFacts returns what the Secret annotations should say about the current PAT.
 func currentFacts(t *v1alpha1.NomadToken) tokenSecretFacts {
 	f := tokenSecretFacts{TokenID: t.Status.TokenID}
 	if t.Status.IssuedAt != nil {

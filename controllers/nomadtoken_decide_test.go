@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -232,14 +233,163 @@ func TestSecretConflict(t *testing.T) {
 	}
 }
 
-func TestReplacementFor(t *testing.T) {
-	for reason, want := range map[string]replacement{
-		IssueRenewalDue: rotation, IssueRotateRequest: rotation, IssueExpired: rotation,
-		IssueSpecChanged: revokeAtOnce, IssueRevokeNow: revokeAtOnce, IssueGoneInNomad: revokeAtOnce,
-		IssueSecretEdited: revokeAtOnce, IssueSecretMissing: revokeAtOnce, IssueNotIssued: revokeAtOnce,
-	} {
-		if got := replacementFor(reason); got != want {
-			t.Errorf("replacementFor(%s) = %v, want %v", reason, got, want)
-		}
+// TestDecide is the lifecycle of a NomadToken as a table: what is observed, and what is owed.
+func TestDecide(t *testing.T) {
+	withSecret := func(tok *v1alpha1.NomadToken) *observed {
+		s := renderSecret(nil, tok, []byte(testRaw), currentFacts(tok))
+		setControllerRef(s, tok)
+		return &observed{token: tok, secret: s}
+	}
+	healthy := func(now time.Time) func() *observed {
+		return func() *observed { o := withSecret(issuedToken()); o.now = now; return o }
+	}
+	renewalDue := issuedAt.AddDate(0, 0, 25)
+	refused := &holdOff{refusal: failure{reason: v1alpha1.ReasonLifetimeExceeded, message: "NOMAD refused the lifetime"}}
+	annotate := func(o *observed, key, value string) *observed {
+		o.token.Annotations = map[string]string{key: value}
+		return o
+	}
+	withPrevious := func(o *observed, revokeAt time.Time) *observed {
+		o.token.Status.PreviousTokenID = "665f1c000000000000000000"
+		o.token.Status.PreviousTokenRevokeAt = &metav1.Time{Time: revokeAt}
+		return o
+	}
+	tests := []struct {
+		name    string
+		observe func() *observed
+		want    plan
+		blocked string // want.blocked's reason
+	}{
+		{
+			name:    "a new NomadToken gets its first PAT; there is nothing to replace",
+			observe: func() *observed { o := healthy(issuedAt)(); o.token.Status = v1alpha1.NomadTokenStatus{}; return o },
+			want:    plan{mint: IssueNotIssued, current: keep},
+		},
+		{
+			name:    "a healthy token before its renewal time owes nothing",
+			observe: healthy(issuedAt.AddDate(0, 0, 19)),
+			want:    plan{},
+		},
+		{
+			name:    "the previous PAT goes when its grace period ends, with no new PAT",
+			observe: func() *observed { return withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute)) },
+			want:    plan{previous: revokeAtOnce},
+		},
+		{
+			name:    "the previous PAT keeps the rest of its grace period",
+			observe: func() *observed { return withPrevious(healthy(issuedAt.Add(time.Minute))(), issuedAt.Add(time.Hour)) },
+			want:    plan{previous: keep},
+		},
+		{
+			name:    "renewal with Overlap: the old PAT serves meanwhile and keeps a grace period",
+			observe: healthy(renewalDue),
+			want:    plan{mint: IssueRenewalDue, current: revokeAfterGrace, currentServes: true, rotateAtLimit: true},
+		},
+		{
+			name: "renewal with Rotate: NOMAD's rotate endpoint revokes the old PAT itself",
+			observe: func() *observed {
+				o := healthy(renewalDue)()
+				o.token.Spec.Rotation.Strategy = v1alpha1.RotationRotate
+				return o
+			},
+			want: plan{mint: IssueRenewalDue, via: viaRotate, current: alreadyRevoked, currentServes: true, rotateAtLimit: true},
+		},
+		{
+			name:    "the Secret is gone: the old PAT's raw token went with it, so it is revoked at once",
+			observe: func() *observed { o := healthy(issuedAt)(); o.secret = nil; return o },
+			want:    plan{mint: IssueSecretMissing, current: revokeAtOnce},
+		},
+		{
+			name:    "an expired PAT is replaced and revoked at once, never kept for a grace period",
+			observe: healthy(issuedAt.AddDate(0, 0, 31)),
+			want:    plan{mint: IssueExpired, current: revokeAtOnce},
+		},
+		{
+			name:    "a PAT revoked in NOMAD needs no revocation",
+			observe: func() *observed { o := healthy(issuedAt)(); o.goneInNomad = true; return o },
+			want:    plan{mint: IssueGoneInNomad, current: alreadyRevoked},
+		},
+		{
+			name:    "another NOMAD user cannot rotate the old PAT: it is revoked by its owner instead",
+			observe: func() *observed { o := healthy(renewalDue)(); o.accountChanged = true; return o },
+			want:    plan{mint: IssueAccountChanged, current: revokeAtOnce},
+		},
+		{
+			name:    "NOMAD refused this generation: nothing is minted until the hold-off ends",
+			observe: func() *observed { o := healthy(renewalDue)(); o.heldOff = refused; return o },
+			want:    plan{}, blocked: v1alpha1.ReasonLifetimeExceeded,
+		},
+		{
+			name: "a rotate request bypasses the hold-off",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.heldOff = refused
+				return annotate(o, v1alpha1.AnnotationRotate, "1")
+			},
+			want: plan{mint: IssueRotateRequest, current: revokeAfterGrace, currentServes: true, rotateAtLimit: true},
+		},
+		{
+			name: "revoke-now bypasses the hold-off, revokes every earlier PAT at once, and does not wait for a successor",
+			observe: func() *observed {
+				o := withPrevious(healthy(issuedAt.Add(time.Minute))(), issuedAt.Add(time.Hour))
+				o.heldOff = refused
+				return annotate(o, v1alpha1.AnnotationRevokeNow, "leak-1")
+			},
+			want: plan{mint: IssueRevokeNow, current: revokeAtOnce, previous: revokeAtOnce, rotateAtLimit: true, revokeUnreplaced: true},
+		},
+		{
+			name: "revoke-now is satisfied by a PAT minted for another reason",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "leak-1")
+				o.token.Spec.Scopes = []string{"uploads:write"}
+				return o
+			},
+			want: plan{mint: IssueSpecChanged, current: revokeAtOnce, previous: revokeAtOnce, revokeUnreplaced: true},
+		},
+		{
+			name: "revoke-now through another NOMAD user cannot rotate in place at the PAT cap",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "x")
+				o.accountChanged = true
+				return o
+			},
+			want: plan{mint: IssueRevokeNow, current: revokeAtOnce, previous: revokeAtOnce, revokeUnreplaced: true},
+		},
+		{
+			name: "a Secret that is not ours blocks minting, but a previous PAT still goes on time",
+			observe: func() *observed {
+				o := withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute))
+				o.secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci"}}
+				return o
+			},
+			want: plan{previous: revokeAtOnce}, blocked: v1alpha1.ReasonSecretConflict,
+		},
+		{
+			name:    "an incomplete observation mints nothing",
+			observe: func() *observed { o := healthy(renewalDue)(); o.incomplete = errors.New("NOMAD timed out"); return o },
+			want:    plan{},
+		},
+		{
+			name: "new Secret labels rewrite the Secret with the PAT it holds",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.token.Spec.Secret.Labels = map[string]string{"team": "a"}
+				return o
+			},
+			want: plan{syncSecret: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := decide(tt.observe())
+			blocked := ""
+			if got.blocked != nil {
+				blocked = got.blocked.reason
+			}
+			got.blocked = nil
+			if got != tt.want || blocked != tt.blocked {
+				t.Errorf("decide =\n  %+v blocked %q\nwant\n  %+v blocked %q", got, blocked, tt.want, tt.blocked)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -266,11 +267,19 @@ var _ = Describe("NomadToken", func() {
 		Expect(string(s.Data["token"])).To(Equal(raw))
 	})
 
-	It("stays deletable when its connection is gone: Retain lets it go", func() {
+	It("stays deletable when its connection was forced away: Retain lets it go", func() {
 		tok := t.token("orphaned")
 		Expect(k8s.Create(ctx, tok)).To(Succeed())
 		tok = waitReady(tok)
-		deleteAndWait(&v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "oasis"}})
+		// Someone strips the in-use finalizer by hand, so the connection really goes first.
+		conn := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "oasis"}}
+		Expect(k8s.Delete(ctx, conn)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(conn), conn)).To(Succeed())
+			conn.Finalizers = nil
+			g.Expect(k8s.Update(ctx, conn)).To(Succeed())
+		}).Should(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(conn), conn)) }).Should(BeTrue())
 		Expect(k8s.Delete(ctx, tok)).To(Succeed())
 		got := waitReason(tok, v1alpha1.ReasonRevokeFailed)
 		Expect(got.Status.Conditions[0].Message).To(ContainSubstring("spec.deletionPolicy: Retain"))

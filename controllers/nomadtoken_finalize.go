@@ -2,11 +2,9 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -36,9 +34,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	}
 	if err != nil {
 		f := classify(err)
-		msg := fmt.Sprintf("cannot revoke PAT %s on deletion: %s. Fix that, or set spec.deletionPolicy: Retain to delete without revoking (the PAT then stays valid until it expires)",
-			token.Status.TokenID, f.message)
-		setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRevokeFailed, msg)
+		msg := reportUndeletable(token, f)
 		if !f.transient {
 			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Delete", "%s", msg)
 			err = nil
@@ -66,18 +62,21 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 			return err
 		}
 	}
-	r.revokePreviousNow(token)
-	if err := r.revokeReplaced(ctx, obs); err != nil {
-		return err
+	r.queuePrevious(token)
+	rev := r.revokeQueue(ctx, obs)
+	r.reportRevocations(token, rev)
+	if rev.err != nil {
+		return rev.err
 	}
 	if st.TokenID == "" {
 		return nil
 	}
-	if err := r.revokeThrough(ctx, obs, currentMinter(token).ref(st.TokenID)); err != nil {
-		return err
+	err := r.revokeAsOwner(ctx, obs, currentMinter(token).ref(st.TokenID, st.ExpiresAt))
+	if err != nil && (st.ExpiresAt == nil || !obs.now.After(st.ExpiresAt.Add(expirySkew))) {
+		return err // still alive: deletion waits (an expired PAT needs no revocation)
 	}
 	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "Revoked", "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
+	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventRevoked, "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
 	return nil
 }
 
@@ -94,9 +93,11 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 			err = r.recoverPendingIssuance(ctx, obs)
 		}
 	}
-	r.revokePreviousNow(token)
-	if rerr := r.revokeReplaced(ctx, obs); err == nil {
-		err = rerr
+	r.queuePrevious(token)
+	rev := r.revokeQueue(ctx, obs)
+	r.reportRevocations(token, rev)
+	if err == nil {
+		err = rev.err
 	}
 	if err == nil {
 		return

@@ -1,16 +1,17 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -18,50 +19,11 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// oldPAT is what happens to the PAT a new one replaces.
-type oldPAT int
-
-const (
-	oldRevokeAtOnce   oldPAT = iota // revoked in this reconcile
-	oldAfterGrace                   // kept valid for the grace period (Overlap rotation)
-	oldAlreadyRevoked               // NOMAD's rotate endpoint revoked it
-)
-
-// issue mints a PAT for reason and stores its raw token in the Secret in the same reconcile.
-// Rotations with strategy Rotate go through NOMAD's rotate endpoint. A rotation or a revoke-now that
-// hits NOMAD's active-PAT limit falls back to it for this once, since rotate frees the old slot first
-// (and revoke-now wants the old PAT gone at once anyway).
-func (r *NomadTokenReconciler) issue(ctx context.Context, obs *observed, reason string) error {
-	token := obs.token
-	if replacementFor(reason) != rotation {
-		// Until the new PAT is in the Secret, the Secret does not hold a usable PAT for this spec; say
-		// so before anything can fail (a connection that is down must not leave Ready=True behind).
-		markIssuing(token, reason)
-	}
-	nc, err := r.clientFor(ctx, obs, true)
-	if err != nil {
-		return err
-	}
-	current := token.Status.TokenID != "" && currentMinter(token).is(minter{token.Spec.ConnectionRef.Name, nc.Account()})
-	inPlace := current && replacementFor(reason) == rotation && reason != IssueExpired
-	if inPlace && effectiveStrategy(token.Spec.Rotation) == v1alpha1.RotationRotate {
-		return r.rotateInNomad(ctx, obs, nc, reason)
-	}
-	err = r.createAndStore(ctx, obs, nc, reason)
-	if (inPlace || current && reason == IssueRevokeNow) && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "FallbackToRotate", "Rotate",
-			"NOMAD's active PAT limit leaves no room for an overlapping PAT; rotating PAT %s in place instead (it stops working at once)",
-			token.Status.TokenID)
-		return r.rotateInNomad(ctx, obs, nc, reason)
-	}
-	return err
-}
-
 // createAndStore creates a PAT and writes it to the Secret. Before the create call it records its
 // intent (a marker the PAT carries in its description) in status, durably: if the answer is lost or
 // the operator dies before the Secret is written, the next reconcile finds that PAT in NOMAD by its
 // marker and revokes it instead of leaving an active PAT nobody holds.
-func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
+func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string, old fate, out *outcome) error {
 	token := obs.token
 	marker, err := r.recordIntent(ctx, obs, reason, nc.Account())
 	if err != nil {
@@ -79,60 +41,42 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 		}
 		return err
 	}
-	old := oldRevokeAtOnce
-	if replacementFor(reason) == rotation && reason != IssueExpired {
-		old = oldAfterGrace
-	}
-	return r.store(ctx, obs, nc, issued, reason, old)
+	return r.store(ctx, obs, nc, issued, reason, old, out)
 }
 
 // rotateInNomad replaces the PAT with NOMAD's rotate endpoint. That endpoint revokes the old PAT
 // before it validates the new one, so a refusal may leave no valid PAT at all: then the old PAT is
 // checked and, if it is gone, a fresh one is created at once.
-func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, reason string) error {
+func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, p *plan, out *outcome) error {
 	token := obs.token
 	old := token.Status.TokenID
-	if _, err := r.recordIntent(ctx, obs, reason, nc.Account()); err != nil {
+	if _, err := r.recordIntent(ctx, obs, p.mint, nc.Account()); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
 	if err == nil {
-		return r.store(ctx, obs, nc, issued, reason, oldAlreadyRevoked)
+		return r.store(ctx, obs, nc, issued, p.mint, alreadyRevoked, out)
 	}
 	if nomad.IsTransient(err) {
 		// Outcome unknown: pendingIssuance stays, and recovery finds a PAT rotated from old. Until
 		// then the Secret's PAT may already be revoked, so it is not reported Ready.
-		r.markRotateUnsettled(token, old)
+		out.rotateUnsettled = old
 		return err
 	}
 	token.Status.PendingIssuance = nil
 	pat, gerr := nc.Get(ctx, old)
 	if gerr != nil && !nomad.IsNotFound(gerr) {
-		r.markRotateUnsettled(token, old)
+		out.rotateUnsettled = old
 		return gerr
 	}
 	if gerr == nil && pat.Active(r.Clock.Now()) {
 		return err // refused before revoking: the old PAT still works
 	}
 	f := classify(err)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRotateFailed, "Rotate",
-		"NOMAD's rotate endpoint revoked PAT %s and then refused a successor (%s); creating a fresh PAT", old, f.message)
+	out.rotateRefused = &failure{reason: old, message: f.message}
 	log.FromContext(ctx).Info("NOMAD rotate revoked the old PAT and failed; creating a fresh one", "tokenID", old, "reason", f.reason)
-	markIssuing(token, IssueRotateFailed)
-	return r.createAndStore(ctx, obs, nc, IssueRotateFailed)
-}
-
-// markIssuing reports that the Secret holds no usable PAT for the spec until a new one is issued.
-func markIssuing(token *v1alpha1.NomadToken, reason string) {
-	setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
-		v1alpha1.ReasonProgressing, fmt.Sprintf("issuing a PAT (%s)", reason))
-}
-
-// markRotateUnsettled reports that NOMAD's rotate endpoint may have revoked PAT old without its
-// successor reaching the Secret.
-func (r *NomadTokenReconciler) markRotateUnsettled(token *v1alpha1.NomadToken, old string) {
-	setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse,
-		v1alpha1.ReasonProgressing, fmt.Sprintf("rotating PAT %s in NOMAD did not complete; it may already be revoked", old))
+	reportIssuing(token, IssueRotateFailed)
+	return r.createAndStore(ctx, obs, nc, IssueRotateFailed, alreadyRevoked, out)
 }
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
@@ -161,71 +105,66 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, 
 }
 
 // store writes a freshly issued raw token to the Secret and records the PAT in status. The raw token
-// exists only in memory until the Secret holds it, so the write is retried briefly; if it still
-// fails, the PAT is revoked, since nobody could ever use it (and if that fails too, pendingIssuance
-// stays and the next reconcile finds the PAT by its marker).
-func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc nomad.Client, issued *nomad.IssuedToken, reason string, old oldPAT) error {
+// exists only in memory until the Secret holds it, so the write is retried briefly, and a write whose
+// result is unknown is read back; if the Secret still does not hold it, the PAT is revoked, since
+// nobody could ever use it (and if that fails too, pendingIssuance stays and the next reconcile finds
+// the PAT by its marker).
+func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc nomad.Client, issued *nomad.IssuedToken, reason string, old fate, out *outcome) error {
 	token := obs.token
 	pat := issued.PAT
 	raw := []byte(issued.RawToken)
-	if err := r.writeSecretPersistently(ctx, obs, raw, factsOf(pat, token)); err != nil {
+	if err := r.writeSecretPersistently(ctx, obs, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			token.Status.PendingIssuance = nil
 		}
-		if old == oldAlreadyRevoked {
-			r.markRotateUnsettled(token, token.Status.TokenID)
+		if old == alreadyRevoked && token.Status.TokenID != "" {
+			out.rotateUnsettled = token.Status.TokenID
 		}
 		return err
 	}
-	eventReason := "Issued"
-	if replacementFor(reason) == rotation && token.Status.TokenID != "" {
-		eventReason = "Rotated"
-	}
-	revokeNow := revokeNowRequested(token)
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), reason, old)
+	rotated := isRotation(reason) && token.Status.TokenID != ""
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), old, r.Clock.Now())
 	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, eventReason, "Issue",
-		"Issued PAT %s (%s), expires %s", pat.ID, reason, token.Status.ExpiresAt.UTC().Format(time.RFC3339))
-	if revokeNow {
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, IssueRevokeNow, "Revoke",
-			"revoke-now requested: the Secret holds new PAT %s and every earlier PAT is revoked without grace", pat.ID)
-	}
+	out.issued = &issuedFact{id: pat.ID, reason: reason, rotated: rotated, expiresAt: token.Status.ExpiresAt.Time}
 	return nil
 }
 
-// revokeNowRequested reports a revoke-now annotation value not yet acted on. Whatever the reason for
-// the new PAT that satisfies it (a changed spec or Secret may come first), no earlier PAT keeps a grace
-// period.
-func revokeNowRequested(token *v1alpha1.NomadToken) bool {
-	v := token.Annotations[v1alpha1.AnnotationRevokeNow]
-	return v != "" && v != token.Status.RevokeNowRequestHandled
+// secretHoldsLive reads the Secret from the API server and reports whether it holds raw: a write that
+// timed out may still have landed, and then the new PAT is in use and must not be revoked.
+func (r *NomadTokenReconciler) secretHoldsLive(ctx context.Context, token *v1alpha1.NomadToken, raw []byte) bool {
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: token.EffectiveSecretName()}, s); err != nil {
+		return false
+	}
+	return ownedBy(s, token) && bytes.Equal(s.Data[token.EffectiveSecretKey()], raw)
 }
 
-// recordIssued makes pat, minted by by, the current PAT in status and decides the fate of the one it
-// replaces.
-func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, reason string, old oldPAT) {
+// recordIssued makes pat, minted by by, the current PAT in status, and carries out the fate of the
+// PAT it replaces. rotatedAt is when the replacement happened: now, or for a PAT adopted after a lost
+// status write, when its issuance started (so restart targets rolled since are not rolled again).
+func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, old fate, rotatedAt time.Time) {
 	st := &token.Status
-	now := r.Clock.Now()
 	if revokeNowRequested(token) || !by.is(currentMinter(token)) {
-		// Incident response allows no grace. And the previous PAT must be queued with the connection
-		// and account that minted it before status moves on to the new ones.
-		r.revokePreviousNow(token)
-		if old == oldAfterGrace {
-			old = oldRevokeAtOnce
+		// Incident response allows no grace. And a PAT of another minter must be queued with the
+		// connection and account that minted it before status moves on to the new ones.
+		if old == revokeAfterGrace {
+			old = revokeAtOnce
 		}
 	}
+	// There is one previous slot: an older PAT still in its grace period goes now.
+	r.queuePrevious(token)
 	if prev := st.TokenID; prev != "" && prev != pat.ID {
 		switch old {
-		case oldAfterGrace:
-			r.revokePreviousNow(token) // an older PAT still in its grace period goes now
+		case revokeAfterGrace:
 			st.PreviousTokenID = prev
+			st.PreviousTokenExpiresAt = st.ExpiresAt
 			// Rounded up: status keeps whole seconds, and the grace period must not end early.
-			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(now.Add(gracePeriod(token.Spec.Rotation)))}
-		case oldRevokeAtOnce:
-			queueRevoke(st, currentMinter(token).ref(prev))
-		case oldAlreadyRevoked:
+			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(r.Clock.Now().Add(gracePeriod(token.Spec.Rotation)))}
+		case revokeAtOnce:
+			queueRevoke(st, currentMinter(token).ref(prev, st.ExpiresAt))
+		case keep, alreadyRevoked:
 		}
-		st.LastRotationTime = &metav1.Time{Time: now}
+		st.LastRotationTime = &metav1.Time{Time: rotatedAt}
 	}
 	facts := factsOf(pat, token)
 	st.ConnectionName, st.Account = by.connection, by.account
@@ -240,16 +179,6 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 	// Requests made by annotation are satisfied by any new PAT, so a GitOps re-apply repeats nothing.
 	st.RotateRequestHandled = token.Annotations[v1alpha1.AnnotationRotate]
 	st.RevokeNowRequestHandled = token.Annotations[v1alpha1.AnnotationRevokeNow]
-}
-
-// revokePreviousNow ends the grace period of the previous PAT.
-func (r *NomadTokenReconciler) revokePreviousNow(token *v1alpha1.NomadToken) {
-	st := &token.Status
-	if st.PreviousTokenID != "" {
-		queueRevoke(st, currentMinter(token).ref(st.PreviousTokenID))
-	}
-	st.PreviousTokenID = ""
-	st.PreviousTokenRevokeAt = nil
 }
 
 func queueRevoke(st *v1alpha1.NomadTokenStatus, ref v1alpha1.PATReference) {

@@ -41,7 +41,7 @@ func TestConnectionRefChangeRevokesTheOldPATThroughTheConnectionThatMintedIt(t *
 
 func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
-	w.r.Verifier = NewVerifier()
+	w.r.Verifier = NewVerifier(0)
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
 	if first.Status.Account == "" {
@@ -61,15 +61,19 @@ func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(
 	if err := w.client.Update(context.Background(), creds); err != nil {
 		t.Fatal(err)
 	}
-	w.r.Verifier.record(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil, nil)
+	w.recordList(client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil)
 
-	w.mustReconcile(t)
+	// The old PAT stays queued (only its owner can revoke it), so the token is retried with backoff.
+	if err := w.reconcile(t); err == nil || classify(err).reason != v1alpha1.EventRevokeWaiting {
+		t.Fatalf("reconcile = %v, want the old PAT waiting for its owner", err)
+	}
 	tok := w.token(t)
 	if tok.Status.TokenID == first.Status.TokenID || !w.active("bot2", tok.Status.TokenID) || !isReady(tok.Status.Conditions) {
 		t.Fatalf("want a new PAT owned by the new user: tokenID %q, bot2 active %v", tok.Status.TokenID, w.stub.ActivePATs("bot2"))
 	}
-	if tok.Status.Account == first.Status.Account || len(tok.Status.RevokePending) != 0 {
-		t.Fatalf("account %q (was %q), revokePending %v", tok.Status.Account, first.Status.Account, tok.Status.RevokePending)
+	if tok.Status.Account == first.Status.Account || len(tok.Status.RevokePending) != 1 || tok.Status.RevokePending[0].ID != first.Status.TokenID {
+		t.Fatalf("account %q (was %q), revokePending %v: the old PAT must stay queued until it is revoked or expires",
+			tok.Status.Account, first.Status.Account, tok.Status.RevokePending)
 	}
 	// The new user cannot revoke the old user's PAT (NOMAD would answer 404, which looks like
 	// success): the operator must say so, not report it revoked.
@@ -80,8 +84,17 @@ func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(
 	if countPrefixed(got, corev1.EventTypeNormal+" PreviousRevoked") > 0 {
 		t.Errorf("the old PAT was reported revoked: %q", got)
 	}
-	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.ReasonAccountChanged) == 0 {
-		t.Errorf("want a Warning naming the PAT left behind, got %q", got)
+	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeWaiting) != 1 {
+		t.Errorf("want one Warning naming the PAT left waiting, got %q", got)
+	}
+	// Once it has expired it is dead, and leaves the queue without a revocation.
+	w.clock.SetTime(first.Status.ExpiresAt.Add(expirySkew + time.Minute))
+	_ = w.reconcile(t)
+	if pending := w.token(t).Status.RevokePending; slices.ContainsFunc(pending, func(r v1alpha1.PATReference) bool { return r.ID == first.Status.TokenID }) {
+		t.Fatalf("revokePending %v: an expired PAT needs no revocation", pending)
+	}
+	if got := drainEvents(recorder); countPrefixed(got, corev1.EventTypeNormal+" "+v1alpha1.EventPreviousExpired) != 1 {
+		t.Errorf("want a PreviousExpired Event, got %q", got)
 	}
 }
 
@@ -180,36 +193,9 @@ func TestStatusWithoutMinterIsBackfilledBeforeTheConnectionChanges(t *testing.T)
 	}
 }
 
-func TestReplacedPATWhoseConnectionIsGoneIsNamedOnceAndTheTokenStaysReady(t *testing.T) {
-	w, first := newTwoAccountWorld(t)
-	recorder := w.r.Recorder.(*events.FakeRecorder)
-	drainEvents(recorder)
-
-	// GitOps moves the token to oasis2 and deletes oasis in the same apply.
-	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis2" })
-	old := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis"}}
-	if err := w.client.Delete(context.Background(), old); err != nil {
-		t.Fatal(err)
-	}
-	w.mustReconcile(t)
-	tok := w.token(t)
-	if c := readyCondition(t, tok); c.Status != metav1.ConditionTrue || !w.active("bot2", tok.Status.TokenID) {
-		t.Fatalf("Ready %s %s (%s): the Secret holds a working PAT of oasis2", c.Status, c.Reason, c.Message)
-	}
-	if len(tok.Status.RevokePending) != 0 {
-		t.Fatalf("revokePending %v: nothing can revoke it, so it must not be retried forever", tok.Status.RevokePending)
-	}
-	got := drainEvents(recorder)
-	if !slices.ContainsFunc(got, func(e string) bool {
-		return strings.HasPrefix(e, corev1.EventTypeWarning+" "+v1alpha1.ReasonRevokeFailed) && strings.Contains(e, first.Status.TokenID)
-	}) {
-		t.Errorf("want a Warning naming PAT %s, got %q", first.Status.TokenID, got)
-	}
-}
-
 func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
-	w.r.Verifier = NewVerifier()
+	w.r.Verifier = NewVerifier(0)
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
 	w.moveURL(t)
@@ -224,7 +210,7 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	pat := nomad.PAT{ID: first.Status.TokenID}
-	w.r.Verifier.record(context.Background(), client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat}, nil)
+	w.recordList(client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat})
 	w.mustReconcile(t)
 	if got := w.token(t).Status.Account; got != nc.Account() || got == first.Status.Account {
 		t.Fatalf("account %q, want the listing user's %q", got, nc.Account())
@@ -232,9 +218,16 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 
 	// So the renewal is an ordinary Overlap rotation: the old PAT keeps its grace period.
 	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
-	w.r.Verifier.record(context.Background(), client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat}, nil)
+	w.recordList(client.ObjectKeyFromObject(conn), nc.Account(), []nomad.PAT{pat})
 	w.mustReconcile(t)
 	if tok := w.token(t); tok.Status.PreviousTokenID != first.Status.TokenID || !w.active("bot", first.Status.TokenID) {
 		t.Fatalf("previous %q, old PAT active %v: want the grace period kept", tok.Status.PreviousTokenID, w.active("bot", first.Status.TokenID))
 	}
+}
+
+// recordList hands the token controller a connection's list of active PATs, requested a second
+// from now on the test clock: PATs issued before that are expected in it.
+func (w *crashWorld) recordList(conn types.NamespacedName, account string, active []nomad.PAT) {
+	w.clock.Step(time.Second)
+	w.r.Verifier.record(context.Background(), conn, account, active, w.clock.Now(), nil)
 }

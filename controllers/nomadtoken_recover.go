@@ -55,11 +55,10 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		}
 		if !adopted && r.secretHolds(obs, pat) {
 			raw := obs.secret.Data[token.EffectiveSecretKey()]
-			old := oldRevokeAtOnce
-			if replacementFor(pending.Reason) == rotation && pending.Reason != IssueExpired {
-				old = oldAfterGrace
-			}
-			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, by, pending.Reason, old)
+			old := replacedFate(pending.Reason, effectiveStrategy(token.Spec.Rotation))
+			// The replacement happened when the issuance started, not now: restart targets rolled
+			// for this PAT before the status write was lost are not rolled again.
+			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, by, old, pending.StartedAt.Time)
 			adopted = true
 			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
 			continue
@@ -68,7 +67,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 			return err
 		}
 		log.FromContext(ctx).Info("revoked PAT whose raw token was lost", "tokenID", pat.ID)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "RevokedOrphan", "Revoke",
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokedOrphan, "Revoke",
 			"Revoked PAT %s: it was created but its raw token never reached the Secret", pat.ID)
 	}
 	st.PendingIssuance = nil

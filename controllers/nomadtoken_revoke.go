@@ -2,85 +2,122 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// revokeReplaced revokes the PATs queued in revokePending, and the previous PAT once its grace period
-// has ended, each through the connection that minted it. Revoke is idempotent and a pruned PAT (404)
-// counts as revoked, so a retry after a crash is harmless; the queue lives in status, so a crash never
-// forgets a PAT that must go. A PAT that cannot be revoked stays queued, and the others are still tried.
-func (r *NomadTokenReconciler) revokeReplaced(ctx context.Context, obs *observed) error {
-	token := obs.token
-	st := &token.Status
-	if st.PreviousTokenRevokeAt != nil && !r.Clock.Now().Before(st.PreviousTokenRevokeAt.Time) {
-		r.revokePreviousNow(token)
-	}
-	var firstErr error
+// expirySkew is how long after its expiresAt a queued PAT that cannot be revoked is taken as dead:
+// expiresAt is NOMAD's clock, the comparison uses the operator's.
+const expirySkew = 5 * time.Minute
+
+// revocations is what one pass over the revoke queue did.
+type revocations struct {
+	revoked []string // revoked in NOMAD (or pruned there: its answer proves the PAT is dead)
+	expired []string // left the queue unrevoked because they have expired
+	// waiting are the entries still queued whose reason to wait is new (an Event tells each once).
+	waiting []v1alpha1.PATReference
+	// err is the first failure; the token is retried with backoff while anything waits.
+	err error
+}
+
+// revokeQueue revokes the PATs queued in status.revokePending, each as the NOMAD user that owns it.
+// An entry leaves the queue only when NOMAD's answer or its expiry proves the PAT dead: a connection
+// deleted and created again (a GitOps prune-and-recreate, kubectl replace) just makes it wait. The
+// queue lives in status, so a crash never forgets a PAT that must go; revoke is idempotent, so a retry
+// after a crash is harmless.
+func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, obs *observed) revocations {
+	var res revocations
+	st := &obs.token.Status
 	var left []v1alpha1.PATReference
 	for _, ref := range st.RevokePending {
-		err := r.revokeThrough(ctx, obs, ref)
-		var lost *unrevokableError
-		if errors.As(err, &lost) {
-			// Nothing the operator holds can revoke it: say so once, and stop tracking it.
-			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, lost.reason, "Revoke", "%s", lost.message)
+		err := r.revokeAsOwner(ctx, obs, ref)
+		switch {
+		case err == nil:
+			res.revoked = append(res.revoked, ref.ID)
+			continue
+		case ref.ExpiresAt != nil && obs.now.After(ref.ExpiresAt.Add(expirySkew)):
+			res.expired = append(res.expired, ref.ID)
 			continue
 		}
-		if err != nil {
-			left = append(left, ref)
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
+		if msg := classify(err).message; msg != ref.LastError {
+			ref.LastError = msg
+			res.waiting = append(res.waiting, ref)
 		}
-		log.FromContext(ctx).Info("revoked replaced PAT", "tokenID", ref.ID, "connection", ref.ConnectionName)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "PreviousRevoked", "Revoke", "Revoked replaced PAT %s", ref.ID)
+		left = append(left, ref)
+		if res.err == nil {
+			res.err = err
+		}
 	}
 	st.RevokePending = left
-	return firstErr
+	return res
 }
 
-// revokeThrough revokes a PAT with the bot account that minted it. Any other account gets NOMAD's 404,
-// which would look like success. When that account cannot be reached any more (its connection is
-// gone, or the connection now logs in as another NOMAD user) it returns an *unrevokableError.
-func (r *NomadTokenReconciler) revokeThrough(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
+// revokeAsOwner revokes a PAT with a connection that logs in as the NOMAD user owning it. Any other
+// user gets NOMAD's 404, which would look like success. The connection that minted it is tried
+// first; if it is gone, or now logs in as another user, any NomadConnection of the namespace with the
+// owner's account will do.
+func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
 	name := orSpecConnection(obs.token, ref.ConnectionName)
 	nc, err := r.clientOf(ctx, obs, name, false)
-	if err != nil {
-		if f := classify(err); f.reason == v1alpha1.ReasonConnectionNotFound {
-			return &unrevokableError{&conditionError{v1alpha1.ReasonRevokeFailed, fmt.Sprintf(
-				"NomadConnection %q, whose bot account minted PAT %s, is gone: the PAT stays active until it expires unless it is revoked in NOMAD",
-				name, ref.ID)}}
+	if err == nil {
+		if sameAccount(ref.Account, nc.Account()) {
+			return nc.Revoke(ctx, ref.ID)
 		}
-		return err
-	}
-	if !sameAccount(ref.Account, nc.Account()) {
 		// The hash also changes when only the connection's address does. The PAT shows whether this
 		// user still owns it: NOMAD answers 404 to anyone else.
-		if _, err := nc.Get(ctx, ref.ID); nomad.IsNotFound(err) {
-			return &unrevokableError{&conditionError{v1alpha1.ReasonAccountChanged, fmt.Sprintf(
-				"PAT %s belongs to the NOMAD user NomadConnection %q logged in as before its credentials changed (or was pruned): only that user can revoke it, in NOMAD",
-				ref.ID, name)}}
-		} else if err != nil {
-			return err
+		_, gerr := nc.Get(ctx, ref.ID)
+		if gerr == nil {
+			return nc.Revoke(ctx, ref.ID)
+		}
+		if !nomad.IsNotFound(gerr) {
+			return gerr
 		}
 	}
-	return nc.Revoke(ctx, ref.ID)
+	if ref.Account != "" {
+		other, lerr := r.otherConnectionOf(ctx, obs, name, ref.Account)
+		if lerr != nil {
+			return lerr
+		}
+		if other != nil {
+			return other.Revoke(ctx, ref.ID)
+		}
+	}
+	if err != nil && classify(err).reason != v1alpha1.ReasonConnectionNotFound {
+		return err // the minting connection exists but cannot be used now (its Secret, the API server)
+	}
+	until := "it expires"
+	if ref.ExpiresAt != nil {
+		until += " at " + ref.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return &conditionError{v1alpha1.EventRevokeWaiting, fmt.Sprintf(
+		"PAT %s is still active and queued for revocation: no NomadConnection in namespace %q logs in as the NOMAD user that owns it (NomadConnection %q, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
+		ref.ID, obs.token.Namespace, name, until)}
 }
 
-// unrevokableError says a PAT cannot be revoked with anything the operator holds. It is reported like
-// any condition error (classify unwraps it).
-type unrevokableError struct{ *conditionError }
-
-func (e *unrevokableError) Unwrap() error { return e.conditionError }
+// otherConnectionOf returns the client of a NomadConnection of the token's namespace, other than
+// skip, that logs in as account; nil when there is none.
+func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, obs *observed, skip, account string) (nomad.Client, error) {
+	var conns v1alpha1.NomadConnectionList
+	if err := r.List(ctx, &conns, client.InNamespace(obs.token.Namespace)); err != nil {
+		return nil, err
+	}
+	for _, c := range conns.Items {
+		if c.Name == skip {
+			continue
+		}
+		nc, err := r.clientOf(ctx, obs, c.Name, false)
+		if err == nil && nc.Account() == account {
+			return nc, nil
+		}
+	}
+	return nil, nil
+}
 
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the
 // previous PAT's grace period, whichever comes first.

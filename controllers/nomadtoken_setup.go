@@ -29,6 +29,10 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.NomadToken).Spec.ConnectionRef.Name} }); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.NomadToken{}, dependsOnIndex,
+		func(o client.Object) []string { return connectionsNeededBy(o.(*v1alpha1.NomadToken)) }); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}, requestAnnotationChanged{}))).
 		Owns(&corev1.Secret{}).
@@ -40,13 +44,15 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).Complete(r)
 }
 
+// tokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection
+// turning Ready (or created again) wakes both the tokens waiting to mint and those waiting to revoke.
 func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
-	tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(o))
-	if err != nil {
+	var tokens v1alpha1.NomadTokenList
+	if err := r.List(ctx, &tokens, client.InNamespace(o.GetNamespace()), client.MatchingFields{dependsOnIndex: o.GetName()}); err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(tokens))
-	for _, t := range tokens {
+	reqs := make([]reconcile.Request, 0, len(tokens.Items))
+	for _, t := range tokens.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
 	}
 	return reqs

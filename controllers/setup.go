@@ -34,10 +34,12 @@ func nomadBackoff() workqueue.TypedRateLimiter[reconcile.Request] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
 }
 
-// Settings are the tunables of the
+// Settings are the tunables of the controllers.
 type Settings struct {
 	VerificationInterval time.Duration
 	UserErrorRetry       time.Duration
+	// LastUsedGranularity is the precision of status.lastUsedAt; 0 means DefaultLastUsedGranularity.
+	LastUsedGranularity time.Duration
 	// Clock drives every decision; nil means the real clock. Tests pass a fake one.
 	Clock clock.PassiveClock
 	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
@@ -53,9 +55,12 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Reader: mgr.GetAPIReader(),
 		Pool:   &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
 	}
-	verifier := NewVerifier()
+	verifier := NewVerifier(s.LastUsedGranularity)
+	recorder := mgr.GetEventRecorder("nomad-token-operator")
 	if err := (&NomadConnectionReconciler{
 		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Recorder:       recorder,
 		Resolver:       resolver,
 		CheckInterval:  s.VerificationInterval,
 		UserErrorRetry: s.UserErrorRetry,
@@ -68,7 +73,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Client:         mgr.GetClient(),
 		APIReader:      mgr.GetAPIReader(),
 		Resolver:       resolver,
-		Recorder:       mgr.GetEventRecorder("nomad-token-operator"),
+		Recorder:       recorder,
 		Clock:          s.Clock,
 		UserErrorRetry: s.UserErrorRetry,
 		Verifier:       verifier,

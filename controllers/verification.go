@@ -22,39 +22,50 @@ type Verifier struct {
 	mu     sync.Mutex
 	lists  map[types.NamespacedName]activeList // by connection
 	events chan event.GenericEvent
+	// lastUsedGranularity is the precision of status.lastUsedAt: a PAT in constant use changes it
+	// once per period, so it costs one status write per period, not one per verification.
+	lastUsedGranularity time.Duration
 }
 
-// activeList is one connection check's answer: the active PATs of the NOMAD user it logged in as.
+// DefaultLastUsedGranularity is the default precision of status.lastUsedAt.
+const DefaultLastUsedGranularity = time.Hour
+
+// activeList is one connection check's answer: the active PATs of the NOMAD user it logged in as,
+// as of takenAt (when the list was requested: a PAT created after it is not expected in it).
 type activeList struct {
 	account string
 	byID    map[string]nomad.PAT
+	takenAt time.Time
 }
 
-// NewVerifier returns a Verifier whose wake-up events the token controller consumes.
-func NewVerifier() *Verifier {
-	return &Verifier{lists: map[types.NamespacedName]activeList{}, events: make(chan event.GenericEvent, 1024)}
+// NewVerifier returns a Verifier whose wake-up events the token controller consumes. lastUsedGranularity
+// <= 0 means DefaultLastUsedGranularity.
+func NewVerifier(lastUsedGranularity time.Duration) *Verifier {
+	return &Verifier{lists: map[types.NamespacedName]activeList{}, events: make(chan event.GenericEvent, 1024),
+		lastUsedGranularity: orDefault(lastUsedGranularity, DefaultLastUsedGranularity)}
 }
 
 // Events is the channel of NomadTokens to reconcile.
 func (v *Verifier) Events() <-chan event.GenericEvent { return v.events }
 
-// record stores a fresh list of the active PATs of a connection's NOMAD user (account) and wakes the
-// tokens it concerns.
-func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, account string, active []nomad.PAT, tokens []v1alpha1.NomadToken) {
+// record stores a fresh list, requested at takenAt, of the active PATs of a connection's NOMAD user
+// (account) and wakes the tokens it concerns.
+func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, account string, active []nomad.PAT, takenAt time.Time, tokens []v1alpha1.NomadToken) {
 	byID := make(map[string]nomad.PAT, len(active))
 	for _, p := range active {
 		byID[p.ID] = p
 	}
+	list := activeList{account: account, byID: byID, takenAt: takenAt}
 	v.mu.Lock()
-	v.lists[conn] = activeList{account: account, byID: byID}
+	v.lists[conn] = list
 	v.mu.Unlock()
 	for i := range tokens {
 		t := &tokens[i]
-		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil {
+		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil || t.Status.ConnectionName != conn.Name && t.Status.ConnectionName != "" {
 			continue
 		}
 		p, listed := byID[t.Status.TokenID]
-		if listed && lastUseRecorded(p.LastUsedAt, t.Status.LastUsedAt) {
+		if listed && v.lastUseRecorded(p.LastUsedAt, t.Status.LastUsedAt) || !listed && !list.expects(t.Status.IssuedAt) {
 			continue
 		}
 		select {
@@ -65,14 +76,18 @@ func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, accoun
 	}
 }
 
-// lookup says whether the connection's last list holds PAT id, and which NOMAD user it listed; known
-// is false before any list.
-func (v *Verifier) lookup(conn types.NamespacedName, id string) (pat nomad.PAT, account string, listed, known bool) {
+// expects reports whether a PAT created at issuedAt (NOMAD's clock) existed when the list was
+// requested. One created later is not missing from it, and costs no GET to confirm.
+func (l activeList) expects(issuedAt *metav1.Time) bool {
+	return issuedAt == nil || issuedAt.Time.Before(l.takenAt)
+}
+
+// lookup returns the connection's last list; known is false before any list.
+func (v *Verifier) lookup(conn types.NamespacedName) (list activeList, known bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	list, known := v.lists[conn]
-	pat, listed = list.byID[id]
-	return pat, list.account, listed, known
+	list, known = v.lists[conn]
+	return list, known
 }
 
 // confirmActive adds a PAT found active by a GET, so later resyncs do not ask again before the next list.
@@ -91,18 +106,23 @@ func (v *Verifier) forget(conn types.NamespacedName) {
 	delete(v.lists, conn)
 }
 
-// lastUseRecorded reports whether status already shows NOMAD's last use of the PAT (to the second:
-// NOMAD's precision varies between answers).
-func lastUseRecorded(nomadLastUse *time.Time, status *metav1.Time) bool {
+// lastUsedAt is NOMAD's last use of a PAT at the granularity status keeps.
+func (v *Verifier) lastUsedAt(nomadLastUse time.Time) *metav1.Time {
+	return &metav1.Time{Time: nomadLastUse.UTC().Truncate(v.lastUsedGranularity)}
+}
+
+// lastUseRecorded reports whether status already shows NOMAD's last use of the PAT, at the
+// granularity status keeps it.
+func (v *Verifier) lastUseRecorded(nomadLastUse *time.Time, status *metav1.Time) bool {
 	if nomadLastUse == nil {
 		return true
 	}
-	return status != nil && status.Time.Equal(nomadLastUse.Truncate(time.Second))
+	return status != nil && status.Time.Equal(v.lastUsedAt(*nomadLastUse).Time)
 }
 
 // verifyInNomad applies the connection's last list to the token: it notes the PAT's last use and, when
-// the PAT is missing from the list, confirms with one GET that it is really gone (the list may predate
-// a rotation) before the decision chain replaces it.
+// a PAT the list should hold is missing from it, confirms with one GET that it is really gone before
+// the decision chain replaces it. A PAT created after the list was requested is not expected in it.
 func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed) error {
 	token := obs.token
 	st := &token.Status
@@ -110,17 +130,21 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		return nil
 	}
 	conn := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
-	pat, account, listed, known := r.Verifier.lookup(conn, st.TokenID)
+	list, known := r.Verifier.lookup(conn)
 	if !known {
 		return nil
 	}
-	if listed {
+	pat, listed := list.byID[st.TokenID]
+	switch {
+	case listed:
 		// Listed among that user's active PATs: that user owns it. The account hash changes with the
 		// connection's address too, not only with its user, so status follows what NOMAD showed.
-		if account != "" {
-			st.Account = account
+		if list.account != "" {
+			st.Account = list.account
 		}
-	} else {
+	case !list.expects(st.IssuedAt):
+		return nil
+	default:
 		nc, err := r.clientOf(ctx, obs, conn.Name, false)
 		if err != nil {
 			return err
@@ -145,8 +169,8 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		pat = *got
 		st.Account = nc.Account()
 	}
-	if !lastUseRecorded(pat.LastUsedAt, st.LastUsedAt) {
-		st.LastUsedAt = &metav1.Time{Time: pat.LastUsedAt.Truncate(time.Second)}
+	if !r.Verifier.lastUseRecorded(pat.LastUsedAt, st.LastUsedAt) {
+		st.LastUsedAt = r.Verifier.lastUsedAt(*pat.LastUsedAt)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ package v1alpha1
 //     the connection or its Secret changes.
 //   - NomadUnavailable: NOMAD answered 5xx/429 or not at all; retried with exponential backoff.
 //   - RevokeFailed: on deletion, the PAT could not be revoked; the message says how to proceed.
+//   - RevokedWithoutReplacement: revoke-now revoked the PAT although NOMAD refused (or failed) to mint
+//     its successor; the Secret holds a dead token until a new PAT can be minted. The message carries
+//     NOMAD's refusal.
 //   - AccountChanged (Events only): a replaced PAT belongs to another NOMAD user than the connection
 //     now logs in as, so the operator cannot revoke it; revoke it in NOMAD.
 //
@@ -43,6 +46,47 @@ const (
 	ReasonNomadUnavailable   = "NomadUnavailable"
 	ReasonRevokeFailed       = "RevokeFailed"
 	ReasonAccountChanged     = "AccountChanged"
+	// ReasonRevokedWithoutReplacement: see ConditionReady.
+	ReasonRevokedWithoutReplacement = "RevokedWithoutReplacement"
+)
+
+// Reasons of Events on a NomadToken, beyond the condition reasons above (which are also emitted as
+// Warning Events when they first appear). Scripts and alerts match on them.
+const (
+	// EventIssued: a PAT was minted and the Secret holds it (Normal).
+	EventIssued = "Issued"
+	// EventRotated: a PAT replaced an earlier one by rotation (Normal).
+	EventRotated = "Rotated"
+	// EventPreviousRevoked: a replaced PAT was revoked in NOMAD (Normal).
+	EventPreviousRevoked = "PreviousRevoked"
+	// EventPreviousExpired: a replaced PAT left the revoke queue because it expired (Normal).
+	EventPreviousExpired = "PreviousExpired"
+	// EventRevokeWaiting: a replaced PAT could not be revoked yet and stays queued (Warning).
+	EventRevokeWaiting = "RevokeWaiting"
+	// EventRevoked: the PAT of a NomadToken being deleted was revoked (Normal).
+	EventRevoked = "Revoked"
+	// EventRevokeNowRequested: revoke-now was carried out (Warning: it is incident response).
+	EventRevokeNowRequested = "RevokeNowRequested"
+	// EventFallbackToRotate: NOMAD's PAT cap left no room for an overlapping PAT, so NOMAD's rotate
+	// endpoint was used and the old PAT stopped working at once (Warning).
+	EventFallbackToRotate = "FallbackToRotate"
+	// EventRotateFailed: NOMAD's rotate endpoint revoked the old PAT and refused its successor (Warning).
+	EventRotateFailed = "RotateFailed"
+	// EventRevokedOrphan: a PAT whose raw token never reached the Secret was revoked (Warning).
+	EventRevokedOrphan = "RevokedOrphan"
+	// EventRestartTargetNotFound: a restart target does not exist (Warning).
+	EventRestartTargetNotFound = "RestartTargetNotFound"
+	// EventRestartedTarget: a restart target was rolled for a new PAT (Normal).
+	EventRestartedTarget = "RestartedTarget"
+	// EventRestartFailed: rolling a restart target failed; it is retried (Warning). Ready is not affected.
+	EventRestartFailed = "RestartFailed"
+)
+
+// Reasons of Events on a NomadConnection.
+const (
+	// EventDeletionWaiting: the connection is being deleted and waits for the NomadTokens (or queued
+	// revocations) that still need it (Normal).
+	EventDeletionWaiting = "DeletionWaiting"
 )
 
 // Reasons of NomadConnection conditions (CredentialsInvalid and Forbidden are shared with NomadToken).
@@ -84,6 +128,10 @@ const (
 
 	// FinalizerRevoke holds a NomadToken until its PAT is revoked (or deletionPolicy is Retain).
 	FinalizerRevoke = "tokens.nomad-operator.dev/revoke"
+	// FinalizerInUse holds a NomadConnection while NomadTokens (or queued revocations) depend on it,
+	// and its credentials and CA Secrets while such a connection needs them, so that a namespace
+	// deletion or a GitOps prune in any order still lets every PAT be revoked.
+	FinalizerInUse = "tokens.nomad-operator.dev/in-use"
 
 	// DefaultSecretKey is the Secret data key of the raw PAT unless spec.secret.key says otherwise.
 	DefaultSecretKey = "token"

@@ -110,6 +110,12 @@ type NomadConnectionStatus struct {
 	// this operator's); NOMAD caps this per user (100 by default).
 	// +optional
 	ActiveTokens *int32 `json:"activeTokens,omitempty"`
+	// inUseSecrets are the Secrets (credentials, CA) this connection holds with the
+	// tokens.nomad-operator.dev/in-use finalizer while NomadTokens depend on it, so that it can let
+	// go of them again after the spec names other Secrets.
+	// +listType=set
+	// +optional
+	InUseSecrets []string `json:"inUseSecrets,omitempty"`
 }
 
 // NomadConnection is a NOMAD deployment and the bot account used to manage PATs in it. Only NomadTokens

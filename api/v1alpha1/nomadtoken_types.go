@@ -181,6 +181,13 @@ type PATReference struct {
 	// username. When the connection's credentials move to another user, that user cannot revoke it.
 	// +optional
 	Account string `json:"account,omitempty"`
+	// expiresAt is when the PAT expires, as NOMAD said. A queued PAT is dropped from the queue only
+	// once it is revoked, or has expired by this time: until then it is alive and is retried.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// lastError is why the last attempt to revoke this queued PAT failed; empty until one did.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
 }
 
 // NomadTokenStatus is what the operator last did and observed.
@@ -242,7 +249,12 @@ type NomadTokenStatus struct {
 	// previousTokenRevokeAt is when previousTokenID is revoked (end of the grace period).
 	// +optional
 	PreviousTokenRevokeAt *metav1.Time `json:"previousTokenRevokeAt,omitempty"`
-	// lastUsedAt is when the current PAT last authenticated at NOMAD, as of the last verification.
+	// previousTokenExpiresAt is when previousTokenID expires; once it has, it needs no revocation.
+	// +optional
+	PreviousTokenExpiresAt *metav1.Time `json:"previousTokenExpiresAt,omitempty"`
+	// lastUsedAt is when the current PAT last authenticated at NOMAD, as of the last verification,
+	// rounded down to the manager's --last-used-granularity (default 1h): a PAT in constant use then
+	// costs one status write per granularity period, not one per verification.
 	// +optional
 	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 	// rotateRequestHandled is the value of the tokens.nomad-operator.dev/rotate annotation last acted on.

@@ -26,6 +26,10 @@ func main() {
 		userErrorRetry  time.Duration
 		syncPeriod      time.Duration
 		leaderNamespace string
+		lastUsed        time.Duration
+		leaseDuration   time.Duration
+		renewDeadline   time.Duration
+		retryPeriod     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
@@ -37,6 +41,14 @@ func main() {
 		"How long to wait before asking NOMAD again after an error only a person can fix.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour,
 		"How often every object is reconciled again even without changes (a Ready token costs nothing then).")
+	flag.DurationVar(&lastUsed, "last-used-granularity", controllers.DefaultLastUsedGranularity,
+		"Precision of status.lastUsedAt: a PAT in constant use costs one status write per this period.")
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a replica that stopped renewing (crashed) keeps the lease before another one takes over.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew the lease before it gives up leading.")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often replicas try to acquire or renew the lease.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -54,13 +66,21 @@ func main() {
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "nomad-token-operator.tokens.nomad-operator.dev",
 		LeaderElectionNamespace: leaderNamespace,
-		Cache:                   controllers.CacheOptions(syncPeriod),
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
+		// On a clean shutdown the lease is handed back at once, so the next replica need not wait
+		// for it to expire. Safe: the manager exits right after its controllers stopped.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(syncPeriod),
 	})
 	if err != nil {
 		log.Error(err, "cannot create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, controllers.Settings{VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Settings{
+		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
+	}); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}

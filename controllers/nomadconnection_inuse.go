@@ -1,0 +1,173 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// dependsOnIndex indexes NomadTokens by every NomadConnection they need: the one they mint through,
+// the one that minted their current PAT, and those of their queued revocations and pending issuance.
+const dependsOnIndex = "nomadtoken.dependsOn"
+
+// connectionsNeededBy lists the names of the connections token depends on.
+func connectionsNeededBy(token *v1alpha1.NomadToken) []string {
+	st := token.Status
+	names := []string{token.Spec.ConnectionRef.Name, st.ConnectionName}
+	for _, ref := range st.RevokePending {
+		names = append(names, ref.ConnectionName)
+	}
+	if st.PendingIssuance != nil {
+		names = append(names, st.PendingIssuance.ConnectionName)
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// dependents lists the NomadTokens that need conn, from the cache.
+func dependents(ctx context.Context, c client.Reader, conn *v1alpha1.NomadConnection) ([]string, error) {
+	var tokens v1alpha1.NomadTokenList
+	if err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{dependsOnIndex: conn.Name}); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(tokens.Items))
+	for _, t := range tokens.Items {
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// secretsOf are the Secrets conn reads: its credentials and, if set, its CA bundle.
+func secretsOf(conn *v1alpha1.NomadConnection) []string {
+	names := []string{conn.Spec.Credentials.SecretRef.Name}
+	if ref := conn.Spec.CASecretRef; ref != nil && ref.Name != "" && ref.Name != names[0] {
+		names = append(names, ref.Name)
+	}
+	return names
+}
+
+// syncInUse keeps the in-use finalizer on conn and on the Secrets it reads exactly while NomadTokens
+// depend on it, so that a namespace deletion or a GitOps prune in any order leaves the tokens what
+// they need to revoke their PATs. The order makes every crash safe: Secrets are held before the
+// connection, and let go of before it. A connection being deleted can gain no finalizer, so one that
+// nothing used goes at once. It returns the dependents.
+// Holding the Secrets means reading them live, so it is done when the connection starts being held,
+// when it names other Secrets, and on each full check (recheck), not on every reconcile.
+func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn *v1alpha1.NomadConnection, recheck bool) ([]string, error) {
+	deps, err := dependents(ctx, r, conn)
+	if err != nil {
+		return nil, err
+	}
+	held := controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse)
+	switch {
+	case len(deps) > 0 && (held || conn.DeletionTimestamp.IsZero()):
+		want := secretsOf(conn)
+		if !held {
+			controllerutil.AddFinalizer(conn, v1alpha1.FinalizerInUse)
+			if err := r.Update(ctx, conn); err != nil {
+				return nil, err
+			}
+		}
+		if !held || recheck || !slices.Equal(conn.Status.InUseSecrets, want) {
+			if err := r.holdSecrets(ctx, conn, want); err != nil {
+				return nil, err
+			}
+		}
+		// Secrets named by an earlier spec are let go of.
+		if err := r.releaseSecrets(ctx, conn, without(conn.Status.InUseSecrets, want)); err != nil {
+			return nil, err
+		}
+		conn.Status.InUseSecrets = want
+	case held:
+		if err := r.releaseSecrets(ctx, conn, append(conn.Status.InUseSecrets, secretsOf(conn)...)); err != nil {
+			return nil, err
+		}
+		conn.Status.InUseSecrets = nil
+		controllerutil.RemoveFinalizer(conn, v1alpha1.FinalizerInUse)
+		if err := r.Update(ctx, conn); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+	}
+	return deps, nil
+}
+
+// holdSecrets puts the in-use finalizer on the named Secrets of conn's namespace. A Secret that does
+// not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
+func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn *v1alpha1.NomadConnection, names []string) error {
+	for _, name := range names {
+		s, err := r.liveSecret(ctx, conn.Namespace, name)
+		if err != nil || s == nil || controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerInUse) || !s.DeletionTimestamp.IsZero() {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		controllerutil.AddFinalizer(s, v1alpha1.FinalizerInUse)
+		if err := r.Update(ctx, s, client.FieldOwner(FieldManager)); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+	}
+	return nil
+}
+
+// releaseSecrets removes the in-use finalizer from the named Secrets, except from those another
+// connection of the namespace still holds.
+func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn *v1alpha1.NomadConnection, names []string) error {
+	var conns v1alpha1.NomadConnectionList
+	if err := r.List(ctx, &conns, client.InNamespace(conn.Namespace)); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if heldByAnother(conns.Items, conn, name) {
+			continue
+		}
+		s, err := r.liveSecret(ctx, conn.Namespace, name)
+		if err != nil {
+			return err
+		}
+		if s == nil || !controllerutil.RemoveFinalizer(s, v1alpha1.FinalizerInUse) {
+			continue
+		}
+		if err := r.Update(ctx, s, client.FieldOwner(FieldManager)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldByAnother reports whether a connection other than conn holds Secret name in use.
+func heldByAnother(conns []v1alpha1.NomadConnection, conn *v1alpha1.NomadConnection, name string) bool {
+	for i := range conns {
+		c := &conns[i]
+		if c.UID != conn.UID && controllerutil.ContainsFinalizer(c, v1alpha1.FinalizerInUse) && slices.Contains(secretsOf(c), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveSecret reads a Secret from the API server (the cache holds only the operator's own Secrets);
+// nil when there is none.
+func (r *NomadConnectionReconciler) liveSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// without returns the names in all that are not in drop.
+func without(all, drop []string) []string {
+	return slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(drop, n) })
+}

@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// observe gathers what decide looks at. Two facts cost work beyond reading objects, and are settled
+// here because every decision depends on them: an issuance whose outcome is unknown (status.pendingIssuance)
+// is recovered first, whatever else holds (even a conflicting Secret must not keep an orphaned PAT
+// alive), and NOMAD's last list of active PATs is applied. If either fails, obs.incomplete says why
+// and nothing is minted on partial knowledge.
+func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.NomadToken, stored *v1alpha1.NomadTokenStatus) *observed {
+	obs := &observed{token: token, now: r.Clock.Now(), stored: stored}
+	if c := meta.FindStatusCondition(stored.Conditions, v1alpha1.ConditionReady); c != nil {
+		obs.readyBefore = c.DeepCopy()
+	}
+	backfillMinter(token)
+	obs.heldOff = r.heldOff(token)
+	if obs.incomplete = r.loadSecrets(ctx, obs); obs.incomplete != nil {
+		return obs
+	}
+	if token.Status.PendingIssuance != nil {
+		if obs.incomplete = r.recoverPendingIssuance(ctx, obs); obs.incomplete != nil {
+			return obs
+		}
+	}
+	obs.incomplete = r.verifyInNomad(ctx, obs)
+	return obs
+}
+
+// loadSecrets reads the Secret at the wanted name and, after spec.secret.name changed, the owned one
+// at the old name.
+func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, obs *observed) error {
+	token := obs.token
+	var err error
+	if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
+		return err
+	}
+	if prev := token.Status.SecretName; prev != "" && prev != token.EffectiveSecretName() {
+		s, err := r.getSecret(ctx, token.Namespace, prev)
+		if err != nil {
+			return err
+		}
+		if s != nil && ownedBy(s, token) {
+			obs.previous = s
+		}
+	}
+	return nil
+}
+
+// getSecret reads from the cache and, on a miss, from the API server: a Secret without the operator's
+// label is invisible to the cache but must still never be overwritten.
+func (r *NomadTokenReconciler) getSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	s := &corev1.Secret{}
+	err := r.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, s)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// heldOff returns NOMAD's recent refusal of this generation of token while its hold-off lasts.
+func (r *NomadTokenReconciler) heldOff(token *v1alpha1.NomadToken) *holdOff {
+	key := types.NamespacedName{Namespace: token.Namespace, Name: token.Name}
+	v, ok := r.holdOffs.Load(key)
+	if !ok {
+		return nil
+	}
+	h := v.(holdOff)
+	if h.uid != token.UID || h.generation != token.Generation || !r.Clock.Now().Before(h.until) {
+		r.holdOffs.Delete(key)
+		return nil
+	}
+	return &h
+}
+
+// holdOffFor stores NOMAD's refusal of token's generation until now+retry.
+func (r *NomadTokenReconciler) holdOffFor(token *v1alpha1.NomadToken, refusal failure, retry time.Duration) {
+	r.holdOffs.Store(types.NamespacedName{Namespace: token.Namespace, Name: token.Name},
+		holdOff{uid: token.UID, generation: token.Generation, until: r.Clock.Now().Add(retry), refusal: refusal})
+}

@@ -1,0 +1,117 @@
+package controllers_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// Teardown in any order: the in-use finalizer keeps a NomadConnection and its Secrets while tokens
+// need them. (The e2e suite does the same with a real namespace deletion and garbage collection.)
+var _ = Describe("Teardown", func() {
+	var t *tenant
+	BeforeEach(func() { t = newTenant() })
+
+	connKey := func() client.ObjectKey { return client.ObjectKey{Namespace: t.ns, Name: "oasis"} }
+	credsKey := func() client.ObjectKey { return client.ObjectKey{Namespace: t.ns, Name: "nomad-bot"} }
+	hasInUse := func(obj client.Object) func(Gomega) {
+		return func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+			g.Expect(controllerutil.ContainsFinalizer(obj, v1alpha1.FinalizerInUse)).To(BeTrue(), "finalizers %v", obj.GetFinalizers())
+		}
+	}
+	gone := func(obj client.Object) func() bool {
+		return func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)) }
+	}
+
+	It("holds the connection and its credentials Secret only while a token needs them", func() {
+		conn := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "oasis"}}
+		creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "nomad-bot"}}
+		Consistently(func() []string { _ = k8s.Get(ctx, connKey(), conn); return conn.Finalizers }, "1s").Should(BeEmpty(),
+			"a connection nothing uses carries no finalizer")
+
+		tok := t.token("user")
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		waitReady(tok)
+		Eventually(hasInUse(conn)).Should(Succeed())
+		Eventually(hasInUse(creds)).Should(Succeed())
+		Expect(get(conn).(*v1alpha1.NomadConnection).Status.InUseSecrets).To(Equal([]string{"nomad-bot"}))
+
+		deleteAndWait(tok)
+		Eventually(func() []string { _ = k8s.Get(ctx, connKey(), conn); return conn.Finalizers }).Should(BeEmpty())
+		Eventually(func() []string { _ = k8s.Get(ctx, credsKey(), creds); return creds.Finalizers }).Should(BeEmpty())
+	})
+
+	It("keeps a connection deleted while a token uses it until that token is gone", func() {
+		tok := t.token("user")
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		tok = waitReady(tok)
+		conn := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "oasis"}}
+		Eventually(hasInUse(conn)).Should(Succeed())
+		Expect(k8s.Delete(ctx, conn)).To(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, connKey(), conn)).To(Succeed())
+			g.Expect(conn.DeletionTimestamp).NotTo(BeNil())
+			g.Expect(isReadyToken(get(tok).(*v1alpha1.NomadToken))).To(BeTrue())
+		}, "2s").Should(Succeed())
+		Expect(stub.Authenticates(rawToken(tok))).To(BeTrue())
+		Expect(eventReasons(t.ns)).To(ContainElement(v1alpha1.EventDeletionWaiting))
+
+		deleteAndWait(tok)
+		Expect(t.activePATs()).To(BeEmpty())
+		Eventually(gone(conn)).Should(BeTrue())
+		creds := &corev1.Secret{}
+		Eventually(func() []string { _ = k8s.Get(ctx, credsKey(), creds); return creds.Finalizers }).Should(BeEmpty())
+	})
+
+	It("revokes every PAT when Secret, connection and tokens are deleted in any order", func() {
+		var toks []*v1alpha1.NomadToken
+		for _, name := range []string{"a", "b", "c"} {
+			tok := t.token(name)
+			Expect(k8s.Create(ctx, tok)).To(Succeed())
+			toks = append(toks, tok)
+		}
+		for _, tok := range toks {
+			waitReady(tok)
+		}
+		Eventually(hasInUse(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "nomad-bot"}})).Should(Succeed())
+		// A prune that deletes the credentials and the connection first.
+		objs := []client.Object{
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "nomad-bot"}},
+			&v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "oasis"}},
+		}
+		for _, tok := range toks {
+			objs = append(objs, tok)
+		}
+		for _, obj := range objs {
+			Expect(k8s.Delete(ctx, obj)).To(Succeed())
+		}
+		for _, obj := range objs {
+			Eventually(gone(obj)).Should(BeTrue(), "%T %s stays", obj, obj.GetName())
+		}
+		Expect(t.activePATs()).To(BeEmpty())
+		Expect(t.allPATs()).To(HaveLen(3))
+	})
+
+	It("deletes a connection nothing uses at once", func() {
+		Expect(k8s.Create(ctx, t.connection("spare"))).To(Succeed())
+		spare := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "spare"}}
+		Expect(k8s.Delete(ctx, spare)).To(Succeed())
+		Eventually(gone(spare)).Should(BeTrue())
+	})
+})
+
+func isReadyToken(tok *v1alpha1.NomadToken) bool {
+	for _, c := range tok.Status.Conditions {
+		if c.Type == v1alpha1.ConditionReady {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
