@@ -1,6 +1,7 @@
 // Package e2e runs the real manager binary against a real kube-apiserver and etcd (envtest) and the
 // real NOMAD stand-in binary, and checks what a user sees: conditions, the Secret, and NOMAD's own
-// view of the PAT.
+// view of the PAT. A real kube-controller-manager runs the namespace and garbage-collector
+// controllers, so namespace deletion and ownerReference garbage collection happen as in a cluster.
 //
 //	make test-e2e
 //
@@ -9,7 +10,7 @@
 //	KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh) MANAGER_BIN=$PWD/bin/manager STUB_BIN=$PWD/bin/nomad-stub \
 //	  go test -count=1 ./test/e2e/...
 //
-// The logs of the manager and the stand-in are kept (their directory is printed) when a spec fails
+// The logs of the manager, the stand-in and kube-controller-manager are kept (their directory is printed) when a spec fails
 // or E2E_KEEP_LOGS is set.
 package e2e
 
@@ -40,6 +41,7 @@ var (
 	repoRoot  string
 	workDir   string
 	controlPl *harness.ControlPlane
+	kcm       *harness.ControllerManager
 	stub      *harness.Stub
 	manager   *harness.Manager
 	// anyFailure keeps the logs for a look afterwards; so does a setup that never finished.
@@ -85,6 +87,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	succeed(err)
 	DeferCleanup(func() { Expect(controlPl.Stop()).To(Succeed()) })
 
+	By("starting kube-controller-manager with the namespace and garbage-collector controllers")
+	kcm, err = harness.StartControllerManager(ctx, harness.ControllerManagerOptions{
+		Kubeconfig: controlPl.Kubeconfig,
+		LogPath:    filepath.Join(workDir, "kube-controller-manager.log"),
+	})
+	succeed(err)
+	// Stopped after the manager (cleanups run last-in first-out) and before the API server.
+	DeferCleanup(func() { Expect(kcm.Stop(0)).To(Succeed()) })
+
 	By("starting the NOMAD stand-in binary")
 	stub, err = harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: workDir})
 	succeed(err)
@@ -111,9 +122,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
 	DeferCleanup(func() { Expect(manager.Stop(20 * time.Second)).To(Succeed()) })
 	setUp = true
-}, NodeTimeout(2*time.Minute))
+}, NodeTimeout(3*time.Minute))
 
-// On failure, show the end of the manager's and the stand-in's logs, raw PATs redacted.
+// On failure, show the end of the manager's, the stand-in's and kube-controller-manager's logs, raw
+// PATs redacted.
 var _ = AfterEach(func() {
 	if !CurrentSpecReport().Failed() {
 		return
@@ -127,6 +139,12 @@ var _ = AfterEach(func() {
 	}
 	if stub != nil {
 		AddReportEntry("nomad-stub log (tail)", stub.Tail(30))
+	}
+	if kcm != nil {
+		AddReportEntry("kube-controller-manager log (tail)", kcm.Tail(30))
+		if exited, err := kcm.Exited(); exited {
+			AddReportEntry("kube-controller-manager exited", fmt.Sprint(err))
+		}
 	}
 })
 

@@ -342,19 +342,20 @@ func newTenant(ctx SpecContext, ns string) *tenant {
 	c := controlPl.Client
 	Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	Expect(c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nomad-bot"},
+		// The label opts the Secret in as NOMAD credentials (design.md, trust model).
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentialsSecret, Labels: map[string]string{credentialsLabel: "true"}},
 		StringData: map[string]string{"username": t.user, "password": t.password},
 	})).To(Succeed())
 	conn := &v1alpha1.NomadConnection{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantConnection},
 		Spec: v1alpha1.NomadConnectionSpec{
 			URL:         stub.APIURL,
-			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "nomad-bot"}},
+			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: credentialsSecret}},
 		},
 	}
 	Expect(c.Create(ctx, conn)).To(Succeed())
 	// Registered before any token's cleanup, so it runs after: tokens need their connection to revoke.
-	// (envtest runs no namespace controller, so the namespace itself stays.)
+	// (The namespace itself stays: deleting it is what the teardown specs test.)
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(client.IgnoreNotFound(controlPl.Client.Delete(ctx, conn))).To(Succeed())
 	})
