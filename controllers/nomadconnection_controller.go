@@ -59,6 +59,8 @@ type NomadConnectionReconciler struct {
 	Clock clock.PassiveClock
 	// Verifier, when set, receives each check's list of active PATs to verify the connection's tokens.
 	Verifier *Verifier
+	// Sweep is what each check does with orphaned PATs; "" means SweepDryRun.
+	Sweep SweepMode
 
 	// checked remembers, per connection, the last successful check, so a resync within the check
 	// interval costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -100,10 +102,8 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	switch {
 	case !conn.DeletionTimestamp.IsZero() && len(deps) > 0:
 		// Its tokens revoke their PATs through it while they are deleted; it goes after the last one.
-		if r.Recorder != nil {
-			r.Recorder.Eventf(conn, nil, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
-				"deletion waits for the NomadTokens that need this connection to revoke their PATs: %s", strings.Join(deps, ", "))
-		}
+		r.event(conn, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
+			"deletion waits for the NomadTokens that need this connection to revoke their PATs: "+strings.Join(deps, ", "))
 		return ctrl.Result{}, r.writeStatus(ctx, conn, original)
 	case !conn.DeletionTimestamp.IsZero():
 		r.forget(req.NamespacedName)
@@ -191,6 +191,10 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 			return ctrl.Result{}, err
 		}
 		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), nc.Account(), active, listedAt, tokens)
+	}
+	if err := r.sweepOrphans(ctx, conn, nc, active); err != nil {
+		// The connection works; the sweep is tried again at the next check.
+		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
 	st.PATPath = v1alpha1.PATPathMode(path)
 	st.ActiveTokens = ptr.To(int32(len(active)))

@@ -2,9 +2,12 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -28,7 +31,9 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	var err error
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
 		r.revokeUnheld(ctx, obs)
-		err = r.releaseSecret(ctx, token)
+		if err = r.recordRetained(ctx, token); err == nil {
+			err = r.releaseSecret(ctx, token)
+		}
 	} else {
 		err = r.revokeAll(ctx, obs)
 	}
@@ -130,4 +135,27 @@ func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha
 	s.OwnerReferences = refs
 	delete(s.Labels, v1alpha1.LabelManagedBy)
 	return r.Update(ctx, s, client.FieldOwner(FieldManager))
+}
+
+// recordRetained notes the PAT that deletionPolicy Retain leaves active in the status of the connection
+// that minted it, before the NomadToken goes: the orphan sweep then never takes it for an orphan. If
+// that connection is gone there is no sweep through it to protect the PAT from.
+func (r *NomadTokenReconciler) recordRetained(ctx context.Context, token *v1alpha1.NomadToken) error {
+	st := token.Status
+	if st.TokenID == "" {
+		return nil
+	}
+	key := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
+	entry := v1alpha1.RetainedPAT{ID: st.TokenID, NomadToken: token.Namespace + "/" + token.Name, ExpiresAt: st.ExpiresAt.DeepCopy()}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		conn := &v1alpha1.NomadConnection{}
+		if err := r.APIReader.Get(ctx, key, conn); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if slices.ContainsFunc(conn.Status.RetainedPATs, func(p v1alpha1.RetainedPAT) bool { return p.ID == entry.ID }) {
+			return nil
+		}
+		conn.Status.RetainedPATs = append(conn.Status.RetainedPATs, entry)
+		return r.Status().Update(ctx, conn)
+	})
 }

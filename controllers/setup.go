@@ -40,6 +40,8 @@ type Settings struct {
 	UserErrorRetry       time.Duration
 	// LastUsedGranularity is the precision of status.lastUsedAt; 0 means DefaultLastUsedGranularity.
 	LastUsedGranularity time.Duration
+	// OrphanSweep is what connection checks do with orphaned PATs; "" means SweepDryRun.
+	OrphanSweep SweepMode
 	// Clock drives every decision; nil means the real clock. Tests pass a fake one.
 	Clock clock.PassiveClock
 	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
@@ -66,6 +68,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		UserErrorRetry: s.UserErrorRetry,
 		Clock:          s.Clock,
 		Verifier:       verifier,
+		Sweep:          s.OrphanSweep,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -87,6 +87,11 @@ const (
 	// EventDeletionWaiting: the connection is being deleted and waits for the NomadTokens (or queued
 	// revocations) that still need it (Normal).
 	EventDeletionWaiting = "DeletionWaiting"
+	// EventOrphansFound: the bot account holds active PATs with the operator's marker that no
+	// NomadToken accounts for; they are listed in status.orphanedPATs (Warning).
+	EventOrphansFound = "OrphansFound"
+	// EventOrphanRevoked: the orphan sweep revoked such a PAT (Normal).
+	EventOrphanRevoked = "OrphanRevoked"
 )
 
 // Reasons of NomadConnection conditions (CredentialsInvalid and Forbidden are shared with NomadToken).

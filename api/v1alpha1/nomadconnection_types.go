@@ -116,6 +116,45 @@ type NomadConnectionStatus struct {
 	// +listType=set
 	// +optional
 	InUseSecrets []string `json:"inUseSecrets,omitempty"`
+	// orphanedPATs are active PATs of the bot account that carry this operator's marker but that no
+	// NomadToken accounts for (a finalizer removed by hand, a cluster restored from an old backup). At
+	// most 50 are listed; orphanedPATCount counts them all. The manager's --orphan-sweep=revoke
+	// revokes them; the default, dry-run, only lists them.
+	// +listType=map
+	// +listMapKey=id
+	// +optional
+	OrphanedPATs []OrphanedPAT `json:"orphanedPATs,omitempty"`
+	// orphanedPATCount is how many orphaned PATs the last check found.
+	// +optional
+	OrphanedPATCount *int32 `json:"orphanedPATCount,omitempty"`
+	// retainedPATs are PATs that NomadTokens deleted with deletionPolicy Retain left active on purpose.
+	// The orphan sweep never touches them; an entry is dropped once its PAT has expired.
+	// +listType=map
+	// +listMapKey=id
+	// +optional
+	RetainedPATs []RetainedPAT `json:"retainedPATs,omitempty"`
+}
+
+// OrphanedPAT is an active PAT of the bot account that no NomadToken accounts for.
+type OrphanedPAT struct {
+	// id of the PAT in NOMAD.
+	ID string `json:"id"`
+	// name of the PAT in NOMAD.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// createdAt is when NOMAD created it.
+	CreatedAt metav1.Time `json:"createdAt"`
+}
+
+// RetainedPAT is a PAT left active on purpose when its NomadToken was deleted with deletionPolicy Retain.
+type RetainedPAT struct {
+	// id of the PAT in NOMAD.
+	ID string `json:"id"`
+	// nomadToken is the deleted NomadToken, as namespace/name.
+	NomadToken string `json:"nomadToken"`
+	// expiresAt is when the PAT expires.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
 // NomadConnection is a NOMAD deployment and the bot account used to manage PATs in it. Only NomadTokens

@@ -30,6 +30,7 @@ func main() {
 		leaseDuration   time.Duration
 		renewDeadline   time.Duration
 		retryPeriod     time.Duration
+		orphanSweep     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
@@ -49,11 +50,19 @@ func main() {
 		"How long the leader keeps trying to renew the lease before it gives up leading.")
 	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
 		"How often replicas try to acquire or renew the lease.")
+	flag.StringVar(&orphanSweep, "orphan-sweep", string(controllers.SweepDryRun),
+		"What each connection check does with active PATs of its bot account that carry this operator's marker but belong to no NomadToken: dry-run (list them in the connection's status.orphanedPATs), revoke, or off.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	switch controllers.SweepMode(orphanSweep) {
+	case controllers.SweepDryRun, controllers.SweepRevoke, controllers.SweepOff:
+	default:
+		log.Error(nil, "--orphan-sweep must be dry-run, revoke or off", "value", orphanSweep)
+		os.Exit(2)
+	}
 
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
@@ -80,6 +89,7 @@ func main() {
 	}
 	if err := controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
+		OrphanSweep: controllers.SweepMode(orphanSweep),
 	}); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)

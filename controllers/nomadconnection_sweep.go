@@ -1,0 +1,153 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// SweepMode is what the connection check does with orphaned PATs: active PATs of its bot account that
+// carry this operator's marker but that no NomadToken accounts for.
+type SweepMode string
+
+const (
+	// SweepDryRun lists them in status.orphanedPATs (the default: listing is harmless).
+	SweepDryRun SweepMode = "dry-run"
+	// SweepRevoke revokes them.
+	SweepRevoke SweepMode = "revoke"
+	// SweepOff does neither.
+	SweepOff SweepMode = "off"
+)
+
+const (
+	// orphanMinAge keeps the sweep away from a PAT whose issuance is still settling: every write that
+	// makes a PAT known to a NomadToken lands within seconds of its creation, but the cache the sweep
+	// reads may lag behind.
+	orphanMinAge = time.Hour
+	// maxListedOrphans bounds status.orphanedPATs.
+	maxListedOrphans = 50
+	// operatorMarker starts the marker every PAT minted by this operator carries in its description.
+	operatorMarker = "[nomad-token-operator "
+)
+
+// accountedPATs is everything NomadTokens and connections say about PATs they account for.
+type accountedPATs struct {
+	ids     map[string]bool // current, previous, queued and retained PATs
+	markers []string        // markers of issuances in flight
+}
+
+func (a accountedPATs) holds(p nomad.PAT) bool {
+	if a.ids[p.ID] {
+		return true
+	}
+	for _, m := range a.markers {
+		if strings.Contains(p.Description, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// accounted collects, cluster-wide (a bot account may serve connections in several namespaces), the
+// PATs some NomadToken or connection accounts for.
+func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPATs, error) {
+	a := accountedPATs{ids: map[string]bool{}}
+	var tokens v1alpha1.NomadTokenList
+	if err := r.List(ctx, &tokens); err != nil {
+		return a, err
+	}
+	for _, t := range tokens.Items {
+		st := t.Status
+		a.ids[st.TokenID], a.ids[st.PreviousTokenID] = true, true
+		for _, ref := range st.RevokePending {
+			a.ids[ref.ID] = true
+		}
+		if st.PendingIssuance != nil {
+			a.markers = append(a.markers, st.PendingIssuance.Marker)
+		}
+	}
+	var conns v1alpha1.NomadConnectionList
+	if err := r.List(ctx, &conns); err != nil {
+		return a, err
+	}
+	for _, c := range conns.Items {
+		for _, p := range c.Status.RetainedPATs {
+			a.ids[p.ID] = true
+		}
+	}
+	return a, nil
+}
+
+// sweepOrphans finds the orphaned PATs among the connection's active ones and, with SweepRevoke,
+// revokes them. A PAT kept on purpose by deletionPolicy: Retain is recorded in status.retainedPATs and
+// never swept.
+func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn *v1alpha1.NomadConnection, nc nomad.Client, active []nomad.PAT) error {
+	st := &conn.Status
+	now := r.Clock.Now()
+	st.RetainedPATs = stillAlive(st.RetainedPATs, now)
+	if r.Sweep == SweepOff {
+		st.OrphanedPATs, st.OrphanedPATCount = nil, nil
+		return nil
+	}
+	known, err := r.accounted(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range st.RetainedPATs { // this connection's, as they are now
+		known.ids[p.ID] = true
+	}
+	var orphans []v1alpha1.OrphanedPAT
+	for _, p := range active {
+		if !strings.Contains(p.Description, operatorMarker) || known.holds(p) || now.Sub(p.CreatedAt) < orphanMinAge {
+			continue
+		}
+		if r.Sweep == SweepRevoke {
+			if err := nc.Revoke(ctx, p.ID); err != nil {
+				return err
+			}
+			log.FromContext(ctx).Info("revoked orphaned PAT", "tokenID", p.ID)
+			r.event(conn, corev1.EventTypeNormal, v1alpha1.EventOrphanRevoked, "Sweep",
+				fmt.Sprintf("Revoked PAT %s (%q): it carries this operator's marker but no NomadToken accounts for it", p.ID, p.Name))
+			continue
+		}
+		orphans = append(orphans, v1alpha1.OrphanedPAT{ID: p.ID, Name: p.Name, CreatedAt: metav1.NewTime(p.CreatedAt.UTC().Truncate(time.Second))})
+	}
+	if len(orphans) > 0 && len(orphans) != len(st.OrphanedPATs) {
+		r.event(conn, corev1.EventTypeWarning, v1alpha1.EventOrphansFound, "Sweep", fmt.Sprintf(
+			"%d active PATs of the bot account carry this operator's marker but no NomadToken accounts for them (status.orphanedPATs); revoke them in NOMAD, or run the manager with --orphan-sweep=revoke",
+			len(orphans)))
+	}
+	st.OrphanedPATCount = nil
+	if len(orphans) > 0 {
+		st.OrphanedPATCount = ptr.To(int32(len(orphans)))
+	}
+	st.OrphanedPATs = orphans[:min(len(orphans), maxListedOrphans)]
+	return nil
+}
+
+// stillAlive drops the retained PATs that have expired.
+func stillAlive(retained []v1alpha1.RetainedPAT, now time.Time) []v1alpha1.RetainedPAT {
+	var left []v1alpha1.RetainedPAT
+	for _, p := range retained {
+		if p.ExpiresAt == nil || now.Before(p.ExpiresAt.Time) {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// event emits an Event on conn when a recorder is set.
+func (r *NomadConnectionReconciler) event(conn *v1alpha1.NomadConnection, eventType, reason, action, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(conn, nil, eventType, reason, action, "%s", note)
+	}
+}

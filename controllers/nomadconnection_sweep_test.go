@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+)
+
+// sweepWorld is a crash world whose bot account also holds, two hours later, PATs nobody tracks.
+type sweepWorld struct {
+	*crashWorld
+	nc                      nomad.Client
+	conn                    *v1alpha1.NomadConnection
+	tracked, orphan, manual string
+	retained, young         string
+}
+
+func newSweepWorld(t *testing.T) *sweepWorld {
+	t.Helper()
+	w := &sweepWorld{crashWorld: newCrashWorld(t, interceptor.Funcs{})}
+	w.mustReconcile(t)
+	w.tracked = w.assertOneActivePATInSecret(t).Status.TokenID
+	w.conn = &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, w.conn); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if w.nc, err = nomad.New(nomad.Config{URL: w.conn.Spec.URL, Username: "bot", Password: "pw", Clock: w.clock}); err != nil {
+		t.Fatal(err)
+	}
+	mint := func(description string) string {
+		issued, err := w.nc.Create(context.Background(), nomad.CreateRequest{Name: "x", Description: description,
+			Scopes: []string{"uploads:read"}, ExpiresInDays: ptr.To(30)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return issued.PAT.ID
+	}
+	// A NomadToken whose finalizer was removed by hand left this one behind.
+	w.orphan = mint("[nomad-token-operator deadbeef-0123456789ab]")
+	w.manual = mint("made by a person in NOMAD's UI")
+	w.retained = mint("[nomad-token-operator cafecafe-0123456789ab]")
+	w.conn.Status.RetainedPATs = []v1alpha1.RetainedPAT{{ID: w.retained, NomadToken: "team-a/kept"}}
+	w.clock.Step(2 * time.Hour)
+	// One still settling: too young to be judged.
+	w.young = mint("[nomad-token-operator abcdabcd-0123456789ab]")
+	return w
+}
+
+func (w *sweepWorld) sweep(t *testing.T, mode SweepMode) *events.FakeRecorder {
+	t.Helper()
+	recorder := events.NewFakeRecorder(10)
+	r := &NomadConnectionReconciler{Client: w.client, Clock: w.clock, Recorder: recorder, Sweep: mode}
+	active, err := w.nc.List(context.Background(), nomad.ListOptions{State: "active"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sweepOrphans(context.Background(), w.conn, w.nc, active); err != nil {
+		t.Fatal(err)
+	}
+	return recorder
+}
+
+func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
+	w := newSweepWorld(t)
+	recorder := w.sweep(t, "")
+	st := w.conn.Status
+	if len(st.OrphanedPATs) != 1 || st.OrphanedPATs[0].ID != w.orphan || st.OrphanedPATCount == nil || *st.OrphanedPATCount != 1 {
+		t.Fatalf("orphanedPATs %+v count %v: want exactly the untracked PAT with the operator's marker", st.OrphanedPATs, st.OrphanedPATCount)
+	}
+	if len(w.stub.ActivePATs("bot")) != 5 {
+		t.Fatal("a dry run revoked something")
+	}
+	if got := drainEvents(recorder); countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventOrphansFound) != 1 {
+		t.Errorf("want one OrphansFound Warning, got %q", got)
+	}
+}
+
+func TestOrphanSweepRevokesOnlyOrphans(t *testing.T) {
+	w := newSweepWorld(t)
+	w.sweep(t, SweepRevoke)
+	if w.active("bot", w.orphan) {
+		t.Error("the orphan is still active")
+	}
+	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young} {
+		if !w.active("bot", id) {
+			t.Errorf("the %s PAT was swept", name)
+		}
+	}
+	if len(w.conn.Status.OrphanedPATs) != 0 {
+		t.Errorf("orphanedPATs %v after revoking them", w.conn.Status.OrphanedPATs)
+	}
+}
+
+func TestRetainedPATIsRecordedAndNeverSwept(t *testing.T) {
+	w := newSweepWorld(t)
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), client.ObjectKeyFromObject(w.conn), w.conn); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.conn.Status.RetainedPATs) != 1 || w.conn.Status.RetainedPATs[0].ID != w.tracked || w.conn.Status.RetainedPATs[0].NomadToken != "team-a/ci" {
+		t.Fatalf("retainedPATs %+v: want the Retain'ed PAT recorded on its connection", w.conn.Status.RetainedPATs)
+	}
+	w.sweep(t, SweepRevoke)
+	if !w.active("bot", w.tracked) {
+		t.Fatal("the PAT kept by deletionPolicy Retain was swept")
+	}
+	// Once it has expired, its record goes.
+	w.conn.Status.RetainedPATs[0].ExpiresAt = &metav1.Time{Time: w.clock.Now().Add(-time.Minute)}
+	w.sweep(t, SweepDryRun)
+	if len(w.conn.Status.RetainedPATs) != 0 {
+		t.Fatalf("retainedPATs %+v: an expired PAT's record stays", w.conn.Status.RetainedPATs)
+	}
+}
