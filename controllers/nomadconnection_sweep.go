@@ -41,8 +41,10 @@ const (
 
 // accountedPATs is everything NomadTokens and connections say about PATs they account for.
 type accountedPATs struct {
-	ids     map[string]bool // current, previous, queued and retained PATs
-	markers []string        // markers of issuances in flight
+	ids map[string]bool // current, previous, queued and retained PATs
+	// markers are the marker prefixes of NomadTokens with an issuance in flight: any PAT of theirs may
+	// be the one being settled (one from NOMAD's rotate endpoint carries an older marker of the token).
+	markers []string
 }
 
 func (a accountedPATs) holds(p nomad.PAT) bool {
@@ -72,7 +74,7 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 			a.ids[ref.ID] = true
 		}
 		if st.PendingIssuance != nil {
-			a.markers = append(a.markers, st.PendingIssuance.Marker)
+			a.markers = append(a.markers, markerPrefix(&t))
 		}
 	}
 	var conns v1alpha1.NomadConnectionList

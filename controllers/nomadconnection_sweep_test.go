@@ -23,6 +23,9 @@ type sweepWorld struct {
 	conn                    *v1alpha1.NomadConnection
 	tracked, orphan, manual string
 	retained, young         string
+	// settling is a PAT of a NomadToken whose issuance is in flight, carrying an older marker of it
+	// (as one from NOMAD's rotate endpoint does) while the pending marker is a new one.
+	settling string
 }
 
 func newSweepWorld(t *testing.T) *sweepWorld {
@@ -51,6 +54,16 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	w.manual = mint("made by a person in NOMAD's UI")
 	w.retained = mint("[nomad-token-operator cafecafe-0123456789ab]")
 	w.conn.Status.RetainedPATs = []v1alpha1.RetainedPAT{{ID: w.retained, NomadToken: "team-a/kept"}}
+	w.settling = mint("[nomad-token-operator feedfeed-000000000001]")
+	rotating := &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "rotating", UID: "feedfeed-uid"},
+		Spec: v1alpha1.NomadTokenSpec{ConnectionRef: v1alpha1.ConnectionRef{Name: "oasis"}, Scopes: []string{"uploads:read"}}}
+	if err := w.client.Create(context.Background(), rotating); err != nil {
+		t.Fatal(err)
+	}
+	rotating.Status.PendingIssuance = &v1alpha1.PendingIssuance{Marker: "feedfeed-000000000002", StartedAt: metav1.NewTime(w.clock.Now())}
+	if err := w.client.Status().Update(context.Background(), rotating); err != nil {
+		t.Fatal(err)
+	}
 	w.clock.Step(2 * time.Hour)
 	// One still settling: too young to be judged.
 	w.young = mint("[nomad-token-operator abcdabcd-0123456789ab]")
@@ -78,7 +91,7 @@ func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
 	if len(st.OrphanedPATs) != 1 || st.OrphanedPATs[0].ID != w.orphan || st.OrphanedPATCount == nil || *st.OrphanedPATCount != 1 {
 		t.Fatalf("orphanedPATs %+v count %v: want exactly the untracked PAT with the operator's marker", st.OrphanedPATs, st.OrphanedPATCount)
 	}
-	if len(w.stub.ActivePATs("bot")) != 5 {
+	if len(w.stub.ActivePATs("bot")) != 6 {
 		t.Fatal("a dry run revoked something")
 	}
 	if got := drainEvents(recorder); countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventOrphansFound) != 1 {
@@ -92,7 +105,7 @@ func TestOrphanSweepRevokesOnlyOrphans(t *testing.T) {
 	if w.active("bot", w.orphan) {
 		t.Error("the orphan is still active")
 	}
-	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young} {
+	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young, "settling": w.settling} {
 		if !w.active("bot", id) {
 			t.Errorf("the %s PAT was swept", name)
 		}
