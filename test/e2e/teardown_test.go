@@ -29,8 +29,9 @@ const (
 	// inUseFinalizer holds a NomadConnection while NomadTokens (or queued revocations) depend on it,
 	// and its credentials and CA Secrets while such a connection needs them.
 	inUseFinalizer = "tokens.nomad-operator.dev/in-use"
-	// teardownPatience bounds a whole teardown: the namespace controller retries a namespace whose
-	// objects still have finalizers about every 8 s, and the operator revokes in between.
+	// teardownPatience bounds a whole teardown: the namespace controller waits 5 s before it acts on
+	// a namespace deletion and then retries a namespace whose objects still have finalizers about
+	// every 8.5 s (half its 15 s estimate, plus one); the operator revokes in between.
 	teardownPatience = 90 * time.Second
 	// unusedPatience bounds the deletion of something nothing depends on: one reconcile, if any.
 	unusedPatience = 5 * time.Second
