@@ -226,8 +226,8 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 }
 
 // recordList hands the token controller a connection's list of active PATs, requested a second
-// from now on the test clock: PATs issued before that are expected in it.
+// from now on the test clock: PATs issued more than a second before that are expected in it.
 func (w *crashWorld) recordList(conn types.NamespacedName, account string, active []nomad.PAT) {
-	w.clock.Step(time.Second)
+	w.clock.Step(2 * time.Second)
 	w.r.Verifier.record(context.Background(), conn, account, active, w.clock.Now(), nil)
 }

@@ -78,8 +78,11 @@ func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, accoun
 
 // expects reports whether a PAT created at issuedAt (NOMAD's clock) existed when the list was
 // requested. One created later is not missing from it, and costs no GET to confirm.
+//
+// status keeps issuedAt in whole seconds, so a PAT created within the second before the list is not
+// expected either: it is checked by the next list instead of a GET now.
 func (l activeList) expects(issuedAt *metav1.Time) bool {
-	return issuedAt == nil || issuedAt.Time.Before(l.takenAt)
+	return issuedAt == nil || issuedAt.Time.Add(time.Second).Before(l.takenAt)
 }
 
 // lookup returns the connection's last list; known is false before any list.

@@ -62,8 +62,11 @@ func (w *crashWorld) usePAT(t *testing.T) {
 func TestANewTokenCostsNoGetAfterAnOlderList(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
 	w.r.Verifier = NewVerifier(0)
-	w.listNow(t) // the connection's list, taken before the token's PAT existed
-	w.clock.Step(time.Second)
+	// The connection's list is requested before the token's PAT exists, in the same second: status
+	// keeps issuedAt in whole seconds, so that must not make the PAT look older than the list.
+	w.clock.SetTime(issuedAt.Add(500 * time.Millisecond))
+	w.listNow(t)
+	w.clock.SetTime(issuedAt.Add(900 * time.Millisecond))
 	w.mustReconcile(t)
 	w.assertOneActivePATInSecret(t)
 	w.stub.ResetCalls()
@@ -74,11 +77,11 @@ func TestANewTokenCostsNoGetAfterAnOlderList(t *testing.T) {
 		t.Fatalf("NOMAD calls %v after the PAT was issued: a PAT newer than the list is not missing from it", calls)
 	}
 	// A PAT the list should hold and does not is still confirmed, and replaced if gone.
-	w.clock.Step(time.Second)
+	w.clock.Step(2 * time.Second)
 	w.listNow(t)
 	tok := w.token(t)
 	w.stub.RevokePAT(tok.Status.TokenID)
-	w.clock.Step(time.Second)
+	w.clock.Step(2 * time.Second)
 	w.listNow(t)
 	w.mustReconcile(t)
 	if w.token(t).Status.TokenID == tok.Status.TokenID {
