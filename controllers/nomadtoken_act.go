@@ -54,6 +54,9 @@ func (r *NomadTokenReconciler) act(ctx context.Context, obs *observed, p *plan) 
 			out.unreplaced = obs.token.Status.TokenID
 			r.revokeUnreplaced(obs.token)
 		}
+	case p.revokeOnly:
+		out.unreplaced = obs.token.Status.TokenID
+		r.revokeUnreplaced(obs.token)
 	case p.syncSecret:
 		out.mintErr = r.syncSecret(ctx, obs)
 	}

@@ -53,6 +53,14 @@ type holdOff struct {
 	generation int64
 	until      time.Time
 	refusal    failure // what NOMAD said, for Ready once the PAT it could not replace expires
+	// rotateRequest is the rotate annotation's value when NOMAD refused: only another one bypasses.
+	rotateRequest string
+}
+
+// bypassedBy reports a request of a person that the hold-off does not hold back: a revoke-now value
+// not yet acted on (it revokes, minted successor or not), or a rotate value NOMAD has not refused.
+func (h *holdOff) bypassedBy(token *v1alpha1.NomadToken) bool {
+	return revokeNowRequested(token) || rotateRequested(token) && token.Annotations[v1alpha1.AnnotationRotate] != h.rotateRequest
 }
 
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens,verbs=get;list;watch;update;patch

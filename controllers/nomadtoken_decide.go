@@ -53,7 +53,8 @@ const (
 // plan is everything one reconcile owes a NomadToken, decided by decide from what was observed and
 // nothing else. The act steps carry it out; report turns it and their outcome into conditions.
 type plan struct {
-	// mint is why a new PAT is owed now (an Issue* reason); "" when the current PAT serves.
+	// mint is why a new PAT is owed (an Issue* reason); "" when the current PAT serves. It is minted
+	// now unless blocked says why not.
 	mint string
 	// via is how the new PAT is obtained.
 	via mintVia
@@ -70,7 +71,10 @@ type plan struct {
 	rotateAtLimit bool
 	// revokeUnreplaced: revoke-now; if no successor can be minted, the current PAT is revoked anyway.
 	revokeUnreplaced bool
-	// blocked is why no PAT may be minted now although one may be owed.
+	// revokeOnly: revoke-now while nothing can be minted at all (a conflicting Secret, an incomplete
+	// observation): the current PAT is revoked without trying for a successor.
+	revokeOnly bool
+	// blocked is why the PAT that mint names (or any) may not be minted now.
 	blocked *failure
 	// syncSecret: rewrite the Secret with the PAT it holds (labels, annotations, key or name changed).
 	syncSecret bool
@@ -78,19 +82,23 @@ type plan struct {
 
 // decide is the whole lifecycle of a NomadToken on one screen: what is owed, given what was seen.
 func decide(o *observed) plan {
-	if o.incomplete != nil {
-		return plan{previous: previousFate(o)}
-	}
-	if o.secretConflict() {
-		// Nothing is minted for a Secret that is not ours; replaced PATs are still revoked on time.
-		return plan{previous: previousFate(o), blocked: &failure{reason: v1alpha1.ReasonSecretConflict, message: secretConflictMessage(o.secret.Name)}}
+	if o.incomplete != nil || o.secretConflict() {
+		// Nothing is minted on partial knowledge, nor for a Secret that is not ours; replaced PATs
+		// are still revoked on time, and the incident button still revokes.
+		p := plan{previous: previousFate(o)}
+		if o.incomplete == nil {
+			p.blocked = &failure{reason: v1alpha1.ReasonSecretConflict, message: secretConflictMessage(o.secret.Name)}
+		}
+		if revokeNowRequested(o.token) {
+			p.previous, p.revokeOnly = revokeAtOnce, true
+		}
+		return p
 	}
 	reason := issuanceReason(o)
-	requested := revokeNowRequested(o.token) || reason == IssueRotateRequest
-	if o.heldOff != nil && !requested {
+	if o.heldOff != nil && !o.heldOff.bypassedBy(o.token) {
 		// NOMAD refused this generation recently: ask again only when the hold-off ends, or when a
-		// person asks explicitly (a new request annotation value).
-		return plan{previous: previousFate(o), blocked: &o.heldOff.refusal}
+		// person asks anew (a request annotation value NOMAD has not refused yet).
+		return plan{mint: reason, previous: previousFate(o), blocked: &o.heldOff.refusal, currentServes: reason == "" || isRotation(reason)}
 	}
 	if reason == "" {
 		return plan{previous: previousFate(o), syncSecret: secretNeedsSync(o)}

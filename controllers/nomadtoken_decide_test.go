@@ -317,7 +317,39 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "NOMAD refused this generation: nothing is minted until the hold-off ends",
 			observe: func() *observed { o := healthy(renewalDue)(); o.heldOff = refused; return o },
-			want:    plan{}, blocked: v1alpha1.ReasonLifetimeExceeded,
+			want:    plan{mint: IssueRenewalDue, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
+		},
+		{
+			name:    "during a hold-off a missing Secret is owed a PAT that cannot be minted: the old one does not serve",
+			observe: func() *observed { o := healthy(issuedAt)(); o.secret, o.heldOff = nil, refused; return o },
+			want:    plan{mint: IssueSecretMissing}, blocked: v1alpha1.ReasonLifetimeExceeded,
+		},
+		{
+			name: "a rotate request NOMAD already refused does not bypass the hold-off again",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.heldOff = &holdOff{refusal: refused.refusal, rotateRequest: "1"}
+				return annotate(o, v1alpha1.AnnotationRotate, "1")
+			},
+			want: plan{mint: IssueRotateRequest, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
+		},
+		{
+			name: "revoke-now revokes even while a conflicting Secret blocks minting",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "leak")
+				o.secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci"}}
+				return o
+			},
+			want: plan{previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonSecretConflict,
+		},
+		{
+			name: "revoke-now revokes even when the observation is incomplete",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "leak")
+				o.incomplete = errors.New("recovery failed")
+				return o
+			},
+			want: plan{previous: revokeAtOnce, revokeOnly: true},
 		},
 		{
 			name: "a rotate request bypasses the hold-off",

@@ -25,7 +25,7 @@ import (
 // marker and revokes it instead of leaving an active PAT nobody holds.
 func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string, old fate, out *outcome) error {
 	token := obs.token
-	marker, err := r.recordIntent(ctx, obs, reason, nc.Account())
+	marker, err := r.recordIntent(ctx, obs, reason, nc.Account(), false)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, p *plan, out *outcome) error {
 	token := obs.token
 	old := token.Status.TokenID
-	if _, err := r.recordIntent(ctx, obs, p.mint, nc.Account()); err != nil {
+	if _, err := r.recordIntent(ctx, obs, p.mint, nc.Account(), true); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
@@ -81,7 +81,7 @@ func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed,
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
 // of the update also stops a reconcile working from a stale cache from minting twice.
-func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, reason, account string) (string, error) {
+func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, reason, account string, viaRotate bool) (string, error) {
 	token := obs.token
 	marker, err := newMarker(token)
 	if err != nil {
@@ -94,6 +94,7 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, 
 		Reason:         reason,
 		ConnectionName: token.Spec.ConnectionRef.Name,
 		Account:        account,
+		ViaRotate:      viaRotate,
 	}
 	if err := r.Status().Update(ctx, token); err != nil {
 		return "", err

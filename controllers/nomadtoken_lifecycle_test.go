@@ -298,3 +298,101 @@ func TestHoldOffOfADeletedNomadTokenIsForgotten(t *testing.T) {
 		t.Fatal("the hold-off of a deleted NomadToken is kept")
 	}
 }
+
+func TestAdoptionFollowsHowThePATWasObtainedNotTodaysStrategy(t *testing.T) {
+	statusWrites, failAt := 0, -1
+	w := newCrashWorld(t, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			statusWrites++
+			if statusWrites == failAt {
+				return errInjected
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
+	failAt = statusWrites + 2 // an Overlap renewal's closing write is lost
+	if err := w.reconcile(t); !errors.Is(err, errInjected) {
+		t.Fatalf("rotating: %v, want the injected failure", err)
+	}
+	// GitOps switches the (non-material) strategy before the operator comes back.
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.Rotation.Strategy = v1alpha1.RotationRotate })
+	w.mustReconcile(t)
+	tok := w.token(t)
+	if tok.Status.PreviousTokenID != first.Status.TokenID {
+		t.Fatalf("previous %q after adoption: the Overlap renewal's old PAT (%s, active %v) is no longer tracked",
+			tok.Status.PreviousTokenID, first.Status.TokenID, w.active("bot", first.Status.TokenID))
+	}
+}
+
+func TestRevokeNowDuringAnOutageSaysThePATIsQueuedNotRevoked(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.stub.InjectFault("create", 100, nomadstub.Fault{Status: 503})
+	w.stub.InjectFault("revoke", 100, nomadstub.Fault{Status: 503})
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "1"}
+	})
+	_ = w.reconcile(t)
+	tok := w.token(t)
+	c := readyCondition(t, tok)
+	if c.Reason != v1alpha1.ReasonRevokedWithoutReplacement || !strings.Contains(c.Message, "queued PAT "+first.Status.TokenID) {
+		t.Fatalf("Ready %s %q: NOMAD did not answer the revoke, so the PAT must be reported queued, not revoked", c.Reason, c.Message)
+	}
+	if len(tok.Status.RevokePending) != 1 || tok.Status.RevokePending[0].ID != first.Status.TokenID {
+		t.Fatalf("revokePending %v: the PAT must stay queued", tok.Status.RevokePending)
+	}
+	w.stub.ClearFaults()
+	_ = w.reconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("the queued PAT was not revoked once NOMAD answered again")
+	}
+}
+
+func TestRevokeNowRevokesWhileASecretConflictBlocksMinting(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	// The Secret moves to a name a user's Secret already has, and then the token leaks.
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "taken"}}
+	if err := w.client.Create(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Spec.Secret.Name = "taken"
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "1"}
+	})
+	_ = w.reconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("revoke-now was blocked by the SecretConflict")
+	}
+	if c := readyCondition(t, w.token(t)); c.Reason != v1alpha1.ReasonRevokedWithoutReplacement {
+		t.Fatalf("Ready reason %s (%s)", c.Reason, c.Message)
+	}
+}
+
+func TestARefusedRotateRequestIsNotRetriedHot(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	refuseRenewal(t, w)
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRotate: "1"}
+	})
+	w.mustReconcile(t) // bypasses the hold-off once, and is refused again
+	creates := w.stub.Calls()["create"]
+	for range 3 {
+		w.mustReconcile(t)
+	}
+	if got := w.stub.Calls()["create"]; got != creates {
+		t.Fatalf("creates %d -> %d: a rotate value NOMAD refused is asked again on every reconcile", creates, got)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRotate: "2"}
+	})
+	w.mustReconcile(t)
+	if got := w.stub.Calls()["create"]; got != creates+1 {
+		t.Fatalf("creates %d -> %d: a new rotate value must be tried once", creates, got)
+	}
+}

@@ -92,5 +92,6 @@ func (r *NomadTokenReconciler) heldOff(token *v1alpha1.NomadToken) *holdOff {
 // holdOffFor stores NOMAD's refusal of token's generation until now+retry.
 func (r *NomadTokenReconciler) holdOffFor(token *v1alpha1.NomadToken, refusal failure, retry time.Duration) {
 	r.holdOffs.Store(types.NamespacedName{Namespace: token.Namespace, Name: token.Name},
-		holdOff{uid: token.UID, generation: token.Generation, until: r.Clock.Now().Add(retry), refusal: refusal})
+		holdOff{uid: token.UID, generation: token.Generation, until: r.Clock.Now().Add(retry), refusal: refusal,
+			rotateRequest: token.Annotations[v1alpha1.AnnotationRotate]})
 }

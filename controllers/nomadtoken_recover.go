@@ -55,7 +55,13 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		}
 		if !adopted && r.secretHolds(obs, pat) {
 			raw := obs.secret.Data[token.EffectiveSecretKey()]
-			old := replacedFate(pending.Reason, effectiveStrategy(token.Spec.Rotation))
+			// What became of the replaced PAT follows from how this one was obtained, not from
+			// today's spec (the strategy may have changed since).
+			strategy := v1alpha1.RotationOverlap
+			if pending.ViaRotate {
+				strategy = v1alpha1.RotationRotate
+			}
+			old := replacedFate(pending.Reason, strategy)
 			// The replacement happened when the issuance started, not now: restart targets rolled
 			// for this PAT before the status write was lost are not rolled again.
 			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, by, old, pending.StartedAt.Time)

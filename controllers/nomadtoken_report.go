@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,21 +30,28 @@ func (r *NomadTokenReconciler) report(ctx context.Context, obs *observed, p plan
 		setReady(token, metav1.ConditionFalse, v1alpha1.ReasonProgressing,
 			fmt.Sprintf("rotating PAT %s in NOMAD did not complete; it may already be revoked", out.rotateUnsettled))
 	}
+	var failed error
+	switch {
+	case obs.incomplete != nil:
+		failed = obs.incomplete
+	case out.mintErr != nil:
+		failed = out.mintErr
+	case p.blocked != nil && p.blocked.reason == v1alpha1.ReasonSecretConflict:
+		failed = &conditionError{p.blocked.reason, p.blocked.message}
+	}
 	var result ctrl.Result
 	var err error
 	switch {
-	case obs.incomplete != nil:
-		result, err = r.fail(ctx, obs, obs.incomplete)
-	case out.mintErr != nil:
-		result, err = r.fail(ctx, obs, out.mintErr)
-		if out.unreplaced != "" {
-			r.reportUnreplaced(token, out.unreplaced, out.mintErr)
+	case failed != nil:
+		result, err = r.fail(ctx, obs, failed)
+		if p.blocked != nil && p.blocked.reason == v1alpha1.ReasonSecretConflict {
+			result.RequeueAfter = min(result.RequeueAfter, secretConflictRecheck)
 		}
-	case p.blocked != nil && p.blocked.reason == v1alpha1.ReasonSecretConflict:
-		result, err = r.fail(ctx, obs, &conditionError{p.blocked.reason, p.blocked.message})
-		result.RequeueAfter = min(result.RequeueAfter, secretConflictRecheck)
+		if out.unreplaced != "" {
+			r.reportUnreplaced(token, out.unreplaced, failed, out.revocations)
+		}
 	case p.blocked != nil:
-		r.reportHeldOff(token, obs.heldOff)
+		r.reportHeldOff(token, p, obs.heldOff)
 		result = ctrl.Result{RequeueAfter: r.capWait(token, obs.heldOff.until.Sub(obs.now))}
 	default:
 		result = r.markReady(token)
@@ -112,24 +120,34 @@ func (r *NomadTokenReconciler) withRevocations(ctx context.Context, rev revocati
 	return result, rev.err
 }
 
-// reportUnreplaced says that revoke-now revoked PAT id although no successor could be minted.
-func (r *NomadTokenReconciler) reportUnreplaced(token *v1alpha1.NomadToken, id string, mintErr error) {
-	msg := fmt.Sprintf("revoke-now revoked PAT %s (and any earlier PAT) without a replacement: %s. The Secret holds the revoked token until a new PAT is minted, which is retried",
-		id, classify(mintErr).message)
+// reportUnreplaced says that revoke-now revoked PAT id (or queued it, if NOMAD did not answer the
+// revoke either) although no successor could be minted.
+func (r *NomadTokenReconciler) reportUnreplaced(token *v1alpha1.NomadToken, id string, why error, rev revocations) {
+	done := "revoked PAT " + id + " (and any earlier PAT)"
+	if !slices.Contains(rev.revoked, id) {
+		done = "queued PAT " + id + " for revocation (and any earlier PAT); it is retried until NOMAD confirms"
+	}
+	msg := fmt.Sprintf("revoke-now %s without a replacement: %s. The Secret holds the revoked token until a new PAT is minted, which is retried",
+		done, classify(why).message)
 	setReady(token, metav1.ConditionFalse, v1alpha1.ReasonRevokedWithoutReplacement, msg)
 	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokedWithoutReplacement, "Revoke", "%s", msg)
 }
 
-// reportHeldOff keeps the conditions while NOMAD's refusal holds, except that Ready turns False once
-// the PAT it could not replace has expired: until then consumers were fine, after it they hold a dead
-// token.
-func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, h *holdOff) {
+// reportHeldOff keeps the conditions while NOMAD's refusal holds, unless the Secret's PAT no longer
+// serves: it expired, or it is missing, edited or revoked (the replacement owed is no rotation).
+func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, p plan, h *holdOff) {
 	st := &token.Status
-	if st.ExpiresAt == nil || r.Clock.Now().Before(st.ExpiresAt.Time) || !isReady(st.Conditions) {
+	if revokedUnreplaced(token) || !isReady(st.Conditions) {
 		return
 	}
-	setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("PAT %s expired at %s and its replacement was refused: %s",
-		st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339), h.refusal.message))
+	switch {
+	case st.ExpiresAt != nil && !r.Clock.Now().Before(st.ExpiresAt.Time):
+		setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("PAT %s expired at %s and its replacement was refused: %s",
+			st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339), h.refusal.message))
+	case !p.currentServes:
+		setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("the Secret's PAT %s no longer serves (%s) and NOMAD refused its replacement: %s",
+			st.TokenID, p.mint, h.refusal.message))
+	}
 }
 
 // markReady records success: the Secret holds the current PAT. It returns when to look again.

@@ -79,10 +79,10 @@ func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, accoun
 // expects reports whether a PAT created at issuedAt (NOMAD's clock) existed when the list was
 // requested. One created later is not missing from it, and costs no GET to confirm.
 //
-// status keeps issuedAt in whole seconds, so a PAT created within the second before the list is not
-// expected either: it is checked by the next list instead of a GET now.
+// status keeps issuedAt in whole seconds, so a PAT created in the same second as the list was
+// requested is not judged by it either: the next list checks it, instead of a GET now.
 func (l activeList) expects(issuedAt *metav1.Time) bool {
-	return issuedAt == nil || issuedAt.Time.Add(time.Second).Before(l.takenAt)
+	return issuedAt == nil || issuedAt.Time.Before(l.takenAt.Truncate(time.Second))
 }
 
 // lookup returns the connection's last list; known is false before any list.

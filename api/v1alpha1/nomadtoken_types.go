@@ -167,6 +167,10 @@ type PendingIssuance struct {
 	// account identifies the NOMAD user the PAT is being minted for (see PATReference.account).
 	// +optional
 	Account string `json:"account,omitempty"`
+	// viaRotate is set when the PAT is being obtained from NOMAD's rotate endpoint, which revokes the
+	// one it replaces itself; recovery then knows what became of that one whatever the spec says now.
+	// +optional
+	ViaRotate bool `json:"viaRotate,omitempty"`
 }
 
 // PATReference is a PAT in NOMAD and the NomadConnection that minted it. Only that connection's bot
