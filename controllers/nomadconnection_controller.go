@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -62,19 +63,25 @@ type NomadConnectionReconciler struct {
 	// Sweep is what each check does with orphaned PATs; "" means SweepDryRun.
 	Sweep SweepMode
 
-	// checked remembers, per connection, the last successful check, so a resync within the check
-	// interval costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
+	// checked remembers, per connection, the last check, so a resync within the check interval (or a
+	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
 	// Keyed by name, so that a deleted connection's entry can be dropped on NotFound.
 	checked sync.Map // types.NamespacedName -> lastCheck
 }
 
-// lastCheck is what a successful check was made for: a new object (UID) under the same name, a new
-// generation or annotation forces a new one.
+// lastCheck is the last check of a connection: what it was made for (a new object under the same
+// name, a new generation or annotation forces a new one), when the next is due, and its error.
 type lastCheck struct {
+	of   checkKey
+	next time.Time
+	err  error
+}
+
+// checkKey identifies the version of a connection a check was made for.
+type checkKey struct {
 	uid         types.UID
 	generation  int64
 	annotations string
-	at          time.Time
 }
 
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch;update;patch
@@ -94,13 +101,13 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	original := conn.Status.DeepCopy()
-	wait, fresh := r.recentlyChecked(conn)
+	last, wait, fresh := r.recentlyChecked(conn)
 	deps, err := r.syncInUse(ctx, conn, !fresh)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	switch {
-	case !conn.DeletionTimestamp.IsZero() && len(deps) > 0:
+	case !conn.DeletionTimestamp.IsZero() && len(deps) > 0 && controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse):
 		// Its tokens revoke their PATs through it while they are deleted; it goes after the last one.
 		r.event(conn, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
 			"deletion waits for the NomadTokens that need this connection to revoke their PATs: "+strings.Join(deps, ", "))
@@ -108,15 +115,15 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	case !conn.DeletionTimestamp.IsZero():
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
+	case fresh && last.err != nil:
+		// A check failed moments ago: say so again, so controller-runtime's backoff keeps growing.
+		return ctrl.Result{}, last.err
 	case fresh:
 		return ctrl.Result{RequeueAfter: wait}, r.writeStatus(ctx, conn, original)
 	}
+	now := r.Clock.Now()
 	result, err := r.check(ctx, conn)
-	if err == nil && isReady(conn.Status.Conditions) {
-		r.checked.Store(req.NamespacedName, checkOf(conn, r.Clock.Now()))
-	} else {
-		r.checked.Delete(req.NamespacedName)
-	}
+	r.checked.Store(req.NamespacedName, r.checkDone(conn, now, result, err))
 	if uerr := r.writeStatus(ctx, conn, original); uerr != nil && err == nil {
 		return ctrl.Result{}, uerr
 	}
@@ -204,24 +211,41 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, nil
 }
 
-// recentlyChecked reports whether conn, unchanged, passed a check less than an interval ago, and how
-// long until the next one is due.
-func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnection) (time.Duration, bool) {
+// minCheckSpacing is the least time between two checks of an unchanged connection that failed with a
+// transient error: events of its NomadTokens must not turn into one login attempt each.
+const minCheckSpacing = 5 * time.Second
+
+// recentlyChecked reports whether conn, unchanged, was checked recently enough that no new check is
+// due (and how long until one is), with what that check found.
+func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnection) (lastCheck, time.Duration, bool) {
 	v, ok := r.checked.Load(client.ObjectKeyFromObject(conn))
 	if !ok {
-		return 0, false
+		return lastCheck{}, 0, false
 	}
 	last := v.(lastCheck)
-	current := checkOf(conn, last.at)
-	if current != last || !isReady(conn.Status.Conditions) {
-		return 0, false
+	if last.of != checkKeyOf(conn) {
+		return lastCheck{}, 0, false
 	}
-	wait := last.at.Add(orDefault(r.CheckInterval, DefaultVerificationInterval)).Sub(r.Clock.Now())
-	return wait, wait > 0
+	wait := last.next.Sub(r.Clock.Now())
+	return last, wait, wait > 0
 }
 
-func checkOf(conn *v1alpha1.NomadConnection, at time.Time) lastCheck {
-	return lastCheck{uid: conn.UID, generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations), at: at}
+// checkDone records a check made at for conn, and when the next one is due: after the verification
+// interval if it passed, when the failure says to retry (a wrong password is tried once per retry
+// interval, however many NomadTokens wait for it), and not sooner than minCheckSpacing otherwise.
+func (r *NomadConnectionReconciler) checkDone(conn *v1alpha1.NomadConnection, at time.Time, result ctrl.Result, err error) lastCheck {
+	next := result.RequeueAfter
+	switch {
+	case err != nil:
+		next = minCheckSpacing
+	case next == 0:
+		next = orDefault(r.UserErrorRetry, DefaultUserErrorRetry) // only a spec change helps, which starts afresh
+	}
+	return lastCheck{of: checkKeyOf(conn), next: at.Add(next), err: err}
+}
+
+func checkKeyOf(conn *v1alpha1.NomadConnection) checkKey {
+	return checkKey{uid: conn.UID, generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations)}
 }
 
 // forget drops everything kept in memory for a connection that is gone.

@@ -72,14 +72,14 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn *v1alpha
 	switch {
 	case len(deps) > 0 && (held || conn.DeletionTimestamp.IsZero()):
 		want := secretsOf(conn)
-		if !held {
-			controllerutil.AddFinalizer(conn, v1alpha1.FinalizerInUse)
-			if err := r.Update(ctx, conn); err != nil {
+		if !held || recheck || !slices.Equal(conn.Status.InUseSecrets, want) {
+			if err := r.holdSecrets(ctx, conn, want); err != nil {
 				return nil, err
 			}
 		}
-		if !held || recheck || !slices.Equal(conn.Status.InUseSecrets, want) {
-			if err := r.holdSecrets(ctx, conn, want); err != nil {
+		if !held {
+			controllerutil.AddFinalizer(conn, v1alpha1.FinalizerInUse)
+			if err := r.Update(ctx, conn); err != nil {
 				return nil, err
 			}
 		}
@@ -121,10 +121,12 @@ func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn *v1alp
 }
 
 // releaseSecrets removes the in-use finalizer from the named Secrets, except from those another
-// connection of the namespace still holds.
+// connection of the namespace still holds. That is read live: two connections sharing a Secret let go
+// of it at about the same moment in a namespace deletion, and a cache lagging behind the other's
+// release would leave the Secret held by nobody, forever.
 func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn *v1alpha1.NomadConnection, names []string) error {
 	var conns v1alpha1.NomadConnectionList
-	if err := r.List(ctx, &conns, client.InNamespace(conn.Namespace)); err != nil {
+	if err := r.APIReader.List(ctx, &conns, client.InNamespace(conn.Namespace)); err != nil {
 		return err
 	}
 	for _, name := range names {

@@ -3,12 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -86,6 +88,16 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 			a.ids[p.ID] = true
 		}
 	}
+	// A retained PAT is also known by the Secret that holds it, for as long as that exists: that
+	// survives the connection being deleted and created again. Read live, by label: the cache holds
+	// only the operator's own Secrets.
+	var retained corev1.SecretList
+	if err := r.APIReader.List(ctx, &retained, client.MatchingLabels{v1alpha1.LabelRetained: "true"}); err != nil {
+		return a, err
+	}
+	for _, s := range retained.Items {
+		a.ids[s.Annotations[v1alpha1.AnnotationTokenID]] = true
+	}
 	return a, nil
 }
 
@@ -112,7 +124,10 @@ func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn *v1al
 		if !strings.Contains(p.Description, operatorMarker) || known.holds(p) || now.Sub(p.CreatedAt) < orphanMinAge {
 			continue
 		}
-		if r.Sweep == SweepRevoke {
+		// Two phases: a PAT is revoked only if the check before this one found it orphaned too, so a
+		// moment in which the caches disagree (a Retain'd token gone, its record not yet seen) can
+		// never cost a PAT, and every orphan is listed for one interval before it goes.
+		if r.Sweep == SweepRevoke && slices.ContainsFunc(st.OrphanedPATs, func(o v1alpha1.OrphanedPAT) bool { return o.ID == p.ID }) {
 			if err := nc.Revoke(ctx, p.ID); err != nil {
 				return err
 			}
@@ -123,7 +138,7 @@ func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn *v1al
 		}
 		orphans = append(orphans, v1alpha1.OrphanedPAT{ID: p.ID, Name: p.Name, CreatedAt: metav1.NewTime(p.CreatedAt.UTC().Truncate(time.Second))})
 	}
-	if len(orphans) > 0 && len(orphans) != len(st.OrphanedPATs) {
+	if len(orphans) > 0 && (st.OrphanedPATCount == nil || int(*st.OrphanedPATCount) != len(orphans)) {
 		r.event(conn, corev1.EventTypeWarning, v1alpha1.EventOrphansFound, "Sweep", fmt.Sprintf(
 			"%d active PATs of the bot account carry this operator's marker but no NomadToken accounts for them (status.orphanedPATs); revoke them in NOMAD, or run the manager with --orphan-sweep=revoke",
 			len(orphans)))

@@ -73,7 +73,7 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 func (w *sweepWorld) sweep(t *testing.T, mode SweepMode) *events.FakeRecorder {
 	t.Helper()
 	recorder := events.NewFakeRecorder(10)
-	r := &NomadConnectionReconciler{Client: w.client, Clock: w.clock, Recorder: recorder, Sweep: mode}
+	r := &NomadConnectionReconciler{Client: w.client, APIReader: w.client, Clock: w.clock, Recorder: recorder, Sweep: mode}
 	active, err := w.nc.List(context.Background(), nomad.ListOptions{State: "active"})
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +102,10 @@ func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
 func TestOrphanSweepRevokesOnlyOrphans(t *testing.T) {
 	w := newSweepWorld(t)
 	w.sweep(t, SweepRevoke)
+	if !w.active("bot", w.orphan) || len(w.conn.Status.OrphanedPATs) != 1 {
+		t.Fatal("an orphan was revoked the first time it was seen: it must be listed for one check first")
+	}
+	w.sweep(t, SweepRevoke)
 	if w.active("bot", w.orphan) {
 		t.Error("the orphan is still active")
 	}
@@ -129,6 +133,7 @@ func TestRetainedPATIsRecordedAndNeverSwept(t *testing.T) {
 		t.Fatalf("retainedPATs %+v: want the Retain'ed PAT recorded on its connection", w.conn.Status.RetainedPATs)
 	}
 	w.sweep(t, SweepRevoke)
+	w.sweep(t, SweepRevoke)
 	if !w.active("bot", w.tracked) {
 		t.Fatal("the PAT kept by deletionPolicy Retain was swept")
 	}
@@ -137,5 +142,12 @@ func TestRetainedPATIsRecordedAndNeverSwept(t *testing.T) {
 	w.sweep(t, SweepDryRun)
 	if len(w.conn.Status.RetainedPATs) != 0 {
 		t.Fatalf("retainedPATs %+v: an expired PAT's record stays", w.conn.Status.RetainedPATs)
+	}
+	// Without that record (or after GitOps recreated the connection, its status empty), the released
+	// Secret, marked retained, still protects the PAT it holds.
+	w.sweep(t, SweepRevoke)
+	w.sweep(t, SweepRevoke)
+	if !w.active("bot", w.tracked) {
+		t.Fatal("the Retain'ed PAT was swept once its connection's record was gone, while its Secret holds it")
 	}
 }

@@ -252,3 +252,31 @@ func connUnitCAPEM(t *testing.T) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+// A wrong password costs one login per retry interval, however many NomadTokens' events wake the
+// connection meanwhile (each would otherwise be a failed login, and Keycloak locks accounts out).
+func TestNomadConnectionPacesChecksAfterAFailure(t *testing.T) {
+	logins := 0
+	refusing := func(nomad.Config) (nomad.Client, error) {
+		return &nomadfake.Client{TB: t, CheckFunc: func(context.Context) (nomad.PATPath, error) {
+			logins++
+			return "", &nomad.Error{Code: nomad.CodeCredentialsInvalid, Detail: "Incorrect username or password"}
+		}}, nil
+	}
+	w := newConnUnitWorld(t, nil, interceptor.Funcs{}, refusing)
+	for range 5 { // the first check, then events of NomadTokens that use the connection
+		if _, err := w.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if logins != 1 {
+		t.Fatalf("%d logins for one refused password within its retry interval, want 1", logins)
+	}
+	w.r.Clock.(*clocktesting.FakeClock).Step(DefaultUserErrorRetry + time.Second)
+	if _, err := w.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if logins != 2 {
+		t.Fatalf("%d logins after the retry interval, want 2", logins)
+	}
+}

@@ -134,6 +134,10 @@ func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha
 	}
 	s.OwnerReferences = refs
 	delete(s.Labels, v1alpha1.LabelManagedBy)
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.Labels[v1alpha1.LabelRetained] = "true"
 	return r.Update(ctx, s, client.FieldOwner(FieldManager))
 }
 

@@ -51,7 +51,7 @@ func (r *NomadTokenReconciler) restartConsumers(ctx context.Context, token *v1al
 		}
 		err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: t.Name}, obj)
 		if apierrors.IsNotFound(err) {
-			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, "RestartTargetNotFound", "Restart",
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRestartTargetNotFound, "Restart",
 				"%s %s not found; it was not restarted", t.Kind, t.Name)
 			continue
 		}
@@ -76,7 +76,7 @@ func (r *NomadTokenReconciler) restartConsumers(ctx context.Context, token *v1al
 			return 0, err
 		}
 		log.FromContext(ctx).Info("restarted consumer for new PAT", "kind", t.kind, "name", t.obj.GetName(), "tokenID", st.TokenID)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, "RestartedTarget", "Restart",
+		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventRestartedTarget, "Restart",
 			"Restarted %s %s for PAT %s", t.kind, t.obj.GetName(), st.TokenID)
 	}
 	st.RestartedForTokenID = st.TokenID

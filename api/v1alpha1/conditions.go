@@ -114,6 +114,11 @@ const (
 	// ManagedByValue is LabelManagedBy's value.
 	ManagedByValue = "nomad-token-operator"
 
+	// LabelRetained marks a Secret released by a NomadToken deleted with deletionPolicy Retain: the PAT
+	// it holds (AnnotationTokenID) was kept on purpose, and the orphan sweep leaves it alone while the
+	// Secret exists.
+	LabelRetained = "tokens.nomad-operator.dev/retained"
+
 	// AnnotationTokenID on the Secret is the id of the PAT it holds.
 	AnnotationTokenID = "tokens.nomad-operator.dev/token-id"
 	// AnnotationExpiresAt on the Secret is the PAT's expiry (RFC 3339).
