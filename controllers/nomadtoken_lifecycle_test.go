@@ -262,27 +262,37 @@ func TestFailedRestartKeepsAGoodPATReady(t *testing.T) {
 }
 
 func TestSecretWriteWithUnknownResultIsReadBackBeforeRevoking(t *testing.T) {
-	timedOut := false
+	// Every write of the Secret lands, and every answer is a timeout, through all the retries.
+	timeouts := 0
+	landThenTimeOut := func(write func() error) error {
+		if err := write(); err != nil || timeouts >= 4 {
+			return err
+		}
+		timeouts++
+		return apierrors.NewTimeoutError("injected", 1)
+	}
 	w := newCrashWorld(t, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if _, ok := obj.(*corev1.Secret); ok && !timedOut {
-				timedOut = true
-				// The write lands, but its answer is a timeout; retries then find the Secret exists.
-				if err := c.Create(ctx, obj, opts...); err != nil {
-					return err
-				}
-				return apierrors.NewTimeoutError("injected", 1)
+			if _, ok := obj.(*corev1.Secret); ok {
+				return landThenTimeOut(func() error { return c.Create(ctx, obj, opts...) })
 			}
 			return c.Create(ctx, obj, opts...)
 		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if _, ok := obj.(*corev1.Secret); ok {
+				return landThenTimeOut(func() error { return c.Update(ctx, obj, opts...) })
+			}
+			return c.Update(ctx, obj, opts...)
+		},
 	})
-	w.mustReconcile(t)
-	tok := w.assertOneActivePATInSecret(t)
-	if got := w.stub.Calls()["create"]; got != 1 {
-		t.Fatalf("creates = %d: the PAT in the Secret was revoked as unusable and replaced", got)
+	_ = w.reconcile(t)
+	if timeouts < 2 {
+		t.Fatalf("test premise: the writes timed out %d times", timeouts)
 	}
-	if tok.Status.TokenID == "" {
-		t.Fatal("no PAT recorded")
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	if got := w.stub.Calls()["create"]; got != 1 {
+		t.Fatalf("creates = %d: the PAT the Secret holds was revoked as unusable and replaced", got)
 	}
 }
 
