@@ -406,3 +406,23 @@ func TestARefusedRotateRequestIsNotRetriedHot(t *testing.T) {
 		t.Fatalf("creates %d -> %d: a new rotate value must be tried once", creates, got)
 	}
 }
+
+func TestAnInterruptedIssuanceIsSettledThroughAnotherConnectionOfItsOwner(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.addConnection(t, "oasis-copy", "bot", "pw") // the same NOMAD user under another name
+	w.stub.InjectFault("create", 1, nomadstub.Fault{LoseResponse: true})
+	if err := w.reconcile(t); err == nil {
+		t.Fatal("test premise: the create's answer is lost")
+	}
+	orphan := w.stub.ActivePATs("bot")[0].ID
+	// The token moves to the copy and the minting connection is deleted before the operator looks again.
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.ConnectionRef.Name = "oasis-copy" })
+	if err := w.client.Delete(context.Background(), &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if w.active("bot", orphan) {
+		t.Fatal("the PAT of the lost create stays active: its minting connection is gone, but another one of its owner could revoke it")
+	}
+	w.assertOneActivePATInSecret(t)
+}

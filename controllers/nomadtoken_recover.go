@@ -27,17 +27,26 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 	pending := st.PendingIssuance
 	by := pendingMinter(token)
 	nc, err := r.clientOf(ctx, obs, by.connection, false)
-	if err != nil {
+	if err != nil && classify(err).reason != v1alpha1.ReasonConnectionNotFound {
 		return err
 	}
-	if !sameAccount(by.account, nc.Account()) {
-		// The connection now logs in as another NOMAD user, who cannot see a PAT the interrupted
-		// issuance may have created for the old one.
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
-			"an interrupted issuance may have left a PAT marked %s active for the NOMAD user NomadConnection %q logged in as before its credentials changed; revoke it in NOMAD",
-			pending.Marker, by.connection)
-		st.PendingIssuance = nil
-		return nil
+	if err != nil || !sameAccount(by.account, nc.Account()) {
+		// The minting connection is gone, or logs in as another NOMAD user, who cannot see a PAT the
+		// interrupted issuance may have created. Another connection of that user still can.
+		var other nomad.Client
+		if by.account != "" {
+			if other, err = r.otherConnectionOf(ctx, obs, by.connection, by.account); err != nil {
+				return err
+			}
+		}
+		if other == nil {
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
+				"an interrupted issuance may have left a PAT marked %s active for the NOMAD user NomadConnection %q logged in as, and no connection of the namespace logs in as that user now; revoke it in NOMAD",
+				pending.Marker, by.connection)
+			st.PendingIssuance = nil
+			return nil
+		}
+		nc = other
 	}
 	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: pending.StartedAt.Add(-clockSkewAllowance)})
 	if err != nil {
