@@ -44,7 +44,7 @@ build: ## Build the manager and the NOMAD stand-in into bin/.
 ##@ Tests
 
 .PHONY: envtest
-envtest: ## Build (once, cached) the etcd and kube-apiserver binaries the tests use.
+envtest: ## Build (once, cached) the etcd, kube-apiserver and kube-controller-manager binaries the tests use.
 	@hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
