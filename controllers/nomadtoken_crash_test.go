@@ -106,17 +106,31 @@ func (w *crashWorld) assertOneActivePATInSecret(t *testing.T) *v1alpha1.NomadTok
 
 var errInjected = errors.New("injected: API server unavailable")
 
-func TestCrashAfterSecretWriteBeforeStatusWriteAdoptsThePAT(t *testing.T) {
-	statusWrites := 0
+// statusWriteLoser fails one chosen status write of the world's objects, as a crash between two
+// writes would: loseNth(n) makes the n-th status write from now fail.
+type statusWriteLoser struct{ writes, failAt int }
+
+func (l *statusWriteLoser) loseNth(n int) { l.failAt = l.writes + n }
+
+// newWorldLosingAStatusWrite is a crash world whose status writes a test can make fail.
+func newWorldLosingAStatusWrite(t *testing.T) (*crashWorld, *statusWriteLoser) {
+	t.Helper()
+	l := &statusWriteLoser{failAt: -1}
 	w := newCrashWorld(t, interceptor.Funcs{
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			statusWrites++
-			if statusWrites == 2 { // the first is the intent, the second records the issued PAT
+			l.writes++
+			if l.writes == l.failAt {
 				return errInjected
 			}
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 	})
+	return w, l
+}
+
+func TestCrashAfterSecretWriteBeforeStatusWriteAdoptsThePAT(t *testing.T) {
+	w, lose := newWorldLosingAStatusWrite(t)
+	lose.loseNth(2) // the first is the intent, the second records the issued PAT
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {
 		t.Fatalf("first reconcile: %v, want the injected failure", err)
 	}
@@ -173,16 +187,7 @@ func TestLostCreateAnswerIsRevokedBeforeIssuingAgain(t *testing.T) {
 }
 
 func TestCrashBetweenOverlapSwapAndRevokeStillRevokesTheOldPAT(t *testing.T) {
-	statusWrites, failAt := 0, -1
-	w := newCrashWorld(t, interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			statusWrites++
-			if statusWrites == failAt {
-				return errInjected
-			}
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-	})
+	w, lose := newWorldLosingAStatusWrite(t)
 	if err := w.reconcile(t); err != nil {
 		t.Fatalf("issuing: %v", err)
 	}
@@ -190,7 +195,7 @@ func TestCrashBetweenOverlapSwapAndRevokeStillRevokesTheOldPAT(t *testing.T) {
 
 	// At the renewal time the new PAT reaches the Secret, and the status write after it is lost.
 	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
-	failAt = statusWrites + 2
+	lose.loseNth(2)
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {
 		t.Fatalf("rotating: %v, want the injected failure", err)
 	}

@@ -194,21 +194,12 @@ func TestPendingIssuanceIsRecoveredDespiteASecretConflict(t *testing.T) {
 }
 
 func TestAdoptedPATKeepsTheTimeItsIssuanceStarted(t *testing.T) {
-	statusWrites, failAt := 0, -1
-	w := newCrashWorld(t, interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			statusWrites++
-			if statusWrites == failAt {
-				return errInjected
-			}
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-	})
+	w, lose := newWorldLosingAStatusWrite(t)
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
 	rotatedAt := tokenRenewalTime(first).Add(time.Second)
 	w.clock.SetTime(rotatedAt)
-	failAt = statusWrites + 2 // the closing write after the Secret holds the new PAT
+	lose.loseNth(2) // the closing write after the Secret holds the new PAT
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {
 		t.Fatalf("rotating: %v, want the injected failure", err)
 	}
@@ -310,20 +301,11 @@ func TestHoldOffOfADeletedNomadTokenIsForgotten(t *testing.T) {
 }
 
 func TestAdoptionFollowsHowThePATWasObtainedNotTodaysStrategy(t *testing.T) {
-	statusWrites, failAt := 0, -1
-	w := newCrashWorld(t, interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			statusWrites++
-			if statusWrites == failAt {
-				return errInjected
-			}
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-	})
+	w, lose := newWorldLosingAStatusWrite(t)
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
 	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
-	failAt = statusWrites + 2 // an Overlap renewal's closing write is lost
+	lose.loseNth(2) // an Overlap renewal's closing write is lost
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {
 		t.Fatalf("rotating: %v, want the injected failure", err)
 	}
