@@ -59,18 +59,7 @@ func newTenant(ctx context.Context, ns string) *tenant {
 // rot, the PAT lives one day, so that renewBefore close to a day renews it seconds after issuance.
 func (t *tenant) createToken(ctx context.Context, name string, rot v1alpha1.Rotation) {
 	GinkgoHelper()
-	tok := &v1alpha1.NomadToken{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: name},
-		Spec: v1alpha1.NomadTokenSpec{
-			ConnectionRef: v1alpha1.ConnectionRef{Name: connectionName},
-			Scopes:        []string{"uploads:read"},
-			Rotation:      rot,
-		},
-	}
-	if rot.RenewBefore != nil {
-		tok.Spec.ExpiresInDays = 1
-	}
-	Expect(controlPl.Client.Create(ctx, tok)).To(Succeed())
+	Expect(controlPl.Client.Create(ctx, harness.NomadToken(t.ns, name, connectionName, rot))).To(Succeed())
 }
 
 // patPath is the PAT prefix the tenant's connection detected, for harness.ProbePAT.

@@ -372,17 +372,7 @@ func newTenant(ctx SpecContext, ns string) *tenant {
 // PAT of the tenant is left active.
 func (t *tenant) createToken(ctx SpecContext, name string, rot v1alpha1.Rotation) client.ObjectKey {
 	GinkgoHelper()
-	tok := &v1alpha1.NomadToken{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: name},
-		Spec: v1alpha1.NomadTokenSpec{
-			ConnectionRef: v1alpha1.ConnectionRef{Name: tenantConnection},
-			Scopes:        []string{"uploads:read"},
-			Rotation:      rot,
-		},
-	}
-	if rot.RenewBefore != nil {
-		tok.Spec.ExpiresInDays = 1
-	}
+	tok := harness.NomadToken(t.ns, name, tenantConnection, rot)
 	Expect(controlPl.Client.Create(ctx, tok)).To(Succeed())
 	key := client.ObjectKeyFromObject(tok)
 	DeferCleanup(func(ctx SpecContext) {

@@ -283,13 +283,7 @@ func (w *liveWorld) expectAllRevoked(ctx context.Context) {
 // specs delete their tokens themselves, and deleteNamespaceAtCleanup takes what is left.
 func createTeardownToken(ctx SpecContext, t *tenant, name string, mutate func(*v1alpha1.NomadToken)) client.ObjectKey {
 	GinkgoHelper()
-	tok := &v1alpha1.NomadToken{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: name},
-		Spec: v1alpha1.NomadTokenSpec{
-			ConnectionRef: v1alpha1.ConnectionRef{Name: tenantConnection},
-			Scopes:        []string{"uploads:read"},
-		},
-	}
+	tok := harness.NomadToken(t.ns, name, tenantConnection, v1alpha1.Rotation{})
 	if mutate != nil {
 		mutate(tok)
 	}
