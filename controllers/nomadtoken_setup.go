@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,7 +37,7 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}, requestAnnotationChanged{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection))
+		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{}))
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.events, &handler.EnqueueRequestForObject{}))
 	}
@@ -84,4 +85,18 @@ func (requestAnnotationChanged) Update(e event.UpdateEvent) bool {
 		}
 	}
 	return false
+}
+
+// readinessChanged passes the NomadConnection updates its tokens act on: a new check result (Ready,
+// for its generation) or the start of its deletion. Its other status writes (PAT counts, orphans, held
+// Secrets) would wake every token of the connection for nothing.
+type readinessChanged struct{ predicate.Funcs }
+
+func (readinessChanged) Update(e event.UpdateEvent) bool {
+	old, cur := e.ObjectOld.(*v1alpha1.NomadConnection), e.ObjectNew.(*v1alpha1.NomadConnection)
+	oldReady := meta.FindStatusCondition(old.Status.Conditions, v1alpha1.ConditionReady)
+	newReady := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
+	return old.Status.ObservedGeneration != cur.Status.ObservedGeneration ||
+		(oldReady == nil) != (newReady == nil) || oldReady != nil && (oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason) ||
+		old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
 }
