@@ -20,11 +20,7 @@ import (
 )
 
 // connectionName is every tenant's one NomadConnection.
-const connectionName = "oasis"
-
-// credentialsLabel opts a Secret in as NOMAD credentials (design.md, trust model); harmless where the
-// operator does not ask for it yet.
-const credentialsLabel = "tokens.nomad-operator.dev/credentials"
+const connectionName = harness.TenantConnection
 
 // tenant is one namespace with a NomadConnection logging in as a stand-in account of its own, so
 // that the PATs of one spec never count among another's.
@@ -36,23 +32,9 @@ type tenant struct {
 // NomadConnection. It does not wait for the connection: no manager may be running yet.
 func newTenant(ctx context.Context, ns string) *tenant {
 	GinkgoHelper()
-	t := &tenant{ns: ns, user: ns + "-bot", password: ns + "-password"}
-	_, err := stub.AddUser(ctx, t.user, t.password)
+	user, password, _, err := harness.CreateTenant(ctx, controlPl.Client, stub, ns)
 	Expect(err).NotTo(HaveOccurred())
-	c := controlPl.Client
-	Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	Expect(c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nomad-bot", Labels: map[string]string{credentialsLabel: "true"}},
-		StringData: map[string]string{"username": t.user, "password": t.password},
-	})).To(Succeed())
-	Expect(c.Create(ctx, &v1alpha1.NomadConnection{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: connectionName},
-		Spec: v1alpha1.NomadConnectionSpec{
-			URL:         stub.APIURL,
-			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "nomad-bot"}},
-		},
-	})).To(Succeed())
-	return t
+	return &tenant{ns: ns, user: user, password: password}
 }
 
 // createToken creates a NomadToken (Secret of the same name) with one scope. With a renewBefore in

@@ -330,30 +330,16 @@ type tenant struct {
 	patPath            v1alpha1.PATPathMode
 }
 
-const tenantConnection = "oasis"
+const tenantConnection = harness.TenantConnection
 
 // newTenant adds the stand-in account and creates the namespace, the credentials Secret and a
 // NomadConnection, and waits until the connection is Ready.
 func newTenant(ctx SpecContext, ns string) *tenant {
 	GinkgoHelper()
-	t := &tenant{ns: ns, user: ns + "-bot", password: ns + "-password"}
-	_, err := stub.AddUser(ctx, t.user, t.password)
+	user, password, conn, err := harness.CreateTenant(ctx, controlPl.Client, stub, ns)
 	Expect(err).NotTo(HaveOccurred())
+	t := &tenant{ns: ns, user: user, password: password}
 	c := controlPl.Client
-	Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	Expect(c.Create(ctx, &corev1.Secret{
-		// The label opts the Secret in as NOMAD credentials (design.md, trust model).
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentialsSecret, Labels: map[string]string{credentialsLabel: "true"}},
-		StringData: map[string]string{"username": t.user, "password": t.password},
-	})).To(Succeed())
-	conn := &v1alpha1.NomadConnection{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantConnection},
-		Spec: v1alpha1.NomadConnectionSpec{
-			URL:         stub.APIURL,
-			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: credentialsSecret}},
-		},
-	}
-	Expect(c.Create(ctx, conn)).To(Succeed())
 	// Registered before any token's cleanup, so it runs after: tokens need their connection to revoke.
 	// (The namespace itself stays: deleting it is what the teardown specs test.)
 	DeferCleanup(func(ctx SpecContext) {

@@ -39,9 +39,9 @@ const (
 	// so that its previous PAT is certainly still queued for revocation when the teardown starts.
 	teardownGrace = 10 * time.Minute
 	// credentialsSecret is the credentials Secret of newTenant.
-	credentialsSecret = "nomad-bot"
+	credentialsSecret = harness.TenantCredentialsSecret
 	// credentialsLabel opts a Secret in as NOMAD credentials or CA bundle (design.md, trust model).
-	credentialsLabel = "tokens.nomad-operator.dev/credentials"
+	credentialsLabel = harness.CredentialsLabel
 )
 
 var _ = Describe("Teardown with a real kube-controller-manager", func() {
