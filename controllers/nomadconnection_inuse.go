@@ -35,12 +35,12 @@ func connectionsNeededBy(token *v1alpha1.NomadToken) []string {
 
 // dependents lists the NomadTokens that need conn, from the cache.
 func dependents(ctx context.Context, c client.Reader, conn *v1alpha1.NomadConnection) ([]string, error) {
-	var tokens v1alpha1.NomadTokenList
-	if err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{dependsOnIndex: conn.Name}); err != nil {
+	tokens, err := tokensOfConnection(ctx, c, client.ObjectKeyFromObject(conn))
+	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(tokens.Items))
-	for _, t := range tokens.Items {
+	names := make([]string, 0, len(tokens))
+	for _, t := range tokens {
 		names = append(names, t.Name)
 	}
 	sort.Strings(names)

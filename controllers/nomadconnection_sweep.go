@@ -112,16 +112,22 @@ func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn *v1al
 		st.OrphanedPATs, st.OrphanedPATCount = nil, nil
 		return nil
 	}
-	known, err := r.accounted(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range st.RetainedPATs { // this connection's, as they are now
-		known.ids[p.ID] = true
+	candidates := slices.DeleteFunc(slices.Clone(active), func(p nomad.PAT) bool {
+		return !strings.Contains(p.Description, operatorMarker) || now.Sub(p.CreatedAt) < orphanMinAge
+	})
+	var known accountedPATs
+	if len(candidates) > 0 { // only then is it worth reading what every NomadToken accounts for
+		var err error
+		if known, err = r.accounted(ctx); err != nil {
+			return err
+		}
+		for _, p := range st.RetainedPATs { // this connection's, as they are now
+			known.ids[p.ID] = true
+		}
 	}
 	var orphans []v1alpha1.OrphanedPAT
-	for _, p := range active {
-		if !strings.Contains(p.Description, operatorMarker) || known.holds(p) || now.Sub(p.CreatedAt) < orphanMinAge {
+	for _, p := range candidates {
+		if known.holds(p) {
 			continue
 		}
 		// Two phases: a PAT is revoked only if the check before this one found it orphaned too, so a

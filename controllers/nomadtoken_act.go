@@ -114,7 +114,6 @@ func (r *NomadTokenReconciler) queuePrevious(token *v1alpha1.NomadToken) {
 // keeps the dead token (docs/rotation.md says why).
 func (r *NomadTokenReconciler) revokeUnreplaced(token *v1alpha1.NomadToken) {
 	st := &token.Status
-	r.queuePrevious(token)
 	if st.TokenID != "" {
 		queueRevoke(st, currentMinter(token).ref(st.TokenID, st.ExpiresAt))
 	}

@@ -18,18 +18,11 @@ import (
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
-// connectionRefIndex indexes NomadTokens by the name of the connection they use.
-const connectionRefIndex = "spec.connectionRef.name"
-
 // SetupWithManager wires the watches: NomadTokens (spec changes, deletion and the periodic resync
 // only, so GitOps label churn and our own status writes cause nothing), the Secrets they own (through a cache the manager
 // restricts to the operator's label), and NomadConnections (a connection turning Ready releases the
 // tokens waiting for it).
 func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.NomadToken{}, connectionRefIndex,
-		func(o client.Object) []string { return []string{o.(*v1alpha1.NomadToken).Spec.ConnectionRef.Name} }); err != nil {
-		return err
-	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.NomadToken{}, dependsOnIndex,
 		func(o client.Object) []string { return connectionsNeededBy(o.(*v1alpha1.NomadToken)) }); err != nil {
 		return err
@@ -48,12 +41,12 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // tokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection
 // turning Ready (or created again) wakes both the tokens waiting to mint and those waiting to revoke.
 func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
-	var tokens v1alpha1.NomadTokenList
-	if err := r.List(ctx, &tokens, client.InNamespace(o.GetNamespace()), client.MatchingFields{dependsOnIndex: o.GetName()}); err != nil {
+	tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(o))
+	if err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(tokens.Items))
-	for _, t := range tokens.Items {
+	reqs := make([]reconcile.Request, 0, len(tokens))
+	for _, t := range tokens {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
 	}
 	return reqs

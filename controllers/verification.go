@@ -61,7 +61,7 @@ func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, accoun
 	v.mu.Unlock()
 	for i := range tokens {
 		t := &tokens[i]
-		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil || t.Status.ConnectionName != conn.Name && t.Status.ConnectionName != "" {
+		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil || currentMinter(t).connection != conn.Name {
 			continue
 		}
 		p, listed := byID[t.Status.TokenID]
@@ -178,9 +178,10 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	return nil
 }
 
-// tokensOfConnection lists the NomadTokens that use a connection, from the cache.
+// tokensOfConnection lists the NomadTokens that depend on a connection (connectionsNeededBy), from
+// the cache.
 func tokensOfConnection(ctx context.Context, c client.Reader, conn types.NamespacedName) ([]v1alpha1.NomadToken, error) {
 	var tokens v1alpha1.NomadTokenList
-	err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{connectionRefIndex: conn.Name})
+	err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{dependsOnIndex: conn.Name})
 	return tokens.Items, err
 }
