@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -278,5 +279,45 @@ func TestNomadConnectionPacesChecksAfterAFailure(t *testing.T) {
 	}
 	if logins != 2 {
 		t.Fatalf("%d logins after the retry interval, want 2", logins)
+	}
+}
+
+// While a NomadToken depends on the connection, the connection and both Secrets it reads (credentials
+// and CA) carry the in-use finalizer; once nothing does, all three let go.
+func TestNomadConnectionHoldsItsCredentialsAndCASecretsWhileInUse(t *testing.T) {
+	token := &v1alpha1.NomadToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci"},
+		Spec:       v1alpha1.NomadTokenSpec{ConnectionRef: v1alpha1.ConnectionRef{Name: connUnitKey.Name}, Scopes: []string{"uploads:read"}},
+	}
+	w := newConnUnitWorld(t, func(c *v1alpha1.NomadConnection) []client.Object {
+		c.Spec.CASecretRef = &v1alpha1.CASecretRef{Name: "ca"}
+		return []client.Object{token, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca"},
+			Data: map[string][]byte{"ca.crt": []byte(connUnitCAPEM(t))}}}
+	}, interceptor.Funcs{}, workingNomad(t))
+	held := func(obj client.Object, name string) bool {
+		t.Helper()
+		if err := w.client.Get(context.Background(), types.NamespacedName{Namespace: "team-a", Name: name}, obj); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(obj.GetFinalizers(), v1alpha1.FinalizerInUse)
+	}
+	if _, err := w.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	conn := &v1alpha1.NomadConnection{}
+	if !held(conn, connUnitKey.Name) || !held(&corev1.Secret{}, "bot") || !held(&corev1.Secret{}, "ca") {
+		t.Fatal("while a NomadToken uses it, the connection and its credentials and CA Secrets must carry the in-use finalizer")
+	}
+	if !slices.Equal(conn.Status.InUseSecrets, []string{"bot", "ca"}) {
+		t.Fatalf("inUseSecrets %v", conn.Status.InUseSecrets)
+	}
+	if err := w.client.Delete(context.Background(), token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if held(&v1alpha1.NomadConnection{}, connUnitKey.Name) || held(&corev1.Secret{}, "bot") || held(&corev1.Secret{}, "ca") {
+		t.Fatal("nothing uses the connection any more: every in-use finalizer must be gone")
 	}
 }
