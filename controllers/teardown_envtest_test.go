@@ -1,15 +1,19 @@
 package controllers_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // Teardown in any order: the in-use finalizer keeps a NomadConnection and its Secrets while tokens
@@ -115,3 +119,28 @@ func isReadyToken(tok *v1alpha1.NomadToken) bool {
 	}
 	return false
 }
+
+var _ = Describe("Orphan sweep", func() {
+	It("lists in the connection's status a PAT with the operator's marker that no NomadToken accounts for", func() {
+		t := newTenant()
+		nc, err := nomad.New(nomad.Config{URL: stub.APIRoot(stubHTTP.URL), Username: t.user, Password: botPassword})
+		Expect(err).NotTo(HaveOccurred())
+		// What a NomadToken whose finalizer was removed by hand leaves behind.
+		issued, err := nc.Create(ctx, nomad.CreateRequest{Name: "left-behind", Description: "[nomad-token-operator 0badc0de-0123456789ab]",
+			Scopes: []string{"uploads:read"}, ExpiresInDays: ptr.To(30)})
+		Expect(err).NotTo(HaveOccurred())
+		// An hour later (the sweep never judges younger PATs), at the connection's next check.
+		stubClock.Advance(2 * time.Hour)
+		DeferCleanup(stubClock.Advance, -2*time.Hour)
+		forceVerification(t, "oasis")
+		Eventually(func(g Gomega) {
+			conn := &v1alpha1.NomadConnection{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: "oasis"}, conn)).To(Succeed())
+			g.Expect(conn.Status.OrphanedPATs).To(HaveLen(1))
+			g.Expect(conn.Status.OrphanedPATs[0].ID).To(Equal(issued.PAT.ID))
+		}).Should(Succeed())
+		Expect(ids(t.activePATs())).To(ContainElement(issued.PAT.ID), "dry-run, the default, revokes nothing")
+		Expect(eventReasons(t.ns)).To(ContainElement(v1alpha1.EventOrphansFound))
+		Expect(nc.Revoke(ctx, issued.PAT.ID)).To(Succeed())
+	})
+})
