@@ -48,6 +48,35 @@ const (
 	ReasonAccountChanged     = "AccountChanged"
 	// ReasonRevokedWithoutReplacement: see ConditionReady.
 	ReasonRevokedWithoutReplacement = "RevokedWithoutReplacement"
+	// ReasonConnectionNotAllowed: the token's namespace may not use the referenced connection (a
+	// ClusterNomadConnection whose allowedNamespaces leave it out). No NOMAD call is made.
+	ReasonConnectionNotAllowed = "ConnectionNotAllowed"
+	// ReasonPolicyViolation: the token asks for more than the connection's policy allows (a scope,
+	// a lifetime, or one token too many); the message names the field and the limit. No NOMAD call
+	// is made.
+	ReasonPolicyViolation = "PolicyViolation"
+)
+
+// ConditionRestartTargets on a NomadToken with spec.rotation.restartTargets is False (reason
+// RestartTargetNotOptedIn) while a target lacks the AnnotationRestartOnRotation opt-in naming the
+// token, and True (reason RestartTargetsOptedIn) once every target opted in.
+const ConditionRestartTargets = "RestartTargets"
+
+// Reasons of the RestartTargets condition.
+const (
+	ReasonRestartTargetNotOptedIn = "RestartTargetNotOptedIn"
+	ReasonRestartTargetsOptedIn   = "RestartTargetsOptedIn"
+)
+
+// ConditionNearPATLimit on a connection is True when the bot account's active PATs reach the manager's
+// --pat-limit-warning-ratio of NOMAD's per-user cap (--nomad-pat-limit): Overlap rotation needs a free
+// slot per token, so at the cap it falls back to NOMAD's rotate endpoint or fails.
+const ConditionNearPATLimit = "NearPATLimit"
+
+// Reasons of the NearPATLimit condition.
+const (
+	ReasonNearPATLimit   = "NearPATLimit"
+	ReasonWithinPATLimit = "WithinPATLimit"
 )
 
 // Reasons of Events on a NomadToken, beyond the condition reasons above (which are also emitted as
@@ -80,6 +109,9 @@ const (
 	EventRestartedTarget = "RestartedTarget"
 	// EventRestartFailed: rolling a restart target failed; it is retried (Warning). Ready is not affected.
 	EventRestartFailed = "RestartFailed"
+	// EventRestartTargetNotOptedIn: a restart target lacks the AnnotationRestartOnRotation opt-in
+	// naming this NomadToken, so it was not restarted (Warning).
+	EventRestartTargetNotOptedIn = "RestartTargetNotOptedIn"
 )
 
 // Reasons of Events on a NomadConnection.
@@ -103,6 +135,8 @@ const (
 	ReasonPATPathNotFound  = "PATPathNotFound"
 	ReasonInvalidCABundle  = "InvalidCABundle"
 	ReasonInvalidSpec      = "InvalidSpec"
+	// ReasonCredentialsNotLabelled: the credentials or CA Secret lacks the LabelCredentials opt-in.
+	ReasonCredentialsNotLabelled = "CredentialsNotLabelled"
 	ReasonPlainHTTP        = "PlainHTTP"
 	ReasonTLS              = "TLS"
 )
@@ -118,6 +152,15 @@ const (
 	// it holds (AnnotationTokenID) was kept on purpose, and the orphan sweep leaves it alone while the
 	// Secret exists.
 	LabelRetained = "tokens.nomad-operator.dev/retained"
+
+	// LabelCredentials: "true" on a Secret opts it in as NOMAD credentials or a CA bundle. The operator
+	// reads no other Secret a connection names, so a connection's author cannot point it at an
+	// arbitrary Secret of the namespace.
+	LabelCredentials = "tokens.nomad-operator.dev/credentials"
+	// AnnotationRestartOnRotation on a Deployment, StatefulSet or DaemonSet opts it in as a restart
+	// target: its value lists, comma-separated, the NomadTokens (of the workload's namespace) whose
+	// rotations may restart it. "*" is not accepted: each token is named.
+	AnnotationRestartOnRotation = "tokens.nomad-operator.dev/restart-on-rotation"
 
 	// AnnotationTokenID on the Secret is the id of the PAT it holds.
 	AnnotationTokenID = "tokens.nomad-operator.dev/token-id"
