@@ -137,8 +137,8 @@ const (
 	ReasonInvalidSpec      = "InvalidSpec"
 	// ReasonCredentialsNotLabelled: the credentials or CA Secret lacks the LabelCredentials opt-in.
 	ReasonCredentialsNotLabelled = "CredentialsNotLabelled"
-	ReasonPlainHTTP        = "PlainHTTP"
-	ReasonTLS              = "TLS"
+	ReasonPlainHTTP              = "PlainHTTP"
+	ReasonTLS                    = "TLS"
 )
 
 // Labels, annotations and the finalizer the operator puts on objects.
