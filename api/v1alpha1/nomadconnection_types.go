@@ -20,9 +20,17 @@ const (
 
 // CredentialsSecretRef names the Secret holding the NOMAD bot account's username and password.
 type CredentialsSecretRef struct {
-	// name is the Secret's name, in the NomadConnection's namespace.
+	// name is the Secret's name, in the NomadConnection's namespace (for a ClusterNomadConnection, in
+	// the operator's namespace). The Secret must carry the label
+	// tokens.nomad-operator.dev/credentials: "true".
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
+	// namespace of the Secret. A NomadConnection reads only its own namespace, and a
+	// ClusterNomadConnection only the operator's (the manager's --cluster-resource-namespace): a
+	// value naming any other namespace is refused (InvalidSpec). Optional; it documents where the
+	// Secret is.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 	// usernameKey is the data key holding the username. Default "username".
 	// +kubebuilder:default=username
 	// +optional
@@ -42,7 +50,8 @@ type Credentials struct {
 
 // CASecretRef names a Secret key holding PEM CA certificates.
 type CASecretRef struct {
-	// name is the Secret's name, in the NomadConnection's namespace.
+	// name is the Secret's name, in the same namespace as the credentials Secret. It must carry the
+	// label tokens.nomad-operator.dev/credentials: "true".
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// key is the data key holding the PEM bundle. Default "ca.crt".
@@ -90,6 +99,30 @@ type NomadConnectionSpec struct {
 	// rateLimit bounds the requests per second to this NOMAD. Default qps 5, burst 10.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// policy sets ceilings on what NomadTokens may mint through this connection. They are checked
+	// before any NOMAD call; a NomadToken over a ceiling gets Ready=False, reason PolicyViolation.
+	// +optional
+	Policy *ConnectionPolicy `json:"policy,omitempty"`
+}
+
+// ConnectionPolicy is the platform's ceiling on the PATs minted through a connection. An unset field
+// sets no ceiling.
+type ConnectionPolicy struct {
+	// allowedScopes are the only scopes a NomadToken may request. Empty or unset: any scope.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=set
+	// +optional
+	AllowedScopes []string `json:"allowedScopes,omitempty"`
+	// maxExpiresInDays is the longest lifetime (spec.expiresInDays) a NomadToken may request.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxExpiresInDays *int32 `json:"maxExpiresInDays,omitempty"`
+	// maxTokens is how many NomadTokens may mint through the connection. When more reference it, the
+	// oldest (by creation time) are served and the others get PolicyViolation.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxTokens *int32 `json:"maxTokens,omitempty"`
 }
 
 // NomadConnectionStatus is what the operator last observed about the connection.
@@ -110,6 +143,13 @@ type NomadConnectionStatus struct {
 	// this operator's); NOMAD caps this per user (100 by default).
 	// +optional
 	ActiveTokens *int32 `json:"activeTokens,omitempty"`
+	// patLimit is the per-user cap on active PATs the operator assumes for NOMAD (the manager's
+	// --nomad-pat-limit); NearPATLimit compares activeTokens with it.
+	// +optional
+	PATLimit *int32 `json:"patLimit,omitempty"`
+	// nomadTokens is how many NomadTokens mint through this connection (spec.connectionRef).
+	// +optional
+	NomadTokens *int32 `json:"nomadTokens,omitempty"`
 	// inUseSecrets are the Secrets (credentials, CA) this connection holds with the
 	// tokens.nomad-operator.dev/in-use finalizer while NomadTokens depend on it, so that it can let
 	// go of them again after the spec names other Secrets.
@@ -168,6 +208,7 @@ type RetainedPAT struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.patPath`
 // +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.nomadTokens`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type NomadConnection struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -9,8 +9,9 @@ type ConnectionRef struct {
 	// name of the connection.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
-	// kind of the connection. Default NomadConnection (in the NomadToken's namespace).
-	// +kubebuilder:validation:Enum=NomadConnection
+	// kind of the connection: NomadConnection (default; in the NomadToken's namespace) or
+	// ClusterNomadConnection (cluster-scoped; usable from the namespaces it allows).
+	// +kubebuilder:validation:Enum=NomadConnection;ClusterNomadConnection
 	// +kubebuilder:default=NomadConnection
 	// +optional
 	Kind string `json:"kind,omitempty"`
@@ -106,7 +107,7 @@ const (
 // NomadTokenSpec is the PAT wanted and where its raw token goes.
 // +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.rotation.renewBefore) || duration(self.rotation.renewBefore).getHours() < self.expiresInDays * 24",message="spec.rotation.renewBefore must be shorter than the lifetime (spec.expiresInDays)"
 type NomadTokenSpec struct {
-	// connectionRef names the NomadConnection the PAT is minted through.
+	// connectionRef names the NomadConnection or ClusterNomadConnection the PAT is minted through.
 	ConnectionRef ConnectionRef `json:"connectionRef"`
 	// tokenName is the PAT's name in NOMAD. Default "<namespace>/<name>". Names need not be unique
 	// in NOMAD; the operator tracks PATs by id.
@@ -160,7 +161,7 @@ type PendingIssuance struct {
 	// if the new one has to be adopted after a crash.
 	// +optional
 	Reason string `json:"reason,omitempty"`
-	// connectionName is the NomadConnection the PAT is being minted through; recovery looks for it
+	// connectionName is the connection the PAT is being minted through (as in status.connectionName); recovery looks for it
 	// with that connection's bot account.
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
@@ -178,7 +179,8 @@ type PendingIssuance struct {
 type PATReference struct {
 	// id of the PAT in NOMAD.
 	ID string `json:"id"`
-	// connectionName is the NomadConnection, in the NomadToken's namespace, that minted the PAT.
+	// connectionName is the connection that minted the PAT: a NomadConnection of the NomadToken's
+	// namespace by its name, or "ClusterNomadConnection/<name>".
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
 	// account identifies the NOMAD user that owns the PAT: a hash of the API root and the bot's
@@ -207,7 +209,8 @@ type NomadTokenStatus struct {
 	// tokenID is the id of the current PAT in NOMAD.
 	// +optional
 	TokenID string `json:"tokenID,omitempty"`
-	// connectionName is the NomadConnection that minted tokenID and previousTokenID. They are checked
+	// connectionName is the connection that minted tokenID and previousTokenID (a NomadConnection's
+	// name, or "ClusterNomadConnection/<name>"). They are checked
 	// and revoked through it, also after spec.connectionRef moved to another connection.
 	// +optional
 	ConnectionName string `json:"connectionName,omitempty"`
