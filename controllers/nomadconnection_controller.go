@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -39,14 +40,27 @@ const (
 	// revoked in Keycloak at any time) and its tokens verified against NOMAD's list of active PATs:
 	// one login (at most) and one paged list call per connection and interval.
 	DefaultVerificationInterval = 10 * time.Minute
+	// DefaultPATLimit is NOMAD's default cap on a user's active PATs.
+	DefaultPATLimit = 100
+	// DefaultPATLimitWarning is the share of the cap at which NearPATLimit turns True: Overlap
+	// rotation needs a free slot per rotating token, and at the cap it falls back to NOMAD's rotate
+	// endpoint (no grace period) or fails.
+	DefaultPATLimitWarning = 0.8
 	// secretRetryInterval re-reads a missing credentials Secret; it costs no NOMAD call, and Secrets
 	// of users are not watched (the cache holds only the operator's own).
 	secretRetryInterval = 30 * time.Second
 )
 
-// NomadConnectionReconciler checks that a NomadConnection's credentials work and finds its PAT path.
+// NomadConnectionReconciler checks that a connection's credentials work and finds its PAT path. One
+// instance serves each kind: NomadConnection and ClusterNomadConnection.
 type NomadConnectionReconciler struct {
 	client.Client
+	// Kind is the connection kind served: v1alpha1.KindNomadConnection ("" too) or
+	// v1alpha1.KindClusterNomadConnection.
+	Kind string
+	// ClusterConnections says ClusterNomadConnections are served (not in the namespaced install mode),
+	// so they count when Secrets and PATs are accounted for.
+	ClusterConnections bool
 	// APIReader reads the credentials and CA Secrets, which the cache does not hold.
 	APIReader client.Reader
 	// Recorder emits Events; nil in tests that need none.
@@ -62,6 +76,11 @@ type NomadConnectionReconciler struct {
 	Verifier *Verifier
 	// Sweep is what each check does with orphaned PATs; "" means SweepDryRun.
 	Sweep SweepMode
+	// PATLimit is NOMAD's per-user cap on active PATs; 0 means DefaultPATLimit.
+	PATLimit int
+	// PATLimitWarning is the share of PATLimit at which NearPATLimit turns True; 0 means
+	// DefaultPATLimitWarning.
+	PATLimitWarning float64
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -87,11 +106,14 @@ type checkKey struct {
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/finalizers,verbs=update
 
 // Reconcile keeps the connection (and its Secrets) while NomadTokens need it, then logs in, resolves
 // the PAT path, counts the active PATs and reports it all in status.
 func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	conn := &v1alpha1.NomadConnection{}
+	conn := r.newConnection()
 	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
 		if apierrors.IsNotFound(err) {
 			// Gone: the last chance to drop the pooled client, which holds the bot password and an
@@ -100,19 +122,22 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	original := conn.Status.DeepCopy()
+	original := conn.ConnectionStatus().DeepCopy()
 	last, wait, fresh := r.recentlyChecked(conn)
 	deps, err := r.syncInUse(ctx, conn, !fresh)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.countUsers(ctx, conn); err != nil {
+		return ctrl.Result{}, err
+	}
 	switch {
-	case !conn.DeletionTimestamp.IsZero() && len(deps) > 0 && controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse):
+	case !conn.GetDeletionTimestamp().IsZero() && len(deps) > 0 && controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse):
 		// Its tokens revoke their PATs through it while they are deleted; it goes after the last one.
 		r.event(conn, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
 			"deletion waits for the NomadTokens that need this connection to revoke their PATs: "+strings.Join(deps, ", "))
 		return ctrl.Result{}, r.writeStatus(ctx, conn, original)
-	case !conn.DeletionTimestamp.IsZero():
+	case !conn.GetDeletionTimestamp().IsZero():
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	case fresh && last.err != nil:
@@ -131,17 +156,17 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 // writeStatus writes conn's status if it changed since original.
-func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn *v1alpha1.NomadConnection, original *v1alpha1.NomadConnectionStatus) error {
-	if equality.Semantic.DeepEqual(original, &conn.Status) {
+func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn v1alpha1.Connection, original *v1alpha1.NomadConnectionStatus) error {
+	if equality.Semantic.DeepEqual(original, conn.ConnectionStatus()) {
 		return nil
 	}
 	return client.IgnoreNotFound(r.Status().Update(ctx, conn))
 }
 
-func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.NomadConnection) (ctrl.Result, error) {
-	st := &conn.Status
-	gen := conn.Generation
-	if strings.HasPrefix(strings.ToLower(conn.Spec.URL), "http://") {
+func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Connection) (ctrl.Result, error) {
+	st := conn.ConnectionStatus()
+	gen := conn.GetGeneration()
+	if strings.HasPrefix(strings.ToLower(conn.ConnectionSpec().URL), "http://") {
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionTrue, v1alpha1.ReasonPlainHTTP,
 			"the URL is plain http: the bot password, access tokens and raw PATs cross the network unencrypted; use https outside a local Oasis")
 	} else {
@@ -193,22 +218,62 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn *v1alpha1.No
 		return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, nil
 	}
 	if r.Verifier != nil {
-		tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(conn))
+		tokens, err := tokensOfConnection(ctx, r, conn)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.Verifier.record(ctx, client.ObjectKeyFromObject(conn), nc.Account(), active, listedAt, tokens)
+		r.Verifier.record(ctx, conn, nc.Account(), active, listedAt, tokens)
 	}
 	if err := r.sweepOrphans(ctx, conn, nc, active); err != nil {
 		// The connection works; the sweep is tried again at the next check.
 		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
 	st.PATPath = v1alpha1.PATPathMode(path)
-	st.ActiveTokens = ptr.To(int32(len(active)))
+	r.reportPATBudget(conn, len(active))
 	st.ObservedGeneration = gen
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, nil
+}
+
+// reportPATBudget records how many active PATs the bot account holds, against NOMAD's per-user cap,
+// and says so in NearPATLimit once they reach the warning share of it.
+func (r *NomadConnectionReconciler) reportPATBudget(conn v1alpha1.Connection, active int) {
+	st := conn.ConnectionStatus()
+	limit := r.PATLimit
+	if limit <= 0 {
+		limit = DefaultPATLimit
+	}
+	share := r.PATLimitWarning
+	if share <= 0 {
+		share = DefaultPATLimitWarning
+	}
+	st.ActiveTokens, st.PATLimit = ptr.To(int32(active)), ptr.To(int32(limit))
+	threshold := int(math.Ceil(share * float64(limit)))
+	if active >= threshold {
+		setCondition(&st.Conditions, conn.GetGeneration(), v1alpha1.ConditionNearPATLimit, metav1.ConditionTrue, v1alpha1.ReasonNearPATLimit, fmt.Sprintf(
+			"the bot account holds %d active PATs of NOMAD's %d per user (warning at %d): Overlap rotations need a free slot each, and at the cap fall back to NOMAD's rotate endpoint (no grace period) or fail; revoke unused PATs, or spread NomadTokens over more bot accounts",
+			active, limit, threshold))
+		return
+	}
+	setCondition(&st.Conditions, conn.GetGeneration(), v1alpha1.ConditionNearPATLimit, metav1.ConditionFalse, v1alpha1.ReasonWithinPATLimit,
+		fmt.Sprintf("the bot account holds %d active PATs of NOMAD's %d per user (warning at %d)", active, limit, threshold))
+}
+
+// countUsers records how many NomadTokens mint through conn (spec.connectionRef), from the cache.
+func (r *NomadConnectionReconciler) countUsers(ctx context.Context, conn v1alpha1.Connection) error {
+	tokens, err := tokensDependingOn(ctx, r, conn.GetNamespace(), conn.Key(), client.UnsafeDisableDeepCopy)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for i := range tokens {
+		if tokens[i].Spec.ConnectionRef.Key() == conn.Key() {
+			n++
+		}
+	}
+	conn.ConnectionStatus().NomadTokens = ptr.To(int32(n))
+	return nil
 }
 
 // minCheckSpacing is the least time between two checks of an unchanged connection that failed with a
@@ -217,7 +282,7 @@ const minCheckSpacing = 5 * time.Second
 
 // recentlyChecked reports whether conn, unchanged, was checked recently enough that no new check is
 // due (and how long until one is), with what that check found.
-func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnection) (lastCheck, time.Duration, bool) {
+func (r *NomadConnectionReconciler) recentlyChecked(conn v1alpha1.Connection) (lastCheck, time.Duration, bool) {
 	v, ok := r.checked.Load(client.ObjectKeyFromObject(conn))
 	if !ok {
 		return lastCheck{}, 0, false
@@ -233,7 +298,7 @@ func (r *NomadConnectionReconciler) recentlyChecked(conn *v1alpha1.NomadConnecti
 // checkDone records a check made at for conn, and when the next one is due: after the verification
 // interval if it passed, when the failure says to retry (a wrong password is tried once per retry
 // interval, however many NomadTokens wait for it), and not sooner than minCheckSpacing otherwise.
-func (r *NomadConnectionReconciler) checkDone(conn *v1alpha1.NomadConnection, at time.Time, result ctrl.Result, err error) lastCheck {
+func (r *NomadConnectionReconciler) checkDone(conn v1alpha1.Connection, at time.Time, result ctrl.Result, err error) lastCheck {
 	next := result.RequeueAfter
 	switch {
 	case err != nil:
@@ -244,8 +309,8 @@ func (r *NomadConnectionReconciler) checkDone(conn *v1alpha1.NomadConnection, at
 	return lastCheck{of: checkKeyOf(conn), next: at.Add(next), err: err}
 }
 
-func checkKeyOf(conn *v1alpha1.NomadConnection) checkKey {
-	return checkKey{uid: conn.UID, generation: conn.Generation, annotations: fmt.Sprint(conn.Annotations)}
+func checkKeyOf(conn v1alpha1.Connection) checkKey {
+	return checkKey{uid: conn.GetUID(), generation: conn.GetGeneration(), annotations: fmt.Sprint(conn.GetAnnotations())}
 }
 
 // forget drops everything kept in memory for a connection that is gone.
@@ -257,24 +322,34 @@ func (r *NomadConnectionReconciler) forget(key types.NamespacedName) {
 	}
 }
 
-// SetupWithManager watches NomadConnections (status writes do not trigger a new check) and the
-// NomadTokens that depend on them, whenever that dependency starts or ends.
+// newConnection returns an empty object of the kind served.
+func (r *NomadConnectionReconciler) newConnection() v1alpha1.Connection {
+	if r.Kind == v1alpha1.KindClusterNomadConnection {
+		return &v1alpha1.ClusterNomadConnection{}
+	}
+	return &v1alpha1.NomadConnection{}
+}
+
+// SetupWithManager watches the connections of its kind (status writes do not trigger a new check) and
+// the NomadTokens that depend on them, whenever that dependency starts or ends.
 func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NomadConnection{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+		For(r.newConnection(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
-		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
-		Named("nomadconnection").
+		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
+		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).
 		Complete(r)
 }
 
-// connectionsOfToken maps a NomadToken to the connections it depends on.
-func connectionsOfToken(_ context.Context, o client.Object) []reconcile.Request {
+// connectionsOfToken maps a NomadToken to the connections of the served kind it depends on.
+func (r *NomadConnectionReconciler) connectionsOfToken(_ context.Context, o client.Object) []reconcile.Request {
 	token := o.(*v1alpha1.NomadToken)
 	var reqs []reconcile.Request
-	for _, name := range connectionsNeededBy(token) {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: token.Namespace, Name: name}})
+	for _, key := range connectionsNeededBy(token) {
+		if kind, name := connectionObjectKey(token.Namespace, key); kind == r.newConnection().ConnectionKind() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: name})
+		}
 	}
 	return reqs
 }

@@ -21,7 +21,7 @@ const dependsOnIndex = "nomadtoken.dependsOn"
 // connectionsNeededBy lists the names of the connections token depends on.
 func connectionsNeededBy(token *v1alpha1.NomadToken) []string {
 	st := token.Status
-	names := []string{token.Spec.ConnectionRef.Name, st.ConnectionName}
+	names := []string{token.Spec.ConnectionRef.Key(), st.ConnectionName}
 	for _, ref := range st.RevokePending {
 		names = append(names, ref.ConnectionName)
 	}
@@ -33,24 +33,29 @@ func connectionsNeededBy(token *v1alpha1.NomadToken) []string {
 	return slices.Compact(names)
 }
 
-// dependents lists the NomadTokens that need conn, from the cache.
-func dependents(ctx context.Context, c client.Reader, conn *v1alpha1.NomadConnection) ([]string, error) {
-	tokens, err := tokensOfConnection(ctx, c, client.ObjectKeyFromObject(conn))
+// dependents lists the NomadTokens that need conn, from the cache: by name, or as namespace/name for
+// a ClusterNomadConnection.
+func dependents(ctx context.Context, c client.Reader, conn v1alpha1.Connection) ([]string, error) {
+	tokens, err := tokensOfConnection(ctx, c, conn)
 	if err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(tokens))
 	for _, t := range tokens {
-		names = append(names, t.Name)
+		if conn.GetNamespace() == "" {
+			names = append(names, t.Namespace+"/"+t.Name)
+		} else {
+			names = append(names, t.Name)
+		}
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
 // secretsOf are the Secrets conn reads: its credentials and, if set, its CA bundle.
-func secretsOf(conn *v1alpha1.NomadConnection) []string {
-	names := []string{conn.Spec.Credentials.SecretRef.Name}
-	if ref := conn.Spec.CASecretRef; ref != nil && ref.Name != "" && ref.Name != names[0] {
+func secretsOf(conn v1alpha1.Connection) []string {
+	names := []string{conn.ConnectionSpec().Credentials.SecretRef.Name}
+	if ref := conn.ConnectionSpec().CASecretRef; ref != nil && ref.Name != "" && ref.Name != names[0] {
 		names = append(names, ref.Name)
 	}
 	return names
@@ -63,16 +68,16 @@ func secretsOf(conn *v1alpha1.NomadConnection) []string {
 // nothing used goes at once. It returns the dependents.
 // Holding the Secrets means reading them live, so it is done when the connection starts being held,
 // when it names other Secrets, and on each full check (recheck), not on every reconcile.
-func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn *v1alpha1.NomadConnection, recheck bool) ([]string, error) {
+func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn v1alpha1.Connection, recheck bool) ([]string, error) {
 	deps, err := dependents(ctx, r, conn)
 	if err != nil {
 		return nil, err
 	}
 	held := controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse)
 	switch {
-	case len(deps) > 0 && (held || conn.DeletionTimestamp.IsZero()):
+	case len(deps) > 0 && (held || conn.GetDeletionTimestamp().IsZero()):
 		want := secretsOf(conn)
-		if !held || recheck || !slices.Equal(conn.Status.InUseSecrets, want) {
+		if !held || recheck || !slices.Equal(conn.ConnectionStatus().InUseSecrets, want) {
 			if err := r.holdSecrets(ctx, conn, want); err != nil {
 				return nil, err
 			}
@@ -84,15 +89,15 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn *v1alpha
 			}
 		}
 		// Secrets named by an earlier spec are let go of.
-		if err := r.releaseSecrets(ctx, conn, without(conn.Status.InUseSecrets, want)); err != nil {
+		if err := r.releaseSecrets(ctx, conn, without(conn.ConnectionStatus().InUseSecrets, want)); err != nil {
 			return nil, err
 		}
-		conn.Status.InUseSecrets = want
+		conn.ConnectionStatus().InUseSecrets = want
 	case held:
-		if err := r.releaseSecrets(ctx, conn, append(conn.Status.InUseSecrets, secretsOf(conn)...)); err != nil {
+		if err := r.releaseSecrets(ctx, conn, append(conn.ConnectionStatus().InUseSecrets, secretsOf(conn)...)); err != nil {
 			return nil, err
 		}
-		conn.Status.InUseSecrets = nil
+		conn.ConnectionStatus().InUseSecrets = nil
 		controllerutil.RemoveFinalizer(conn, v1alpha1.FinalizerInUse)
 		if err := r.Update(ctx, conn); err != nil {
 			return nil, client.IgnoreNotFound(err)
@@ -101,11 +106,11 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn *v1alpha
 	return deps, nil
 }
 
-// holdSecrets puts the in-use finalizer on the named Secrets of conn's namespace. A Secret that does
-// not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
-func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn *v1alpha1.NomadConnection, names []string) error {
+// holdSecrets puts the in-use finalizer on the named Secrets of conn's Secret namespace. A Secret that
+// does not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
+func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {
 	for _, name := range names {
-		s, err := r.liveSecret(ctx, conn.Namespace, name)
+		s, err := r.liveSecret(ctx, r.Resolver.SecretNamespace(conn), name)
 		if err != nil || s == nil || controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerInUse) || !s.DeletionTimestamp.IsZero() {
 			if err != nil {
 				return err
@@ -121,19 +126,20 @@ func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn *v1alp
 }
 
 // releaseSecrets removes the in-use finalizer from the named Secrets, except from those another
-// connection of the namespace still holds. That is read live: two connections sharing a Secret let go
-// of it at about the same moment in a namespace deletion, and a cache lagging behind the other's
-// release would leave the Secret held by nobody, forever.
-func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn *v1alpha1.NomadConnection, names []string) error {
-	var conns v1alpha1.NomadConnectionList
-	if err := r.APIReader.List(ctx, &conns, client.InNamespace(conn.Namespace)); err != nil {
+// connection reading the same namespace still holds. That is read live: two connections sharing a
+// Secret let go of it at about the same moment in a namespace deletion, and a cache lagging behind the
+// other's release would leave the Secret held by nobody, forever.
+func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {
+	namespace := r.Resolver.SecretNamespace(conn)
+	conns, err := r.connections(ctx, r.APIReader, namespace)
+	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		if heldByAnother(conns.Items, conn, name) {
+		if r.heldByAnother(conns, conn, name) {
 			continue
 		}
-		s, err := r.liveSecret(ctx, conn.Namespace, name)
+		s, err := r.liveSecret(ctx, namespace, name)
 		if err != nil {
 			return err
 		}
@@ -147,15 +153,40 @@ func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn *v1
 	return nil
 }
 
-// heldByAnother reports whether a connection other than conn holds Secret name in use.
-func heldByAnother(conns []v1alpha1.NomadConnection, conn *v1alpha1.NomadConnection, name string) bool {
-	for i := range conns {
-		c := &conns[i]
-		if c.UID != conn.UID && controllerutil.ContainsFinalizer(c, v1alpha1.FinalizerInUse) && slices.Contains(secretsOf(c), name) {
+// heldByAnother reports whether a connection other than conn, reading Secrets from the same
+// namespace, holds Secret name in use.
+func (r *NomadConnectionReconciler) heldByAnother(conns []v1alpha1.Connection, conn v1alpha1.Connection, name string) bool {
+	for _, c := range conns {
+		if c.GetUID() != conn.GetUID() && r.Resolver.SecretNamespace(c) == r.Resolver.SecretNamespace(conn) &&
+			controllerutil.ContainsFinalizer(c, v1alpha1.FinalizerInUse) && slices.Contains(secretsOf(c), name) {
 			return true
 		}
 	}
 	return false
+}
+
+// connections lists the connections of both kinds that may read Secrets of namespace (all of them for
+// ""): its NomadConnections, and the ClusterNomadConnections if they are served.
+func (r *NomadConnectionReconciler) connections(ctx context.Context, c client.Reader, namespace string) ([]v1alpha1.Connection, error) {
+	var out []v1alpha1.Connection
+	var conns v1alpha1.NomadConnectionList
+	if err := c.List(ctx, &conns, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	for i := range conns.Items {
+		out = append(out, &conns.Items[i])
+	}
+	if !r.ClusterConnections || namespace != "" && namespace != r.Resolver.ClusterResourceNamespace {
+		return out, nil
+	}
+	var clusterConns v1alpha1.ClusterNomadConnectionList
+	if err := c.List(ctx, &clusterConns); err != nil {
+		return nil, err
+	}
+	for i := range clusterConns.Items {
+		out = append(out, &clusterConns.Items[i])
+	}
+	return out, nil
 }
 
 // liveSecret reads a Secret from the API server (the cache holds only the operator's own Secrets);

@@ -79,12 +79,12 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 			a.markers = append(a.markers, markerPrefix(&t))
 		}
 	}
-	var conns v1alpha1.NomadConnectionList
-	if err := r.List(ctx, &conns); err != nil {
+	conns, err := r.connections(ctx, r, "")
+	if err != nil {
 		return a, err
 	}
-	for _, c := range conns.Items {
-		for _, p := range c.Status.RetainedPATs {
+	for _, c := range conns {
+		for _, p := range c.ConnectionStatus().RetainedPATs {
 			a.ids[p.ID] = true
 		}
 	}
@@ -104,8 +104,8 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 // sweepOrphans finds the orphaned PATs among the connection's active ones and, with SweepRevoke,
 // revokes them. A PAT kept on purpose by deletionPolicy: Retain is recorded in status.retainedPATs and
 // never swept.
-func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn *v1alpha1.NomadConnection, nc nomad.Client, active []nomad.PAT) error {
-	st := &conn.Status
+func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn v1alpha1.Connection, nc nomad.Client, active []nomad.PAT) error {
+	st := conn.ConnectionStatus()
 	now := r.Clock.Now()
 	st.RetainedPATs = stillAlive(st.RetainedPATs, now)
 	if r.Sweep == SweepOff {
@@ -169,7 +169,7 @@ func stillAlive(retained []v1alpha1.RetainedPAT, now time.Time) []v1alpha1.Retai
 }
 
 // event emits an Event on conn when a recorder is set.
-func (r *NomadConnectionReconciler) event(conn *v1alpha1.NomadConnection, eventType, reason, action, note string) {
+func (r *NomadConnectionReconciler) event(conn v1alpha1.Connection, eventType, reason, action, note string) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(conn, nil, eventType, reason, action, "%s", note)
 	}

@@ -81,7 +81,7 @@ func (r *NomadTokenReconciler) mint(ctx context.Context, obs *observed, p *plan,
 	if err != nil {
 		return err
 	}
-	if token.Status.TokenID != "" && !obs.accountChanged && !currentMinter(token).is(minter{token.Spec.ConnectionRef.Name, nc.Account()}) {
+	if token.Status.TokenID != "" && !obs.accountChanged && !currentMinter(token).is(minter{token.Spec.ConnectionRef.Key(), nc.Account()}) {
 		obs.accountChanged = true
 		*p = decide(obs)
 		if p.mint == "" || p.blocked != nil {

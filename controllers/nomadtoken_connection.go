@@ -7,15 +7,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// resolvedConnection is a NomadConnection and, once needed, its NOMAD client.
+// resolvedConnection is a connection (of either kind) and, once needed, its NOMAD client.
 type resolvedConnection struct {
-	conn *v1alpha1.NomadConnection
+	conn v1alpha1.Connection
 	nc   nomad.Client
 }
 
@@ -24,45 +23,21 @@ type resolvedConnection struct {
 // login per check interval, not one per NomadToken; revoking does not, since it must work while a
 // connection degrades.
 func (r *NomadTokenReconciler) clientFor(ctx context.Context, obs *observed, requireReady bool) (nomad.Client, error) {
-	return r.clientOf(ctx, obs, obs.token.Spec.ConnectionRef.Name, requireReady)
+	return r.clientOf(ctx, obs, obs.token.Spec.ConnectionRef.Key(), requireReady)
 }
 
-// clientOf returns the NOMAD client of the named connection in the token's namespace. PATs are
-// checked and revoked through the connection that minted them, which is not spec.connectionRef after
-// that changed. Connections and clients are looked up once per reconcile (the credentials Secret is
-// read live, so not again per step).
-func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, name string, requireReady bool) (nomad.Client, error) {
-	token := obs.token
-	rc := obs.connections[name]
-	if rc == nil {
-		conn := &v1alpha1.NomadConnection{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: token.Namespace, Name: name}, conn)
-		if apierrors.IsNotFound(err) {
-			return nil, &conditionError{v1alpha1.ReasonConnectionNotFound,
-				fmt.Sprintf("NomadConnection %q not found in namespace %q", name, token.Namespace)}
-		}
-		if err != nil {
-			return nil, err
-		}
-		rc = &resolvedConnection{conn: conn}
-		if obs.connections == nil {
-			obs.connections = map[string]*resolvedConnection{}
-		}
-		obs.connections[name] = rc
+// clientOf returns the NOMAD client of the connection the token names by key. PATs are checked and
+// revoked through the connection that minted them, which is not spec.connectionRef after that
+// changed. Connections and clients are looked up once per reconcile (the credentials Secret is read
+// live, so not again per step).
+func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, key string, requireReady bool) (nomad.Client, error) {
+	rc, err := r.connectionOf(ctx, obs, key)
+	if err != nil {
+		return nil, err
 	}
 	if requireReady {
-		conn := rc.conn
-		ready := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
-		switch {
-		case !conn.DeletionTimestamp.IsZero():
-			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
-				fmt.Sprintf("NomadConnection %q is being deleted: no new PAT is minted through it (it stays until the NomadTokens using it are deleted)", name)}
-		case ready == nil || conn.Status.ObservedGeneration != conn.Generation:
-			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
-				fmt.Sprintf("NomadConnection %q has not been checked yet", name)}
-		case ready.Status != metav1.ConditionTrue:
-			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
-				fmt.Sprintf("NomadConnection %q is not Ready (%s: %s)", name, ready.Reason, ready.Message)}
+		if err := usableForMinting(rc.conn); err != nil {
+			return nil, err
 		}
 	}
 	if rc.nc == nil {
@@ -73,6 +48,54 @@ func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, name
 		rc.nc = nc
 	}
 	return rc.nc, nil
+}
+
+// connectionOf reads, once per reconcile, the connection the token names by key.
+func (r *NomadTokenReconciler) connectionOf(ctx context.Context, obs *observed, key string) (*resolvedConnection, error) {
+	if rc := obs.connections[key]; rc != nil {
+		return rc, nil
+	}
+	kind, objKey := connectionObjectKey(obs.token.Namespace, key)
+	var conn v1alpha1.Connection = &v1alpha1.NomadConnection{}
+	where := fmt.Sprintf("in namespace %q", obs.token.Namespace)
+	if kind == v1alpha1.KindClusterNomadConnection {
+		if !r.ClusterConnections {
+			return nil, &conditionError{v1alpha1.ReasonConnectionNotFound, fmt.Sprintf(
+				"ClusterNomadConnection %q cannot be used: this operator is installed in namespaced mode (--watch-namespaces) and serves no ClusterNomadConnection", objKey.Name)}
+		}
+		conn, where = &v1alpha1.ClusterNomadConnection{}, "in the cluster"
+	}
+	err := r.Get(ctx, objKey, conn)
+	if apierrors.IsNotFound(err) {
+		return nil, &conditionError{v1alpha1.ReasonConnectionNotFound, fmt.Sprintf("%s %q not found %s", kind, objKey.Name, where)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc := &resolvedConnection{conn: conn}
+	if obs.connections == nil {
+		obs.connections = map[string]*resolvedConnection{}
+	}
+	obs.connections[key] = rc
+	return rc, nil
+}
+
+// usableForMinting says why no new PAT may be minted through conn now, or nil.
+func usableForMinting(conn v1alpha1.Connection) error {
+	kind, name := conn.ConnectionKind(), conn.GetName()
+	st := conn.ConnectionStatus()
+	ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+	switch {
+	case !conn.GetDeletionTimestamp().IsZero():
+		return &conditionError{v1alpha1.ReasonConnectionNotReady,
+			fmt.Sprintf("%s %q is being deleted: no new PAT is minted through it (it stays until the NomadTokens using it are deleted)", kind, name)}
+	case ready == nil || st.ObservedGeneration != conn.GetGeneration():
+		return &conditionError{v1alpha1.ReasonConnectionNotReady, fmt.Sprintf("%s %q has not been checked yet", kind, name)}
+	case ready.Status != metav1.ConditionTrue:
+		return &conditionError{v1alpha1.ReasonConnectionNotReady,
+			fmt.Sprintf("%s %q is not Ready (%s: %s)", kind, name, ready.Reason, ready.Message)}
+	}
+	return nil
 }
 
 // minter is who minted a PAT: the NomadConnection, and the NOMAD user it logged in as (its account
@@ -94,7 +117,7 @@ func currentMinter(token *v1alpha1.NomadToken) minter {
 func backfillMinter(token *v1alpha1.NomadToken) {
 	st := &token.Status
 	if st.TokenID != "" && st.ConnectionName == "" && st.IssuedSpecHash == materialHash(token) {
-		st.ConnectionName = token.Spec.ConnectionRef.Name
+		st.ConnectionName = token.Spec.ConnectionRef.Key()
 	}
 }
 
@@ -120,10 +143,10 @@ func sameAccount(a, b string) bool {
 	return a == "" || b == "" || a == b
 }
 
-// orSpecConnection returns name, or spec.connectionRef's name when name is empty.
-func orSpecConnection(token *v1alpha1.NomadToken, name string) string {
-	if name == "" {
-		return token.Spec.ConnectionRef.Name
+// orSpecConnection returns key, or spec.connectionRef's key when key is empty.
+func orSpecConnection(token *v1alpha1.NomadToken, key string) string {
+	if key == "" {
+		return token.Spec.ConnectionRef.Key()
 	}
-	return name
+	return key
 }

@@ -39,6 +39,9 @@ type NomadTokenReconciler struct {
 	// Verifier, when set, brings the connection's periodic list of active PATs, so a PAT revoked in
 	// NOMAD by someone else is replaced.
 	Verifier *Verifier
+	// ClusterConnections says ClusterNomadConnections are served (not in the namespaced install
+	// mode, which has no access to cluster-scoped objects).
+	ClusterConnections bool
 
 	// holdOffs remembers, per NomadToken, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against
@@ -68,6 +71,7 @@ func (h *holdOff) bypassedBy(token *v1alpha1.NomadToken) bool {
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Reconcile runs the four stages of a NomadToken's lifecycle and writes the status once at the end:
 //

@@ -95,6 +95,17 @@ func decide(o *observed) plan {
 		return p
 	}
 	reason := issuanceReason(o)
+	if o.refused != nil {
+		// The platform's rules (the connection's allowedNamespaces or policy) forbid minting, so
+		// NOMAD is not asked. The current PAT serves until it is due; replaced PATs are still
+		// revoked, and revoke-now still revokes.
+		p := plan{mint: reason, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
+		p.syncSecret = reason == "" && secretNeedsSync(o)
+		if revokeNowRequested(o.token) {
+			p.previous, p.revokeOnly = revokeAtOnce, true
+		}
+		return p
+	}
 	if o.heldOff != nil && !o.heldOff.bypassedBy(o.token) {
 		// NOMAD refused this generation recently: ask again only when the hold-off ends, or when a
 		// person asks anew (a request annotation value NOMAD has not refused yet).
@@ -218,6 +229,9 @@ type observed struct {
 	accountChanged bool
 	// heldOff is NOMAD's recent refusal of this generation, while its hold-off lasts.
 	heldOff *holdOff
+	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
+	// they allow it.
+	refused *failure
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
 	// interrupted issuance not settled, the PAT not verified): nothing is minted then.
 	incomplete error

@@ -245,6 +245,7 @@ func TestDecide(t *testing.T) {
 	}
 	renewalDue := issuedAt.AddDate(0, 0, 25)
 	refused := &holdOff{refusal: failure{reason: v1alpha1.ReasonLifetimeExceeded, message: "NOMAD refused the lifetime"}}
+	notAllowed := &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: "namespace not allowed"}
 	annotate := func(o *observed, key, value string) *observed {
 		o.token.Annotations = map[string]string{key: value}
 		return o
@@ -313,6 +314,35 @@ func TestDecide(t *testing.T) {
 			name:    "another NOMAD user cannot rotate the old PAT: it is revoked by its owner instead",
 			observe: func() *observed { o := healthy(renewalDue)(); o.accountChanged = true; return o },
 			want:    plan{mint: IssueAccountChanged, current: revokeAtOnce},
+		},
+		{
+			name:    "the platform's rules refuse the token: its PAT serves until renewal and is not renewed",
+			observe: func() *observed { o := healthy(issuedAt)(); o.refused = notAllowed; return o },
+			want:    plan{currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name:    "a refused token due for renewal is not renewed, and NOMAD is not asked",
+			observe: func() *observed { o := healthy(renewalDue)(); o.refused = notAllowed; return o },
+			want:    plan{mint: IssueRenewalDue, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name:    "a refused token without a PAT gets none",
+			observe: func() *observed { o := healthy(issuedAt)(); o.token.Status = v1alpha1.NomadTokenStatus{}; o.refused = notAllowed; return o },
+			want:    plan{mint: IssueNotIssued}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name: "revoke-now still revokes a refused token's PAT, without a successor",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "incident-1")
+				o.refused = notAllowed
+				return o
+			},
+			want: plan{mint: IssueRevokeNow, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name:    "a refused token's previous PAT is still revoked when its grace ends",
+			observe: func() *observed { o := withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute)); o.refused = notAllowed; return o },
+			want:    plan{previous: revokeAtOnce, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name:    "NOMAD refused this generation: nothing is minted until the hold-off ends",

@@ -92,7 +92,7 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, 
 		StartedAt:      metav1.NewTime(r.Clock.Now()),
 		SpecHash:       materialHash(token),
 		Reason:         reason,
-		ConnectionName: token.Spec.ConnectionRef.Name,
+		ConnectionName: token.Spec.ConnectionRef.Key(),
 		Account:        account,
 		ViaRotate:      viaRotate,
 	}

@@ -229,5 +229,6 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 // from now on the test clock: PATs issued more than a second before that are expected in it.
 func (w *crashWorld) recordList(conn types.NamespacedName, account string, active []nomad.PAT) {
 	w.clock.Step(2 * time.Second)
-	w.r.Verifier.record(context.Background(), conn, account, active, w.clock.Now(), nil)
+	c := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: conn.Namespace, Name: conn.Name}}
+	w.r.Verifier.record(context.Background(), c, account, active, w.clock.Now(), nil)
 }

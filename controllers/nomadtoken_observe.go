@@ -32,7 +32,10 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.Noma
 			return obs
 		}
 	}
-	obs.incomplete = r.verifyInNomad(ctx, obs)
+	if obs.incomplete = r.verifyInNomad(ctx, obs); obs.incomplete != nil {
+		return obs
+	}
+	obs.refused, obs.incomplete = r.mintRefusal(ctx, obs)
 	return obs
 }
 

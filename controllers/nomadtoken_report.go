@@ -50,6 +50,9 @@ func (r *NomadTokenReconciler) report(ctx context.Context, obs *observed, p plan
 		if out.unreplaced != "" {
 			r.reportUnreplaced(token, out.unreplaced, failed, out.revocations)
 		}
+	case obs.refused != nil:
+		r.reportRefused(obs, p, out)
+		result = ctrl.Result{RequeueAfter: r.capWait(token, orDefault(r.UserErrorRetry, DefaultUserErrorRetry))}
 	case p.blocked != nil:
 		r.reportHeldOff(token, p, obs.heldOff)
 		result = ctrl.Result{RequeueAfter: r.capWait(token, obs.heldOff.until.Sub(obs.now))}
@@ -148,6 +151,28 @@ func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, p plan,
 		setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("the Secret's PAT %s no longer serves (%s) and NOMAD refused its replacement: %s",
 			st.TokenID, p.mint, h.refusal.message))
 	}
+}
+
+// reportRefused says that the platform's rules forbid minting, and what becomes of the current PAT:
+// it keeps working until it expires, and is not renewed. Ready is False even while it works, so that
+// someone acts before it expires. The rules are re-evaluated on every change of the connection, of the
+// namespace's labels, and of the tokens sharing a maxTokens ceiling, so there is no hold-off.
+func (r *NomadTokenReconciler) reportRefused(obs *observed, p plan, out outcome) {
+	token, f := obs.token, *obs.refused
+	if out.unreplaced != "" {
+		r.reportUnreplaced(token, out.unreplaced, &conditionError{f.reason, f.message}, out.revocations)
+		return
+	}
+	st := &token.Status
+	msg := f.message + ": no new PAT is minted"
+	if st.TokenID != "" && p.currentServes && st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) {
+		msg = fmt.Sprintf("%s: PAT %s keeps working until it expires at %s, and is not renewed", f.message, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	before := obs.readyBefore
+	if before == nil || before.Status != metav1.ConditionFalse || before.Reason != f.reason || before.Message != msg {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Issue", "%s", msg)
+	}
+	setReady(token, metav1.ConditionFalse, f.reason, msg)
 }
 
 // markReady records success: the Secret holds the current PAT. It returns when to look again.

@@ -30,7 +30,16 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}, requestAnnotationChanged{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{}))
+		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{})).
+		// A token leaving a connection frees a place under its policy.maxTokens.
+		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.tokensWaitingForAPlace), builder.WithPredicates(placeFreed{}))
+	if r.ClusterConnections {
+		// A ClusterNomadConnection's allowedNamespaces may select namespaces by label: a label change
+		// lets a namespace's tokens in, or out. Namespaces are cached as metadata only.
+		b = b.Watches(&v1alpha1.ClusterNomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{})).
+			Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterConnectionUsersIn), builder.OnlyMetadata,
+				builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.events, &handler.EnqueueRequestForObject{}))
 	}
@@ -41,15 +50,63 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // tokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection
 // turning Ready (or created again) wakes both the tokens waiting to mint and those waiting to revoke.
 func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
-	tokens, err := tokensOfConnection(ctx, r, client.ObjectKeyFromObject(o))
+	tokens, err := tokensOfConnection(ctx, r, o.(v1alpha1.Connection))
 	if err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(tokens))
-	for _, t := range tokens {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+	return requestsFor(tokens, func(*v1alpha1.NomadToken) bool { return true })
+}
+
+// clusterConnectionUsersIn maps a namespace to its NomadTokens that mint through a ClusterNomadConnection.
+func (r *NomadTokenReconciler) clusterConnectionUsersIn(ctx context.Context, o client.Object) []reconcile.Request {
+	var tokens v1alpha1.NomadTokenList
+	if err := r.List(ctx, &tokens, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	return requestsFor(tokens.Items, func(t *v1alpha1.NomadToken) bool {
+		return t.Spec.ConnectionRef.Kind == v1alpha1.KindClusterNomadConnection
+	})
+}
+
+// tokensWaitingForAPlace maps a NomadToken that leaves a connection (deleted, or pointed elsewhere)
+// to the tokens of that connection that policy.maxTokens holds back.
+func (r *NomadTokenReconciler) tokensWaitingForAPlace(ctx context.Context, o client.Object) []reconcile.Request {
+	token := o.(*v1alpha1.NomadToken)
+	namespace, key := token.Namespace, token.Spec.ConnectionRef.Key()
+	if token.Spec.ConnectionRef.Kind == v1alpha1.KindClusterNomadConnection {
+		namespace = ""
+	}
+	tokens, err := tokensDependingOn(ctx, r, namespace, key, client.UnsafeDisableDeepCopy)
+	if err != nil {
+		return nil
+	}
+	return requestsFor(tokens, func(t *v1alpha1.NomadToken) bool {
+		c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionReady)
+		return t.UID != token.UID && c != nil && c.Reason == v1alpha1.ReasonPolicyViolation
+	})
+}
+
+// requestsFor is the reconcile requests of the tokens that pass keep.
+func requestsFor(tokens []v1alpha1.NomadToken, keep func(*v1alpha1.NomadToken) bool) []reconcile.Request {
+	var reqs []reconcile.Request
+	for i := range tokens {
+		if keep(&tokens[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tokens[i])})
+		}
 	}
 	return reqs
+}
+
+// placeFreed passes the NomadToken events that free a place on a connection: its deletion (started
+// or done), or a connectionRef pointing elsewhere (the old object names the connection left).
+type placeFreed struct{ predicate.Funcs }
+
+func (placeFreed) Create(event.CreateEvent) bool   { return false }
+func (placeFreed) Generic(event.GenericEvent) bool { return false }
+func (placeFreed) Delete(event.DeleteEvent) bool   { return true }
+func (placeFreed) Update(e event.UpdateEvent) bool {
+	old, cur := e.ObjectOld.(*v1alpha1.NomadToken), e.ObjectNew.(*v1alpha1.NomadToken)
+	return old.Spec.ConnectionRef != cur.Spec.ConnectionRef || deletionStarted{}.Update(e)
 }
 
 // deletionStarted passes the update that sets deletionTimestamp, which changes no generation.
@@ -86,10 +143,11 @@ func (requestAnnotationChanged) Update(e event.UpdateEvent) bool {
 type readinessChanged struct{ predicate.Funcs }
 
 func (readinessChanged) Update(e event.UpdateEvent) bool {
-	old, cur := e.ObjectOld.(*v1alpha1.NomadConnection), e.ObjectNew.(*v1alpha1.NomadConnection)
-	oldReady := meta.FindStatusCondition(old.Status.Conditions, v1alpha1.ConditionReady)
-	newReady := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
-	return old.Status.ObservedGeneration != cur.Status.ObservedGeneration ||
+	old, cur := e.ObjectOld.(v1alpha1.Connection), e.ObjectNew.(v1alpha1.Connection)
+	oldSt, curSt := old.ConnectionStatus(), cur.ConnectionStatus()
+	oldReady := meta.FindStatusCondition(oldSt.Conditions, v1alpha1.ConditionReady)
+	newReady := meta.FindStatusCondition(curSt.Conditions, v1alpha1.ConditionReady)
+	return oldSt.ObservedGeneration != curSt.ObservedGeneration ||
 		(oldReady == nil) != (newReady == nil) || oldReady != nil && (oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason) ||
-		old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
+		old.GetDeletionTimestamp().IsZero() != cur.GetDeletionTimestamp().IsZero()
 }

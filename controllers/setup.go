@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,18 @@ type Settings struct {
 	Clock clock.PassiveClock
 	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
 	NewClient connection.NewClientFunc
+	// WatchNamespaces restricts the manager to these namespaces (the namespaced install mode); nil
+	// means cluster-wide. ClusterNomadConnections are served only cluster-wide: the namespaced mode
+	// has no access to cluster-scoped objects.
+	WatchNamespaces []string
+	// ClusterResourceNamespace is where ClusterNomadConnections' credentials and CA Secrets live:
+	// the operator's own namespace.
+	ClusterResourceNamespace string
+	// PATLimit is NOMAD's per-user cap on active PATs; 0 means DefaultPATLimit.
+	PATLimit int
+	// PATLimitWarning is the share of PATLimit at which a connection reports NearPATLimit; 0 means
+	// DefaultPATLimitWarning.
+	PATLimitWarning float64
 }
 
 // Setup registers both controllers with mgr; they share one pool of NOMAD clients.
@@ -54,31 +67,47 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		s.Clock = clock.RealClock{}
 	}
 	resolver := &connection.Resolver{
-		Reader: mgr.GetAPIReader(),
-		Pool:   &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
+		Reader:                   mgr.GetAPIReader(),
+		Pool:                     &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
+		ClusterResourceNamespace: s.ClusterResourceNamespace,
+	}
+	clusterWide := len(s.WatchNamespaces) == 0
+	if clusterWide && s.ClusterResourceNamespace == "" {
+		return errors.New("ClusterNomadConnections need a cluster resource namespace (--cluster-resource-namespace, default the pod's namespace)")
 	}
 	verifier := NewVerifier(s.LastUsedGranularity)
 	recorder := mgr.GetEventRecorder("nomad-token-operator")
-	if err := (&NomadConnectionReconciler{
-		Client:         mgr.GetClient(),
-		APIReader:      mgr.GetAPIReader(),
-		Recorder:       recorder,
-		Resolver:       resolver,
-		CheckInterval:  s.VerificationInterval,
-		UserErrorRetry: s.UserErrorRetry,
-		Clock:          s.Clock,
-		Verifier:       verifier,
-		Sweep:          s.OrphanSweep,
-	}).SetupWithManager(mgr); err != nil {
-		return err
+	kinds := []string{v1alpha1.KindNomadConnection}
+	if clusterWide {
+		kinds = append(kinds, v1alpha1.KindClusterNomadConnection)
+	}
+	for _, kind := range kinds {
+		if err := (&NomadConnectionReconciler{
+			Client:             mgr.GetClient(),
+			Kind:               kind,
+			ClusterConnections: clusterWide,
+			APIReader:          mgr.GetAPIReader(),
+			Recorder:           recorder,
+			Resolver:           resolver,
+			CheckInterval:      s.VerificationInterval,
+			UserErrorRetry:     s.UserErrorRetry,
+			Clock:              s.Clock,
+			Verifier:           verifier,
+			Sweep:              s.OrphanSweep,
+			PATLimit:           s.PATLimit,
+			PATLimitWarning:    s.PATLimitWarning,
+		}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	return (&NomadTokenReconciler{
-		Client:         mgr.GetClient(),
-		APIReader:      mgr.GetAPIReader(),
-		Resolver:       resolver,
-		Recorder:       recorder,
-		Clock:          s.Clock,
-		UserErrorRetry: s.UserErrorRetry,
-		Verifier:       verifier,
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Resolver:           resolver,
+		Recorder:           recorder,
+		Clock:              s.Clock,
+		UserErrorRetry:     s.UserErrorRetry,
+		Verifier:           verifier,
+		ClusterConnections: clusterWide,
 	}).SetupWithManager(mgr)
 }

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -33,6 +34,9 @@ import (
 
 // manualNamespace is hidden from the suite's manager, for specs that drive a reconciler by hand.
 const manualNamespace = "manual"
+
+// operatorNamespace plays the operator's own namespace: ClusterNomadConnections' Secrets live there.
+const operatorNamespace = "nomad-operator-system"
 
 var (
 	testEnv *envtest.Environment
@@ -73,6 +77,7 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(restCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: ctrlObjectMeta(manualNamespace)})).To(Succeed())
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: ctrlObjectMeta(operatorNamespace)})).To(Succeed())
 
 	stubOpts := nomadstub.DefaultOptions()
 	stubOpts.Clock = stubClock
@@ -82,6 +87,10 @@ var _ = BeforeSuite(func() {
 	// every second, and must cost nothing.
 	cacheOpts := controllers.CacheOptions(time.Second)
 	cacheOpts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", manualNamespace)
+	// Namespaces support no metadata.namespace field selector; they are watched (as metadata) whole.
+	namespaces := &metav1.PartialObjectMetadata{}
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	cacheOpts.ByObject[namespaces] = cache.ByObject{Field: fields.Everything()}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:    scheme,
 		Metrics:   metricsserver.Options{BindAddress: "0"},
@@ -93,6 +102,8 @@ var _ = BeforeSuite(func() {
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
 		Clock:                stubClock,
+		// ClusterNomadConnections' Secrets live here, as in the operator's namespace of a cluster.
+		ClusterResourceNamespace: operatorNamespace,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {

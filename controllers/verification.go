@@ -50,18 +50,18 @@ func (v *Verifier) Events() <-chan event.GenericEvent { return v.events }
 
 // record stores a fresh list, requested at takenAt, of the active PATs of a connection's NOMAD user
 // (account) and wakes the tokens it concerns.
-func (v *Verifier) record(ctx context.Context, conn types.NamespacedName, account string, active []nomad.PAT, takenAt time.Time, tokens []v1alpha1.NomadToken) {
+func (v *Verifier) record(ctx context.Context, conn v1alpha1.Connection, account string, active []nomad.PAT, takenAt time.Time, tokens []v1alpha1.NomadToken) {
 	byID := make(map[string]nomad.PAT, len(active))
 	for _, p := range active {
 		byID[p.ID] = p
 	}
 	list := activeList{account: account, byID: byID, takenAt: takenAt}
 	v.mu.Lock()
-	v.lists[conn] = list
+	v.lists[client.ObjectKeyFromObject(conn)] = list
 	v.mu.Unlock()
 	for i := range tokens {
 		t := &tokens[i]
-		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil || currentMinter(t).connection != conn.Name {
+		if t.Status.TokenID == "" || t.Status.PendingIssuance != nil || currentMinter(t).connection != conn.Key() {
 			continue
 		}
 		p, listed := byID[t.Status.TokenID]
@@ -132,7 +132,8 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	if r.Verifier == nil || st.TokenID == "" || st.PendingIssuance != nil {
 		return nil
 	}
-	conn := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
+	minterKey := currentMinter(token).connection
+	_, conn := connectionObjectKey(token.Namespace, minterKey)
 	list, known := r.Verifier.lookup(conn)
 	if !known {
 		return nil
@@ -148,7 +149,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	case !list.expects(st.IssuedAt):
 		return nil
 	default:
-		nc, err := r.clientOf(ctx, obs, conn.Name, false)
+		nc, err := r.clientOf(ctx, obs, minterKey, false)
 		if err != nil {
 			return err
 		}
@@ -176,12 +177,4 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 		st.LastUsedAt = r.Verifier.lastUsedAt(*pat.LastUsedAt)
 	}
 	return nil
-}
-
-// tokensOfConnection lists the NomadTokens that depend on a connection (connectionsNeededBy), from
-// the cache.
-func tokensOfConnection(ctx context.Context, c client.Reader, conn types.NamespacedName) ([]v1alpha1.NomadToken, error) {
-	var tokens v1alpha1.NomadTokenList
-	err := c.List(ctx, &tokens, client.InNamespace(conn.Namespace), client.MatchingFields{dependsOnIndex: conn.Name})
-	return tokens.Items, err
 }

@@ -33,7 +33,7 @@ func (w *crashWorld) listNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.r.Verifier.record(context.Background(), client.ObjectKeyFromObject(conn), nc.Account(), active, takenAt, nil)
+	w.r.Verifier.record(context.Background(), conn, nc.Account(), active, takenAt, nil)
 }
 
 // usePAT authenticates at NOMAD with the Secret's PAT, which sets its last_used_at.

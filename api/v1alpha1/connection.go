@@ -21,6 +21,9 @@ type Connection interface {
 	ConnectionSpec() *NomadConnectionSpec
 	// ConnectionStatus is the status both kinds report.
 	ConnectionStatus() *NomadConnectionStatus
+	// ConnectionKind is NomadConnection or ClusterNomadConnection (typed objects read from the API
+	// server carry no TypeMeta to tell).
+	ConnectionKind() string
 	// Key names the connection as NomadToken status and the operator's indexes do (see ConnectionRef.Key).
 	Key() string
 }
@@ -31,6 +34,9 @@ func (c *NomadConnection) ConnectionSpec() *NomadConnectionSpec { return &c.Spec
 // ConnectionStatus implements Connection.
 func (c *NomadConnection) ConnectionStatus() *NomadConnectionStatus { return &c.Status }
 
+// ConnectionKind implements Connection.
+func (c *NomadConnection) ConnectionKind() string { return KindNomadConnection }
+
 // Key implements Connection.
 func (c *NomadConnection) Key() string { return c.Name }
 
@@ -39,6 +45,9 @@ func (c *ClusterNomadConnection) ConnectionSpec() *NomadConnectionSpec { return 
 
 // ConnectionStatus implements Connection.
 func (c *ClusterNomadConnection) ConnectionStatus() *NomadConnectionStatus { return &c.Status }
+
+// ConnectionKind implements Connection.
+func (c *ClusterNomadConnection) ConnectionKind() string { return KindClusterNomadConnection }
 
 // Key implements Connection.
 func (c *ClusterNomadConnection) Key() string { return clusterKeyPrefix + c.Name }

@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,6 +32,9 @@ func main() {
 		renewDeadline   time.Duration
 		retryPeriod     time.Duration
 		orphanSweep     string
+		clusterNS       string
+		patLimit        int
+		patWarning      float64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
@@ -52,6 +56,12 @@ func main() {
 		"How often replicas try to acquire or renew the lease.")
 	flag.StringVar(&orphanSweep, "orphan-sweep", string(controllers.SweepDryRun),
 		"What each connection check does with active PATs of its bot account that carry this operator's marker but belong to no NomadToken: dry-run (list them in the connection's status.orphanedPATs), revoke, or off.")
+	flag.StringVar(&clusterNS, "cluster-resource-namespace", "",
+		"Namespace of the credentials and CA Secrets of every ClusterNomadConnection (default: the namespace the operator runs in, from $POD_NAMESPACE or the service account; nomad-operator-system outside a pod).")
+	flag.IntVar(&patLimit, "nomad-pat-limit", controllers.DefaultPATLimit,
+		"NOMAD's cap on a user's active PATs (NOMAD's default is 100); connections report NearPATLimit against it.")
+	flag.Float64Var(&patWarning, "pat-limit-warning-ratio", controllers.DefaultPATLimitWarning,
+		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -62,6 +72,14 @@ func main() {
 	default:
 		log.Error(nil, "--orphan-sweep must be dry-run, revoke or off", "value", orphanSweep)
 		os.Exit(2)
+	}
+
+	if patLimit < 1 || patWarning <= 0 || patWarning > 1 {
+		log.Error(nil, "--nomad-pat-limit must be at least 1 and --pat-limit-warning-ratio in (0, 1]", "limit", patLimit, "ratio", patWarning)
+		os.Exit(2)
+	}
+	if clusterNS == "" {
+		clusterNS = operatorNamespace()
 	}
 
 	scheme := runtime.NewScheme()
@@ -89,7 +107,8 @@ func main() {
 	}
 	if err := controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
-		OrphanSweep: controllers.SweepMode(orphanSweep),
+		OrphanSweep: controllers.SweepMode(orphanSweep), ClusterResourceNamespace: clusterNS,
+		PATLimit: patLimit, PATLimitWarning: patWarning,
 	}); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
@@ -101,6 +120,19 @@ func main() {
 		log.Error(err, "manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// operatorNamespace is the namespace the manager runs in: $POD_NAMESPACE (the Deployment sets it
+// from the downward API), else the service account's, else the default install namespace (a manager
+// run outside a pod, as in development).
+func operatorNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "nomad-operator-system"
 }
 
 func must(err error) {

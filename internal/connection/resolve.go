@@ -43,15 +43,27 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 type Resolver struct {
 	Reader client.Reader
 	Pool   *Pool
+	// ClusterResourceNamespace is where every ClusterNomadConnection's Secrets live: the operator's
+	// own namespace, which tenants cannot read.
+	ClusterResourceNamespace string
+}
+
+// SecretNamespace is the one namespace whose Secrets conn may read: a NomadConnection's own, or the
+// cluster resource namespace for a ClusterNomadConnection.
+func (r *Resolver) SecretNamespace(conn v1alpha1.Connection) string {
+	if ns := conn.GetNamespace(); ns != "" {
+		return ns
+	}
+	return r.ClusterResourceNamespace
 }
 
 // Client returns the shared client for conn, rebuilding it only when its settings or Secrets changed.
-func (r *Resolver) Client(ctx context.Context, conn *v1alpha1.NomadConnection) (nomad.Client, error) {
+func (r *Resolver) Client(ctx context.Context, conn v1alpha1.Connection) (nomad.Client, error) {
 	cfg, err := r.Config(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := r.Pool.Get(types.NamespacedName{Namespace: conn.Namespace, Name: conn.Name}, string(conn.UID), cfg, conn.Spec.RateLimit)
+	nc, err := r.Pool.Get(client.ObjectKeyFromObject(conn), string(conn.GetUID()), cfg, conn.ConnectionSpec().RateLimit)
 	var ne *nomad.Error
 	if errors.As(err, &ne) && ne.Code == nomad.CodeInvalidConfig {
 		// The Secrets were read and the CA bundle parsed (see Config), so what nomad.New refused
@@ -62,9 +74,18 @@ func (r *Resolver) Client(ctx context.Context, conn *v1alpha1.NomadConnection) (
 }
 
 // Config builds the nomad.Config of conn from its spec and Secrets.
-func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (nomad.Config, error) {
-	ref := conn.Spec.Credentials.SecretRef
-	creds, err := r.secret(ctx, conn.Namespace, ref.Name, "credentials")
+func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.Config, error) {
+	spec := conn.ConnectionSpec()
+	ref := spec.Credentials.SecretRef
+	namespace := r.SecretNamespace(conn)
+	if ref.Namespace != "" && ref.Namespace != namespace {
+		return nomad.Config{}, &ConfigError{
+			Reason:   v1alpha1.ReasonInvalidSpec,
+			Message:  fmt.Sprintf("spec.credentials.secretRef.namespace is %q, but a %s reads Secrets only from %q: move the Secret there", ref.Namespace, conn.ConnectionKind(), namespace),
+			SpecOnly: true,
+		}
+	}
+	creds, err := r.secret(ctx, namespace, ref.Name, "credentials")
 	if err != nil {
 		return nomad.Config{}, err
 	}
@@ -76,10 +97,10 @@ func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (
 	if err != nil {
 		return nomad.Config{}, err
 	}
-	ca, caSource := []byte(conn.Spec.CABundle), "spec.caBundle"
-	caRef := conn.Spec.CASecretRef
+	ca, caSource := []byte(spec.CABundle), "spec.caBundle"
+	caRef := spec.CASecretRef
 	if caRef != nil {
-		caSecret, err := r.secret(ctx, conn.Namespace, caRef.Name, "CA")
+		caSecret, err := r.secret(ctx, namespace, caRef.Name, "CA")
 		if err != nil {
 			return nomad.Config{}, err
 		}
@@ -87,7 +108,7 @@ func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (
 		if ca, err = secretValue(caSecret, key); err != nil {
 			return nomad.Config{}, err
 		}
-		caSource = fmt.Sprintf("key %q of CA Secret %s/%s", key, conn.Namespace, caRef.Name)
+		caSource = fmt.Sprintf("key %q of CA Secret %s/%s", key, namespace, caRef.Name)
 	}
 	// nomad.New would refuse it too, but only as one of several InvalidConfig errors; checked here,
 	// it is reported as InvalidCABundle with where the bundle came from.
@@ -99,8 +120,8 @@ func (r *Resolver) Config(ctx context.Context, conn *v1alpha1.NomadConnection) (
 		}
 	}
 	return nomad.Config{
-		URL:      conn.Spec.URL,
-		PATPath:  nomad.PATPath(defaulted(string(conn.Spec.PATPath), string(v1alpha1.PATPathAuto))),
+		URL:      spec.URL,
+		PATPath:  nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
 		Username: string(username),
 		Password: string(password),
 		CABundle: ca,

@@ -1,0 +1,92 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+func TestNamespaceAllowed(t *testing.T) {
+	team := map[string]string{"nomad-access": "true"}
+	tests := []struct {
+		name    string
+		allowed v1alpha1.AllowedNamespaces
+		labels  map[string]string
+		want    bool
+		wantErr bool
+	}{
+		{name: "empty allows nobody", allowed: v1alpha1.AllowedNamespaces{}, labels: team},
+		{name: "by name", allowed: v1alpha1.AllowedNamespaces{Names: []string{"team-b", "team-a"}}, want: true},
+		{name: "another name", allowed: v1alpha1.AllowedNamespaces{Names: []string{"team-b"}}, labels: team},
+		{name: "by selector", allowed: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{MatchLabels: team}}, labels: team, want: true},
+		{name: "selector not matching", allowed: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{MatchLabels: team}},
+			labels: map[string]string{"nomad-access": "false"}},
+		{name: "selector, namespace without labels", allowed: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{MatchLabels: team}}},
+		{name: "an empty selector matches every namespace", allowed: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{}}, want: true},
+		{name: "name or selector", allowed: v1alpha1.AllowedNamespaces{Names: []string{"team-a"}, Selector: &metav1.LabelSelector{MatchLabels: team}}, want: true},
+		{name: "an invalid selector allows nobody", wantErr: true, allowed: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Sometimes"}}}}, labels: team},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := namespaceAllowed(tt.allowed, "team-a", tt.labels)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("namespaceAllowed = %v, %v; want %v (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPolicyViolation(t *testing.T) {
+	token := func(days int32, scopes ...string) *v1alpha1.NomadToken {
+		return &v1alpha1.NomadToken{Spec: v1alpha1.NomadTokenSpec{Scopes: scopes, ExpiresInDays: days}}
+	}
+	tests := []struct {
+		name   string
+		policy v1alpha1.ConnectionPolicy
+		token  *v1alpha1.NomadToken
+		rank   int
+		want   string // a part of the violation; "" for none
+	}{
+		{name: "no ceilings", token: token(365, "uploads:write")},
+		{name: "scopes allowed", policy: v1alpha1.ConnectionPolicy{AllowedScopes: []string{"uploads:read", "uploads:write"}}, token: token(30, "uploads:read")},
+		{name: "a scope not allowed is named, with the allowed ones", policy: v1alpha1.ConnectionPolicy{AllowedScopes: []string{"uploads:read"}},
+			token: token(30, "uploads:read", "entries:write"), want: "spec.scopes entries:write not in policy.allowedScopes [uploads:read]"},
+		{name: "lifetime at the ceiling", policy: v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To[int32](30)}, token: token(30, "a:b")},
+		{name: "lifetime over the ceiling", policy: v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To[int32](30)}, token: token(31, "a:b"),
+			want: "spec.expiresInDays 31 exceeds policy.maxExpiresInDays 30"},
+		{name: "an undefaulted lifetime counts as the default 30 days", policy: v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To[int32](7)}, token: token(0, "a:b"),
+			want: "spec.expiresInDays 30 exceeds"},
+		{name: "within maxTokens", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](2)}, token: token(30, "a:b"), rank: 1},
+		{name: "one token too many", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](2)}, token: token(30, "a:b"), rank: 2,
+			want: "policy.maxTokens is 2 and 2 older NomadTokens use the connection already"},
+		{name: "maxTokens 0 serves nobody", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](0)}, token: token(30, "a:b"), want: "policy.maxTokens is 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := policyViolation(&tt.policy, tt.token, tt.rank)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Fatalf("policyViolation = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOlderThan(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	later := metav1.NewTime(at.Add(time.Second))
+	mk := func(ns, name string, created metav1.Time) *v1alpha1.NomadToken {
+		return &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: created}}
+	}
+	if !olderThan(mk("b", "x", at), mk("a", "a", later)) {
+		t.Error("the earlier creation comes first, whatever the names")
+	}
+	if !olderThan(mk("a", "z", at), mk("b", "a", at)) || olderThan(mk("b", "a", at), mk("a", "z", at)) {
+		t.Error("created in the same second: namespace/name decides")
+	}
+}
