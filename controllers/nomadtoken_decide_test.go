@@ -326,9 +326,14 @@ func TestDecide(t *testing.T) {
 			want:    plan{mint: IssueRenewalDue, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
-			name:    "a refused token without a PAT gets none",
-			observe: func() *observed { o := healthy(issuedAt)(); o.token.Status = v1alpha1.NomadTokenStatus{}; o.refused = notAllowed; return o },
-			want:    plan{mint: IssueNotIssued}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			name: "a refused token without a PAT gets none",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.token.Status = v1alpha1.NomadTokenStatus{}
+				o.refused = notAllowed
+				return o
+			},
+			want: plan{mint: IssueNotIssued}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "revoke-now still revokes a refused token's PAT, without a successor",
@@ -340,9 +345,13 @@ func TestDecide(t *testing.T) {
 			want: plan{mint: IssueRevokeNow, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
-			name:    "a refused token's previous PAT is still revoked when its grace ends",
-			observe: func() *observed { o := withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute)); o.refused = notAllowed; return o },
-			want:    plan{previous: revokeAtOnce, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			name: "a refused token's previous PAT is still revoked when its grace ends",
+			observe: func() *observed {
+				o := withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute))
+				o.refused = notAllowed
+				return o
+			},
+			want: plan{previous: revokeAtOnce, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name:    "NOMAD refused this generation: nothing is minted until the hold-off ends",

@@ -41,7 +41,9 @@ func (c *NomadConnection) ConnectionKind() string { return KindNomadConnection }
 func (c *NomadConnection) Key() string { return c.Name }
 
 // ConnectionSpec implements Connection.
-func (c *ClusterNomadConnection) ConnectionSpec() *NomadConnectionSpec { return &c.Spec.NomadConnectionSpec }
+func (c *ClusterNomadConnection) ConnectionSpec() *NomadConnectionSpec {
+	return &c.Spec.NomadConnectionSpec
+}
 
 // ConnectionStatus implements Connection.
 func (c *ClusterNomadConnection) ConnectionStatus() *NomadConnectionStatus { return &c.Status }
