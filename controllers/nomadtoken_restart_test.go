@@ -23,7 +23,7 @@ func TestRestartTargetsAreDebouncedAndStampedOncePerPAT(t *testing.T) {
 	clk := clocktesting.NewFakeClock(now)
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
-	dep := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db"}}
+	dep := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db", Annotations: optedIn("ci")}}
 	dep.Spec.Template.Annotations = map[string]string{v1alpha1.AnnotationRestartedAt: now.Add(-10 * time.Second).Format(time.RFC3339)}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dep).Build()
 	recorder := events.NewFakeRecorder(10)
@@ -70,7 +70,7 @@ func TestARestartAfterTheRotationServesIt(t *testing.T) {
 	_ = clientgoscheme.AddToScheme(scheme)
 	// Another NomadToken feeding this Deployment restarted it 5 s after this token's rotation (or this
 	// token did, and its status write was lost): the pods started after the Secret held the new PAT.
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "uploader"}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "uploader", Annotations: optedIn("ci")}}
 	dep.Spec.Template.Annotations = map[string]string{v1alpha1.AnnotationRestartedAt: now.Add(5 * time.Second).Format(time.RFC3339)}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dep).Build()
 	clk := clocktesting.NewFakeClock(now.Add(10 * time.Second))
@@ -114,4 +114,9 @@ func TestFirstPATRestartsNothing(t *testing.T) {
 	if _, err := r.restartConsumers(context.Background(), tok); err != nil || tok.Status.RestartedForTokenID != tok.Status.TokenID {
 		t.Fatalf("first PAT: err %v restartedFor %q", err, tok.Status.RestartedForTokenID)
 	}
+}
+
+// optedIn is the annotation that opts a workload in to restarts by the NomadTokens named.
+func optedIn(tokens string) map[string]string {
+	return map[string]string{v1alpha1.AnnotationRestartOnRotation: tokens}
 }
