@@ -176,7 +176,7 @@ func (r *NomadTokenReconciler) reportOptIn(token *v1alpha1.NomadToken, current [
 	}
 	for _, t := range notOptedIn {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRestartTargetNotOptedIn, "Restart",
-			"%s %s is not restarted after rotations: it does not opt in. %s", t.kind, t.obj.GetName(), optInFix(token, t))
+			"%s %s is not restarted after rotations: it does not opt in (%s)", t.kind, t.obj.GetName(), optInFix(token, t))
 	}
 }
 
@@ -195,7 +195,7 @@ func setRestartTargetsCondition(token *v1alpha1.NomadToken, current []restartTar
 	msg := fmt.Sprintf("every existing restart target lists %s in its %s annotation", token.Name, v1alpha1.AnnotationRestartOnRotation)
 	if len(notOptedIn) > 0 {
 		status, reason = metav1.ConditionFalse, v1alpha1.ReasonRestartTargetNotOptedIn
-		msg = "not restarted after rotations until they opt in: " + strings.Join(fixes, "; ")
+		msg = "these restart targets are not restarted after rotations until they opt in: " + strings.Join(fixes, "; ")
 	}
 	before := meta.FindStatusCondition(token.Status.Conditions, v1alpha1.ConditionRestartTargets)
 	changed := before == nil || before.Status != status || before.Reason != reason || before.Message != msg
