@@ -92,7 +92,9 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
-		Clock:                stubClock,
+		// A workload annotated to opt in as a restart target is noticed within seconds, not an hour.
+		RestartTargetsRecheck: 2 * time.Second,
+		Clock:                 stubClock,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {
