@@ -26,7 +26,8 @@ type outcome struct {
 	rotateUnsettled string
 	// revocations is what the revoke queue did.
 	revocations revocations
-	// restartWait is how long a debounced restart target waits; restartErr a failed restart.
+	// restartWait is how long a debounced restart target waits, or until the opt-in of restart
+	// targets that lack it is checked again; restartErr a failed restart (or read of a target).
 	restartWait time.Duration
 	restartErr  error
 }

@@ -42,11 +42,16 @@ type NomadTokenReconciler struct {
 	// ClusterConnections says ClusterNomadConnections are served (not in the namespaced install
 	// mode, which has no access to cluster-scoped objects).
 	ClusterConnections bool
+	// RestartTargetsRecheck is how often the opt-in of an unchanged token's restart targets is read
+	// again (optInCheckDue); 0 means DefaultVerificationInterval.
+	RestartTargetsRecheck time.Duration
 
 	// holdOffs remembers, per NomadToken, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against
 	// someone's NOMAD. In memory on purpose: after a restart, one more attempt is harmless.
 	holdOffs sync.Map // types.NamespacedName -> holdOff
+	// optInChecks remembers, per NomadToken, when its restart targets were last read.
+	optInChecks sync.Map // types.NamespacedName -> time.Time
 }
 
 // holdOff is NOMAD's refusal of one generation of one NomadToken (by UID: a NomadToken deleted and
@@ -83,7 +88,7 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	token := &v1alpha1.NomadToken{}
 	if err := r.Get(ctx, req.NamespacedName, token); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.holdOffs.Delete(req.NamespacedName)
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -95,7 +100,7 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	if !token.DeletionTimestamp.IsZero() {
-		r.holdOffs.Delete(req.NamespacedName)
+		r.forget(req.NamespacedName)
 		return r.finalize(ctx, token)
 	}
 	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
@@ -112,6 +117,12 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	out := r.act(ctx, obs, &p)
 	result, err := r.report(ctx, obs, p, out)
 	return r.writeStatus(ctx, token, stored, result, err)
+}
+
+// forget drops what is kept in memory about a NomadToken that is gone or going.
+func (r *NomadTokenReconciler) forget(key types.NamespacedName) {
+	r.holdOffs.Delete(key)
+	r.optInChecks.Delete(key)
 }
 
 // writeStatus is the closing status write of a reconcile, skipped when nothing changed since the

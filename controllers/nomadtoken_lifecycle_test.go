@@ -221,7 +221,7 @@ func TestFailedRestartKeepsAGoodPATReady(t *testing.T) {
 			return c.Patch(ctx, obj, patch, opts...)
 		},
 	})
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "uploader"}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "uploader", Annotations: optedIn("ci")}}
 	if err := w.client.Create(context.Background(), dep); err != nil {
 		t.Fatal(err)
 	}

@@ -268,7 +268,8 @@ var _ = Describe("NomadToken rotation", func() {
 
 	It("restarts restartTargets once per rotation, not for the first PAT", func() {
 		dep := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "uploader"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "uploader",
+				Annotations: map[string]string{v1alpha1.AnnotationRestartOnRotation: "restarts"}},
 			Spec: appsv1.DeploymentSpec{
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "uploader"}},
 				Template: corev1.PodTemplateSpec{

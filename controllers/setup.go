@@ -39,6 +39,9 @@ func nomadBackoff() workqueue.TypedRateLimiter[reconcile.Request] {
 type Settings struct {
 	VerificationInterval time.Duration
 	UserErrorRetry       time.Duration
+	// RestartTargetsRecheck is how often the opt-in of a NomadToken's restart targets is read again
+	// without a rotation or spec change; 0 means VerificationInterval.
+	RestartTargetsRecheck time.Duration
 	// LastUsedGranularity is the precision of status.lastUsedAt; 0 means DefaultLastUsedGranularity.
 	LastUsedGranularity time.Duration
 	// OrphanSweep is what connection checks do with orphaned PATs; "" means SweepDryRun.
@@ -101,13 +104,14 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		}
 	}
 	return (&NomadTokenReconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Resolver:           resolver,
-		Recorder:           recorder,
-		Clock:              s.Clock,
-		UserErrorRetry:     s.UserErrorRetry,
-		Verifier:           verifier,
-		ClusterConnections: clusterWide,
+		Client:                mgr.GetClient(),
+		APIReader:             mgr.GetAPIReader(),
+		Resolver:              resolver,
+		Recorder:              recorder,
+		Clock:                 s.Clock,
+		UserErrorRetry:        s.UserErrorRetry,
+		Verifier:              verifier,
+		ClusterConnections:    clusterWide,
+		RestartTargetsRecheck: orDefault(s.RestartTargetsRecheck, s.VerificationInterval),
 	}).SetupWithManager(mgr)
 }

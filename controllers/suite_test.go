@@ -101,7 +101,9 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
-		Clock:                stubClock,
+		// A workload annotated to opt in as a restart target is noticed within seconds, not an hour.
+		RestartTargetsRecheck: 2 * time.Second,
+		Clock:                 stubClock,
 		// ClusterNomadConnections' Secrets live here, as in the operator's namespace of a cluster.
 		ClusterResourceNamespace: operatorNamespace,
 	})).To(Succeed())

@@ -59,7 +59,8 @@ const (
 
 // ConditionRestartTargets on a NomadToken with spec.rotation.restartTargets is False (reason
 // RestartTargetNotOptedIn) while a target lacks the AnnotationRestartOnRotation opt-in naming the
-// token, and True (reason RestartTargetsOptedIn) once every target opted in.
+// token, and True (reason RestartTargetsOptedIn) once every existing target opted in. It is absent
+// when the token has no restart targets, and does not affect Ready.
 const ConditionRestartTargets = "RestartTargets"
 
 // Reasons of the RestartTargets condition.

@@ -29,7 +29,8 @@ const (
 	RotationRotate RotationStrategy = "Rotate"
 )
 
-// RestartTarget is a workload in the NomadToken's namespace restarted after each rotation.
+// RestartTarget is a workload in the NomadToken's namespace restarted after each rotation, if it opts
+// in with the annotation tokens.nomad-operator.dev/restart-on-rotation naming the NomadToken.
 type RestartTarget struct {
 	// kind of the workload.
 	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
@@ -67,7 +68,9 @@ type Rotation struct {
 	// +optional
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 	// restartTargets are workloads in this namespace restarted after each rotation, for pods that
-	// read the token as an environment variable.
+	// read the token as an environment variable. A workload is restarted only if its annotation
+	// tokens.nomad-operator.dev/restart-on-rotation lists this NomadToken's name (comma-separated;
+	// "*" is not accepted); the RestartTargets condition names those that do not.
 	// +listType=atomic
 	// +optional
 	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`

@@ -41,7 +41,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
 	flag.DurationVar(&checkInterval, "verification-interval", controllers.DefaultVerificationInterval,
-		"How often each NomadConnection is checked and its tokens verified against NOMAD's list of active PATs (one list call per connection).")
+		"How often each NomadConnection is checked and its tokens verified against NOMAD's list of active PATs (one list call per connection); also how often a NomadToken's restart targets are read again for their opt-in.")
 	flag.DurationVar(&userErrorRetry, "user-error-retry", controllers.DefaultUserErrorRetry,
 		"How long to wait before asking NOMAD again after an error only a person can fix.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour,
