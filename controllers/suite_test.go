@@ -87,10 +87,11 @@ var _ = BeforeSuite(func() {
 	// every second, and must cost nothing.
 	cacheOpts := controllers.CacheOptions(time.Second)
 	cacheOpts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", manualNamespace)
-	// Namespaces support no metadata.namespace field selector; they are watched (as metadata) whole.
+	// Cluster-scoped objects support no metadata.namespace field selector; they are watched whole.
 	namespaces := &metav1.PartialObjectMetadata{}
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	cacheOpts.ByObject[namespaces] = cache.ByObject{Field: fields.Everything()}
+	cacheOpts.ByObject[&v1alpha1.ClusterNomadConnection{}] = cache.ByObject{Field: fields.Everything()}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:    scheme,
 		Metrics:   metricsserver.Options{BindAddress: "0"},

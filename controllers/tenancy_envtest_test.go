@@ -46,6 +46,14 @@ func newSharedConnection(allowed v1alpha1.AllowedNamespaces, policy *v1alpha1.Co
 	}
 	Expect(k8s.Create(ctx, conn)).To(Succeed())
 	DeferCleanup(func() {
+		// Its users first: the connection is held (in use) until their PATs are revoked.
+		var tokens v1alpha1.NomadTokenList
+		Expect(k8s.List(ctx, &tokens)).To(Succeed())
+		for i := range tokens.Items {
+			if tokens.Items[i].Spec.ConnectionRef.Name == c.name {
+				deleteAndWait(&tokens.Items[i])
+			}
+		}
 		deleteAndWait(conn)
 		deleteAndWait(secret)
 	})
