@@ -61,6 +61,9 @@ func (a accountedPATs) holds(p nomad.PAT) bool {
 	return false
 }
 
+// The retained Secrets are listed live, by label.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list
+
 // accounted collects, cluster-wide (a bot account may serve connections in several namespaces), the
 // PATs some NomadToken or connection accounts for.
 func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPATs, error) {

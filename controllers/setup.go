@@ -16,6 +16,11 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 )
 
+// The cache's informer lists and watches Secrets: the label selector narrows what it holds, but RBAC
+// cannot grant by label, so this covers every Secret of the watched namespaces. The sweep's live list
+// of retained Secrets needs list too (nomadconnection_sweep.go).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
+
 // CacheOptions restricts the Secret cache to the operator's own Secrets: watching every Secret of the
 // cluster would hold all of them in memory and needs far broader access.
 func CacheOptions(syncPeriod time.Duration) cache.Options {
