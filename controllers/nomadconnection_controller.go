@@ -62,6 +62,9 @@ type NomadConnectionReconciler struct {
 	Verifier *Verifier
 	// Sweep is what each check does with orphaned PATs; "" means SweepDryRun.
 	Sweep SweepMode
+	// Namespaces the operator is confined to (Settings.WatchNamespaces); nil means all. Live reads
+	// across namespaces are made in each of them, which a Role per namespace allows.
+	Namespaces []string
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.

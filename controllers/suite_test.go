@@ -80,7 +80,7 @@ var _ = BeforeSuite(func() {
 
 	// A 1 s resync makes "steady state is silent" observable: every token is reconciled again
 	// every second, and must cost nothing.
-	cacheOpts := controllers.CacheOptions(time.Second)
+	cacheOpts := controllers.CacheOptions(time.Second, nil)
 	cacheOpts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", manualNamespace)
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:    scheme,

@@ -31,6 +31,7 @@ func main() {
 		renewDeadline   time.Duration
 		retryPeriod     time.Duration
 		orphanSweep     string
+		watchNamespaces string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
@@ -52,6 +53,8 @@ func main() {
 		"How often replicas try to acquire or renew the lease.")
 	flag.StringVar(&orphanSweep, "orphan-sweep", string(controllers.SweepDryRun),
 		"What each connection check does with active PATs of its bot account that carry this operator's marker but belong to no NomadToken: dry-run (list them in the connection's status.orphanedPATs), revoke, or off.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -62,6 +65,18 @@ func main() {
 	default:
 		log.Error(nil, "--orphan-sweep must be dry-run, revoke or off", "value", orphanSweep)
 		os.Exit(2)
+	}
+	namespaces, err := parseWatchNamespaces(watchNamespaces)
+	if err != nil {
+		log.Error(err, "--watch-namespaces must be a comma-separated list of namespace names", "value", watchNamespaces)
+		os.Exit(2)
+	}
+	settings := controllers.Settings{
+		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
+		OrphanSweep: controllers.SweepMode(orphanSweep), WatchNamespaces: namespaces,
+	}
+	if len(namespaces) > 0 {
+		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
 
 	scheme := runtime.NewScheme()
@@ -81,16 +96,13 @@ func main() {
 		// On a clean shutdown the lease is handed back at once, so the next replica need not wait
 		// for it to expire. Safe: the manager exits right after its controllers stopped.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controllers.CacheOptions(syncPeriod),
+		Cache:                         controllers.CacheOptions(syncPeriod, settings.WatchNamespaces),
 	})
 	if err != nil {
 		log.Error(err, "cannot create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, controllers.Settings{
-		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
-		OrphanSweep: controllers.SweepMode(orphanSweep),
-	}); err != nil {
+	if err := controllers.Setup(mgr, settings); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}
