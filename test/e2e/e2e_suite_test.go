@@ -43,7 +43,10 @@ var (
 	controlPl *harness.ControlPlane
 	kcm       *harness.ControllerManager
 	stub      *harness.Stub
-	manager   *harness.Manager
+	// manager is the suite's manager, cluster-wide as config/default deploys it. A spec that needs
+	// the objects to itself stops it and starts it again (stopSuiteManager, startSuiteManager).
+	manager           *harness.Manager
+	managerKubeconfig string
 	// anyFailure keeps the logs for a look afterwards; so does a setup that never finished.
 	anyFailure bool
 	setUp      bool
@@ -102,11 +105,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(func() { Expect(stub.Stop(0)).To(Succeed()) })
 
 	By("installing config/rbac, so that the manager runs with a deployed manager's permissions only")
-	managerKubeconfig := filepath.Join(workDir, "manager.kubeconfig")
+	managerKubeconfig = filepath.Join(workDir, "manager.kubeconfig")
 	succeed(controlPl.InstallRBAC(ctx, repoRoot, operatorNamespace, managerKubeconfig))
 
 	By("starting the manager binary")
-	manager, err = harness.StartManager(ctx, harness.ManagerOptions{
+	startSuiteManager(ctx)
+	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
+	DeferCleanup(stopSuiteManager)
+	setUp = true
+}, NodeTimeout(3*time.Minute))
+
+// startSuiteManager starts the suite's manager, appending to manager.log.
+func startSuiteManager(ctx context.Context) {
+	GinkgoHelper()
+	m, err := harness.StartManager(ctx, harness.ManagerOptions{
 		Bin:        os.Getenv("MANAGER_BIN"),
 		Kubeconfig: managerKubeconfig,
 		LogPath:    filepath.Join(workDir, "manager.log"),
@@ -119,10 +131,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		},
 	})
 	succeed(err)
-	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
-	DeferCleanup(func() { Expect(manager.Stop(20 * time.Second)).To(Succeed()) })
-	setUp = true
-}, NodeTimeout(3*time.Minute))
+	manager = m
+}
+
+// stopSuiteManager stops the suite's manager cleanly, which hands its leader-election Lease back
+// at once; a no-op when it is not running.
+func stopSuiteManager() {
+	GinkgoHelper()
+	if manager == nil {
+		return
+	}
+	m := manager
+	manager = nil
+	Expect(m.Stop(20 * time.Second)).To(Succeed())
+}
 
 // On failure, show the end of the manager's, the stand-in's and kube-controller-manager's logs, raw
 // PATs redacted.
