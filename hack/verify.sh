@@ -19,7 +19,8 @@ fi
 # Both install modes from the regenerated RBAC: manager-role names only namespaced resources (so
 # config/namespaced can grant it as a Role), config/namespaced's Roles match it and its
 # --watch-namespaces, config/default binds every generated ClusterRole. No cluster needed.
-if ! go test -count=1 -run '^TestConfig' ./test/harness/ >/dev/null; then
+if ! out=$(go test -count=1 -run '^TestConfig' ./test/harness/ 2>&1); then
+  echo "$out" >&2
   echo "verify: the install manifests (config/default, config/namespaced) do not fit the generated RBAC" >&2
   exit 1
 fi
