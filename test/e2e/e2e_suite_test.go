@@ -24,6 +24,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nomad-operator/nomad-token-operator/test/harness"
 )
@@ -68,6 +69,9 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
+	// controller-runtime's clients log (rarely); a client made late, as the RBAC specs make theirs,
+	// would otherwise print a warning with a stack trace that no logger was set.
+	logf.SetLogger(GinkgoLogr)
 	var err error
 	repoRoot, err = harness.RepoRoot()
 	succeed(err)
