@@ -73,10 +73,14 @@ func TestConfigNamespacedGrantsManagerRoleInEachWatchedNamespaceOnly(t *testing.
 		t.Fatal(err)
 	}
 	sa := in.ServiceAccount
-	roles := map[string][]string{} // namespace -> Role names
-	var granted []string           // namespaces where the manager's Role is bound to it
+	roles := map[string][]string{}     // namespace -> Role names
+	var granted []string               // namespaces where the manager's Role is bound to it
+	inWatched := map[string][]string{} // watched namespace -> every object in it
 	for _, u := range in.Objects {
 		what := u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
+		if slices.Contains(in.WatchNamespaces, u.GetNamespace()) {
+			inWatched[u.GetNamespace()] = append(inWatched[u.GetNamespace()], u.GetKind())
+		}
 		switch u.GetKind() {
 		case "ClusterRoleBinding":
 			t.Errorf("%s: the confined manager holds no cluster-wide grant", what)
@@ -109,6 +113,12 @@ func TestConfigNamespacedGrantsManagerRoleInEachWatchedNamespaceOnly(t *testing.
 			if u.GetNamespace() != sa.Namespace {
 				granted = append(granted, u.GetNamespace())
 			}
+		}
+	}
+	for ns, kinds := range inWatched {
+		if slices.Sort(kinds); !slices.Equal(kinds, []string{"Role", "RoleBinding"}) {
+			t.Errorf("watched namespace %s gets %v, want only the manager's Role and RoleBinding"+
+				" (is something in config/rbac written by hand without app.kubernetes.io/managed-by: kustomize?)", ns, kinds)
 		}
 	}
 	for ns, names := range roles {
