@@ -81,6 +81,9 @@ type NomadConnectionReconciler struct {
 	// PATLimitWarning is the share of PATLimit at which NearPATLimit turns True; 0 means
 	// DefaultPATLimitWarning.
 	PATLimitWarning float64
+	// Namespaces the operator is confined to (Settings.WatchNamespaces); nil means all. Live reads
+	// across namespaces are made in each of them, which a Role per namespace allows.
+	Namespaces []string
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -106,9 +109,9 @@ type checkKey struct {
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadconnections/finalizers,verbs=update
-// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections,verbs=get;list;watch;update;patch,roleName=manager-cluster-role
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/status,verbs=get;update;patch,roleName=manager-cluster-role
+// +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=clusternomadconnections/finalizers,verbs=update,roleName=manager-cluster-role
 
 // Reconcile keeps the connection (and its Secrets) while NomadTokens need it, then logs in, resolves
 // the PAT path, counts the active PATs and reports it all in status.

@@ -106,6 +106,9 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn v1alpha1
 	return deps, nil
 }
 
+// Credentials and CA Secrets are read live and updated only to add or remove the in-use finalizer.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update
+
 // holdSecrets puts the in-use finalizer on the named Secrets of conn's Secret namespace. A Secret that
 // does not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
 func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {

@@ -61,8 +61,11 @@ func (a accountedPATs) holds(p nomad.PAT) bool {
 	return false
 }
 
-// accounted collects, cluster-wide (a bot account may serve connections in several namespaces), the
-// PATs some NomadToken or connection accounts for.
+// The retained Secrets are listed live, by label.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list
+
+// accounted collects, in every namespace the operator serves (a bot account may serve connections in
+// several), the PATs some NomadToken or connection accounts for.
 func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPATs, error) {
 	a := accountedPATs{ids: map[string]bool{}}
 	var tokens v1alpha1.NomadTokenList
@@ -91,14 +94,25 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 	// A retained PAT is also known by the Secret that holds it, for as long as that exists: that
 	// survives the connection being deleted and created again. Read live, by label: the cache holds
 	// only the operator's own Secrets.
-	var retained corev1.SecretList
-	if err := r.APIReader.List(ctx, &retained, client.MatchingLabels{v1alpha1.LabelRetained: "true"}); err != nil {
-		return a, err
-	}
-	for _, s := range retained.Items {
-		a.ids[s.Annotations[v1alpha1.AnnotationTokenID]] = true
+	for _, ns := range namespacesOrAll(r.Namespaces) {
+		var retained corev1.SecretList
+		if err := r.APIReader.List(ctx, &retained, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRetained: "true"}); err != nil {
+			return a, err
+		}
+		for _, s := range retained.Items {
+			a.ids[s.Annotations[v1alpha1.AnnotationTokenID]] = true
+		}
 	}
 	return a, nil
+}
+
+// namespacesOrAll is what a live list goes through: each confined namespace, or (nil) one list of
+// all namespaces, which only a cluster-wide grant allows.
+func namespacesOrAll(namespaces []string) []string {
+	if len(namespaces) == 0 {
+		return []string{metav1.NamespaceAll}
+	}
+	return namespaces
 }
 
 // sweepOrphans finds the orphaned PATs among the connection's active ones and, with SweepRevoke,

@@ -2,10 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -149,5 +152,49 @@ func TestRetainedPATIsRecordedAndNeverSwept(t *testing.T) {
 	w.sweep(t, SweepRevoke)
 	if !w.active("bot", w.tracked) {
 		t.Fatal("the Retain'ed PAT was swept once its connection's record was gone, while its Secret holds it")
+	}
+}
+
+// namespacedReader answers like an API server that granted Roles in some namespaces only: a live
+// list of Secrets across all namespaces is forbidden, and the namespaces listed are recorded.
+type namespacedReader struct {
+	client.Reader
+	listed []string
+}
+
+func (r *namespacedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*corev1.SecretList); ok {
+		lo := (&client.ListOptions{}).ApplyOptions(opts)
+		if lo.Namespace == "" {
+			return apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New("no cluster-wide grant"))
+		}
+		r.listed = append(r.listed, lo.Namespace)
+	}
+	return r.Reader.List(ctx, list, opts...)
+}
+
+func TestOrphanSweepConfinedToNamespacesReadsEachOfThem(t *testing.T) {
+	w := newSweepWorld(t)
+	// The orphan's raw token survives in a Secret released by deletionPolicy Retain in team-b.
+	held := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "kept",
+		Labels: map[string]string{v1alpha1.LabelRetained: "true"}, Annotations: map[string]string{v1alpha1.AnnotationTokenID: w.orphan}}}
+	if err := w.client.Create(context.Background(), held); err != nil {
+		t.Fatal(err)
+	}
+	reader := &namespacedReader{Reader: w.client}
+	r := &NomadConnectionReconciler{Client: w.client, APIReader: reader, Clock: w.clock, Recorder: events.NewFakeRecorder(10),
+		Sweep: SweepRevoke, Namespaces: []string{"team-a", "team-b"}}
+	active, err := w.nc.List(context.Background(), nomad.ListOptions{State: "active"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sweepOrphans(context.Background(), w.conn, w.nc, active); err != nil {
+		t.Fatalf("the sweep of a confined operator: %v", err)
+	}
+	if got := reader.listed; !slices.Equal(got, []string{"team-a", "team-b"}) {
+		t.Errorf("retained Secrets listed in %q, want each watched namespace once", got)
+	}
+	if len(w.conn.Status.OrphanedPATs) != 0 {
+		t.Errorf("orphanedPATs %+v: the PAT held by a retained Secret of a watched namespace is no orphan", w.conn.Status.OrphanedPATs)
 	}
 }

@@ -74,9 +74,12 @@ func (h *holdOff) bypassedBy(token *v1alpha1.NomadToken) bool {
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tokens.nomad-operator.dev,resources=nomadtokens/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch,roleName=manager-cluster-role
+
+// Secret verbs are declared beside the code that needs each (setup.go, nomadtoken_observe.go,
+// nomadtoken_writesecret.go, nomadtoken_finalize.go, nomadconnection_inuse.go,
+// nomadconnection_sweep.go); controller-gen merges them into one rule. Nothing patches a Secret.
 
 // Reconcile runs the four stages of a NomadToken's lifecycle and writes the status once at the end:
 //

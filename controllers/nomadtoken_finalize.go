@@ -119,6 +119,9 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 		classify(err).message, strings.Join(ids, ", "))
 }
 
+// deletionPolicy Retain updates the Secret to drop its ownerReference and the managed-by label.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=update
+
 // releaseSecret drops the NomadToken's ownership and the operator's label from the Secret, so it
 // outlives the NomadToken with deletionPolicy Retain.
 func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha1.NomadToken) error {

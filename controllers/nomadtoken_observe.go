@@ -59,6 +59,10 @@ func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, obs *observed) e
 	return nil
 }
 
+// A Secret the cache does not hold (not labelled: someone else's, or a credentials Secret) is read
+// live; so is the token's Secret after a write that may have landed (nomadtoken_issue.go).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
 // getSecret reads from the cache and, on a miss, from the API server: a Secret without the operator's
 // label is invisible to the cache but must still never be overwritten.
 func (r *NomadTokenReconciler) getSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {

@@ -7,6 +7,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// The token's Secret is created, updated in place (a Secret is never patched), and, after
+// spec.secret.name changed, the one it moved from is deleted.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;delete
+
 // writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
 // Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
 // does not own is never taken over.

@@ -17,15 +17,30 @@ import (
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 )
 
+// The cache's informer lists and watches Secrets: the label selector narrows what it holds, but RBAC
+// cannot grant by label, so this covers every Secret of the watched namespaces. The sweep's live list
+// of retained Secrets needs list too (nomadconnection_sweep.go).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
+
 // CacheOptions restricts the Secret cache to the operator's own Secrets: watching every Secret of the
-// cluster would hold all of them in memory and needs far broader access.
-func CacheOptions(syncPeriod time.Duration) cache.Options {
-	return cache.Options{
+// cluster would hold all of them in memory and needs far broader access. With namespaces (Settings.
+// WatchNamespaces) every namespaced informer lists and watches only those, one per namespace, so a
+// Role in each of them is all the manager needs; nil caches the whole cluster.
+func CacheOptions(syncPeriod time.Duration, namespaces []string) cache.Options {
+	opts := cache.Options{
 		SyncPeriod: &syncPeriod,
 		ByObject: map[client.Object]cache.ByObject{
+			// Namespaces unset: the Secret informers follow DefaultNamespaces like every other.
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})},
 		},
 	}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
 }
 
 // nomadBackoff is the per-object retry schedule after a transient failure: each retry is a call to
@@ -50,9 +65,11 @@ type Settings struct {
 	Clock clock.PassiveClock
 	// NewClient builds NOMAD clients; nil means the HTTP client. Tests may wrap it.
 	NewClient connection.NewClientFunc
-	// WatchNamespaces restricts the manager to these namespaces (the namespaced install mode); nil
-	// means cluster-wide. ClusterNomadConnections are served only cluster-wide: the namespaced mode
-	// has no access to cluster-scoped objects.
+	// WatchNamespaces confines the operator to these namespaces (--watch-namespaces); nil means the
+	// whole cluster. The manager's cache must be built for the same list (CacheOptions). Confined,
+	// the operator needs no cluster-scoped permission (config/namespaced grants a Role per
+	// namespace), so nothing cluster-scoped may be watched or read then: ClusterNomadConnections and
+	// Namespaces are served only when len(WatchNamespaces) == 0, and live reads name a namespace.
 	WatchNamespaces []string
 	// ClusterResourceNamespace is where ClusterNomadConnections' credentials and CA Secrets live:
 	// the operator's own namespace.
@@ -99,6 +116,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 			Sweep:              s.OrphanSweep,
 			PATLimit:           s.PATLimit,
 			PATLimitWarning:    s.PATLimitWarning,
+			Namespaces:         s.WatchNamespaces,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}

@@ -85,7 +85,7 @@ var _ = BeforeSuite(func() {
 
 	// A 1 s resync makes "steady state is silent" observable: every token is reconciled again
 	// every second, and must cost nothing.
-	cacheOpts := controllers.CacheOptions(time.Second)
+	cacheOpts := controllers.CacheOptions(time.Second, nil)
 	cacheOpts.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", manualNamespace)
 	// Cluster-scoped objects support no metadata.namespace field selector; they are watched whole.
 	namespaces := &metav1.PartialObjectMetadata{}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails when generated files (CRDs, RBAC, deepcopy) drift from the markers, when Go code is not
-# gofmt'ed, when go.mod/go.sum are untidy, or when go vet complains. CI runs it on every change.
+# Fails when generated files (CRDs, RBAC, deepcopy) drift from the markers, when the install
+# manifests no longer fit the generated RBAC, when Go code is not gofmt'ed, when go.mod/go.sum are
+# untidy, or when go vet complains. CI runs it on every change.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,6 +13,15 @@ fi
 untracked=$(git ls-files --others --exclude-standard -- api config/crd config/rbac)
 if [[ -n "$untracked" ]]; then
   echo "verify: generated files not committed: $untracked" >&2
+  exit 1
+fi
+
+# Both install modes from the regenerated RBAC: manager-role names only namespaced resources (so
+# config/namespaced can grant it as a Role), config/namespaced's Roles match it and its
+# --watch-namespaces, config/default binds every generated ClusterRole. No cluster needed.
+if ! out=$(go test -count=1 -run '^TestConfig' ./test/harness/ 2>&1); then
+  echo "$out" >&2
+  echo "verify: the install manifests (config/default, config/namespaced) do not fit the generated RBAC" >&2
   exit 1
 fi
 

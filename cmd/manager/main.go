@@ -35,6 +35,7 @@ func main() {
 		clusterNS       string
 		patLimit        int
 		patWarning      float64
+		watchNamespaces string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
@@ -62,6 +63,8 @@ func main() {
 		"NOMAD's cap on a user's active PATs (NOMAD's default is 100); connections report NearPATLimit against it.")
 	flag.Float64Var(&patWarning, "pat-limit-warning-ratio", controllers.DefaultPATLimitWarning,
 		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -73,13 +76,25 @@ func main() {
 		log.Error(nil, "--orphan-sweep must be dry-run, revoke or off", "value", orphanSweep)
 		os.Exit(2)
 	}
-
+	namespaces, err := parseWatchNamespaces(watchNamespaces)
+	if err != nil {
+		log.Error(err, "--watch-namespaces must be a comma-separated list of namespace names", "value", watchNamespaces)
+		os.Exit(2)
+	}
 	if patLimit < 1 || patWarning <= 0 || patWarning > 1 {
 		log.Error(nil, "--nomad-pat-limit must be at least 1 and --pat-limit-warning-ratio in (0, 1]", "limit", patLimit, "ratio", patWarning)
 		os.Exit(2)
 	}
 	if clusterNS == "" {
 		clusterNS = operatorNamespace()
+	}
+	settings := controllers.Settings{
+		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
+		OrphanSweep: controllers.SweepMode(orphanSweep), WatchNamespaces: namespaces,
+		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
+	}
+	if len(namespaces) > 0 {
+		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
 
 	scheme := runtime.NewScheme()
@@ -99,17 +114,13 @@ func main() {
 		// On a clean shutdown the lease is handed back at once, so the next replica need not wait
 		// for it to expire. Safe: the manager exits right after its controllers stopped.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controllers.CacheOptions(syncPeriod),
+		Cache:                         controllers.CacheOptions(syncPeriod, settings.WatchNamespaces),
 	})
 	if err != nil {
 		log.Error(err, "cannot create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, controllers.Settings{
-		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
-		OrphanSweep: controllers.SweepMode(orphanSweep), ClusterResourceNamespace: clusterNS,
-		PATLimit: patLimit, PATLimitWarning: patWarning,
-	}); err != nil {
+	if err := controllers.Setup(mgr, settings); err != nil {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}

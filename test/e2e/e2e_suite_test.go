@@ -24,6 +24,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nomad-operator/nomad-token-operator/test/harness"
 )
@@ -43,7 +44,10 @@ var (
 	controlPl *harness.ControlPlane
 	kcm       *harness.ControllerManager
 	stub      *harness.Stub
-	manager   *harness.Manager
+	// manager is the suite's manager, cluster-wide as config/default deploys it. A spec that needs
+	// the objects to itself stops it and starts it again (stopSuiteManager, startSuiteManager).
+	manager           *harness.Manager
+	managerKubeconfig string
 	// anyFailure keeps the logs for a look afterwards; so does a setup that never finished.
 	anyFailure bool
 	setUp      bool
@@ -65,6 +69,9 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
+	// controller-runtime's clients log (rarely); a client made late, as the RBAC specs make theirs,
+	// would otherwise print a warning with a stack trace that no logger was set.
+	logf.SetLogger(GinkgoLogr)
 	var err error
 	repoRoot, err = harness.RepoRoot()
 	succeed(err)
@@ -102,11 +109,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(func() { Expect(stub.Stop(0)).To(Succeed()) })
 
 	By("installing config/rbac, so that the manager runs with a deployed manager's permissions only")
-	managerKubeconfig := filepath.Join(workDir, "manager.kubeconfig")
+	managerKubeconfig = filepath.Join(workDir, "manager.kubeconfig")
 	succeed(controlPl.InstallRBAC(ctx, repoRoot, operatorNamespace, managerKubeconfig))
 
 	By("starting the manager binary")
-	manager, err = harness.StartManager(ctx, harness.ManagerOptions{
+	startSuiteManager(ctx)
+	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
+	DeferCleanup(stopSuiteManager)
+	setUp = true
+}, NodeTimeout(3*time.Minute))
+
+// startSuiteManager starts the suite's manager, appending to manager.log.
+func startSuiteManager(ctx context.Context) {
+	GinkgoHelper()
+	m, err := harness.StartManager(ctx, harness.ManagerOptions{
 		Bin:        os.Getenv("MANAGER_BIN"),
 		Kubeconfig: managerKubeconfig,
 		LogPath:    filepath.Join(workDir, "manager.log"),
@@ -119,10 +135,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		},
 	})
 	succeed(err)
-	// The manager stops first (cleanups run last-in first-out), while the API server still answers.
-	DeferCleanup(func() { Expect(manager.Stop(20 * time.Second)).To(Succeed()) })
-	setUp = true
-}, NodeTimeout(3*time.Minute))
+	manager = m
+}
+
+// stopSuiteManager stops the suite's manager cleanly, which hands its leader-election Lease back
+// at once; a no-op when it is not running.
+func stopSuiteManager() {
+	GinkgoHelper()
+	if manager == nil {
+		return
+	}
+	m := manager
+	manager = nil
+	Expect(m.Stop(20 * time.Second)).To(Succeed())
+}
 
 // On failure, show the end of the manager's, the stand-in's and kube-controller-manager's logs, raw
 // PATs redacted.

@@ -18,8 +18,9 @@ import (
 )
 
 // DefaultControllers are the kube-controller-manager controllers the e2e suite runs: namespace
-// deletion and ownerReference garbage collection, the two a cluster has and envtest lacks.
-var DefaultControllers = []string{"namespace", "garbagecollector"}
+// deletion, ownerReference garbage collection, and the aggregation of ClusterRoles into the
+// built-in edit/admin/view (config/rbac's user roles), which a cluster has and envtest lacks.
+var DefaultControllers = []string{"namespace", "garbagecollector", "clusterrole-aggregation"}
 
 // ControllerManagerOptions says how to run kube-controller-manager against a test control plane.
 type ControllerManagerOptions struct {

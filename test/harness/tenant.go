@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,9 +20,9 @@ const (
 )
 
 // CreateTenant gives namespace ns a world of its own, so that the PATs of one spec never count among
-// another's: a stand-in user, the namespace, the user's credentials Secret (opted in) and a
-// NomadConnection to the stand-in. It returns the user and its password and the connection; it does
-// not wait for the connection to be Ready.
+// another's: a stand-in user, the namespace (unless it exists), the user's credentials Secret (opted
+// in) and a NomadConnection to the stand-in. It returns the user and its password and the
+// connection; it does not wait for the connection to be Ready.
 func CreateTenant(ctx context.Context, c client.Client, stub *Stub, ns string) (user, password string, conn *v1alpha1.NomadConnection, err error) {
 	user, password = ns+"-bot", ns+"-password"
 	if _, err = stub.AddUser(ctx, user, password); err != nil {
@@ -43,6 +44,9 @@ func CreateTenant(ctx context.Context, c client.Client, stub *Stub, ns string) (
 	}
 	for _, obj := range append(objs, conn) {
 		if err = c.Create(ctx, obj); err != nil {
+			if _, isNS := obj.(*corev1.Namespace); isNS && apierrors.IsAlreadyExists(err) {
+				continue
+			}
 			return "", "", nil, err
 		}
 	}
