@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/harness"
+)
+
+// The real manager, with the generated RBAC of the cluster-wide install (manager-role and
+// manager-cluster-role), serves a ClusterNomadConnection whose credentials live in the operator's
+// namespace to the namespaces its allowedNamespaces selects, and follows a namespace label.
+var _ = Describe("ClusterNomadConnection with the real manager", func() {
+	It("serves a selected namespace, refuses another until it is labelled, and revokes on deletion", func(ctx SpecContext) {
+		c := controlPl.Client
+		user, password := "platform-bot", "platform-password"
+		_, err := stub.AddUser(ctx, user, password)
+		Expect(err).NotTo(HaveOccurred())
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "nomad-platform-bot",
+				Labels: map[string]string{credentialsLabel: "true"}},
+			StringData: map[string]string{"username": user, "password": password},
+		}
+		Expect(c.Create(ctx, secret)).To(Succeed())
+		conn := &v1alpha1.ClusterNomadConnection{
+			ObjectMeta: metav1.ObjectMeta{Name: "platform"},
+			Spec: v1alpha1.ClusterNomadConnectionSpec{
+				NomadConnectionSpec: v1alpha1.NomadConnectionSpec{
+					URL:         stub.APIURL,
+					Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: secret.Name}},
+				},
+				AllowedNamespaces: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"nomad-access": "true"}}},
+			},
+		}
+		Expect(c.Create(ctx, conn)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(c.Delete(ctx, conn))).To(Succeed())
+			awaitNotFound(ctx, client.ObjectKeyFromObject(conn), &v1alpha1.ClusterNomadConnection{}, unusedPatience)
+			Expect(client.IgnoreNotFound(c.Delete(ctx, secret))).To(Succeed())
+		})
+		eventually(ctx, func(g Gomega) {
+			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(conn), conn)).To(Succeed())
+			g.Expect(readyOf(conn.Status.Conditions).Status).To(Equal(metav1.ConditionTrue), "Ready condition")
+		}).Should(Succeed())
+
+		selected := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cluster-conn-selected", Labels: map[string]string{"nomad-access": "true"}}}
+		later := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cluster-conn-later"}}
+		for _, ns := range []*corev1.Namespace{selected, later} {
+			Expect(c.Create(ctx, ns)).To(Succeed())
+			deleteNamespaceAtCleanup(ns.Name)
+		}
+		shared := func(ns, name string) client.ObjectKey {
+			tok := harness.NomadToken(ns, name, conn.Name, v1alpha1.Rotation{})
+			tok.Spec.ConnectionRef.Kind = v1alpha1.KindClusterNomadConnection
+			Expect(c.Create(ctx, tok)).To(Succeed())
+			key := client.ObjectKeyFromObject(tok)
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
+				awaitNotFound(ctx, key, &v1alpha1.NomadToken{}, teardownPatience)
+			})
+			return key
+		}
+		served := waitReady(ctx, shared(selected.Name, "served"))
+		waitingKey := shared(later.Name, "waiting")
+		eventually(ctx, func(g Gomega) {
+			tok := &v1alpha1.NomadToken{}
+			g.Expect(c.Get(ctx, waitingKey, tok)).To(Succeed())
+			g.Expect(readyOf(tok.Status.Conditions).Reason).To(Equal(v1alpha1.ReasonConnectionNotAllowed))
+		}).Should(Succeed())
+
+		Expect(c.Get(ctx, client.ObjectKeyFromObject(later), later)).To(Succeed())
+		later.Labels = map[string]string{"nomad-access": "true"}
+		Expect(c.Update(ctx, later)).To(Succeed())
+		waiting := waitReady(ctx, waitingKey)
+
+		st, err := stub.State(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(idsOf(st.ActivePATs(user))).To(ConsistOf(served.Status.TokenID, waiting.Status.TokenID),
+			"both PATs belong to the platform's bot account")
+		Expect(served.Status.ConnectionName).To(Equal("ClusterNomadConnection/" + conn.Name))
+	})
+})
