@@ -50,6 +50,7 @@ func (s *Server) ExpireAccessTokens() {
 func (s *Server) issueAccessToken(userID string) (string, time.Duration) {
 	tok := newAccessToken()
 	s.st.tokens[tok] = accessToken{userID: userID, expires: s.clock.Now().Add(s.accessTokenTTL)}
+	s.st.issuedTo[tok] = userID
 	return tok, s.accessTokenTTL
 }
 

@@ -15,8 +15,10 @@
 // # Test hooks
 //
 // On *Server: AddUser, the limit and path setters, ExpireAccessTokens, InjectFault/ClearFaults,
-// Calls/ResetCalls, InFlight, and a view of the store (PATs, ActivePATs, Authenticates, RevokePAT, PrunePAT).
-// For the binary cmd/nomad-stub and e2e tests the same hooks are HTTP routes under /_stub/, which
+// Calls/ResetCalls, InFlight, RequestLog/Requests (every request with its real arrival time and
+// account, e.g. to check a client's rate limit; in-process only), and a view of the store (PATs,
+// ActivePATs, Authenticates, RevokePAT, PrunePAT).
+// For the binary cmd/nomad-stub and e2e tests the other hooks are HTTP routes under /_stub/, which
 // is outside every NOMAD URL:
 //
 //	GET    /_stub/state                     users, their PATs (with "active"), config, call counts

@@ -86,6 +86,7 @@ func (s *Server) takeFault(op string) (Fault, bool) {
 // serveOp runs one operation's handler, applying an injected fault first.
 func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op string, h opHandler, id string) {
 	defer s.inFlight.enter(op)()
+	s.logRequest(r, op)
 	f, ok := s.takeFault(op)
 	if !ok {
 		h(w, r, id)

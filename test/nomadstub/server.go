@@ -32,6 +32,7 @@ type Server struct {
 	faults map[string][]*faultEntry
 
 	inFlight flightGauge // its own lock; see InFlight
+	requests requestLog  // its own lock; see Requests
 }
 
 // New builds a Server from opts (zero fields get their defaults, see Options).

@@ -55,9 +55,12 @@ type store struct {
 	pats        map[string]*patRecord // by id
 	byDigest    map[string]*patRecord
 	tokens      map[string]accessToken
-	seq         int64
-	oidProcess  [5]byte // ObjectId's per-process random part
-	oidCounter  uint32
+	// issuedTo maps every access token ever issued to its user; ExpireAccessTokens keeps it, so a
+	// request with a dropped token is still attributed in the request log.
+	issuedTo   map[string]string
+	seq        int64
+	oidProcess [5]byte // ObjectId's per-process random part
+	oidCounter uint32
 }
 
 func newStore() store {
@@ -67,6 +70,7 @@ func newStore() store {
 		pats:        map[string]*patRecord{},
 		byDigest:    map[string]*patRecord{},
 		tokens:      map[string]accessToken{},
+		issuedTo:    map[string]string{},
 	}
 	fillRandom(st.oidProcess[:])
 	var c [4]byte
