@@ -94,8 +94,9 @@ var _ = Describe("NomadToken rotation", func() {
 
 		By("the old PAT revoked when the grace period ends")
 		Eventually(func() bool { return stub.Authenticates(oldRaw) }).Should(BeFalse())
-		final := waitReady(tok)
-		Expect(final.Status.PreviousTokenID).To(BeEmpty())
+		// NOMAD revokes before the operator's status write says so: wait for that write too.
+		var final *v1alpha1.NomadToken
+		Eventually(func() string { final = waitReady(tok); return final.Status.PreviousTokenID }).Should(BeEmpty())
 		Expect(ids(t.activePATs())).To(ConsistOf(final.Status.TokenID))
 		Expect(stop()).To(BeZero(), "Ready must stay True through a healthy rotation")
 		Expect(eventReasons(t.ns)).To(ContainElements("Rotated", "PreviousRevoked"))
