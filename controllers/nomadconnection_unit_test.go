@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -319,5 +320,38 @@ func TestNomadConnectionHoldsItsCredentialsAndCASecretsWhileInUse(t *testing.T) 
 	}
 	if held(&v1alpha1.NomadConnection{}, connUnitKey.Name) || held(&corev1.Secret{}, "bot") || held(&corev1.Secret{}, "ca") {
 		t.Fatal("nothing uses the connection any more: every in-use finalizer must be gone")
+	}
+}
+
+func TestPATBudget(t *testing.T) {
+	tests := []struct {
+		name          string
+		limit         int
+		ratio         float64
+		active        int
+		want          metav1.ConditionStatus
+		wantLimit     int32
+		wantInMessage string
+	}{
+		{name: "defaults: 79 of 100 is within", active: 79, want: metav1.ConditionFalse, wantLimit: 100, wantInMessage: "79 active PATs of NOMAD's 100 per user (warning at 80)"},
+		{name: "defaults: 80 of 100 is near", active: 80, want: metav1.ConditionTrue, wantLimit: 100, wantInMessage: "Overlap rotations need a free slot"},
+		{name: "at the cap", active: 100, want: metav1.ConditionTrue, wantLimit: 100},
+		{name: "a configured cap and share", limit: 10, ratio: 0.5, active: 5, want: metav1.ConditionTrue, wantLimit: 10, wantInMessage: "warning at 5"},
+		{name: "the share rounds up", limit: 10, ratio: 0.55, active: 5, want: metav1.ConditionFalse, wantLimit: 10, wantInMessage: "warning at 6"},
+		{name: "an empty account", active: 0, want: metav1.ConditionFalse, wantLimit: 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &NomadConnectionReconciler{PATLimit: tt.limit, PATLimitWarning: tt.ratio}
+			conn := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+			r.reportPATBudget(conn, tt.active)
+			c := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionNearPATLimit)
+			if c == nil || c.Status != tt.want || c.ObservedGeneration != 3 || !strings.Contains(c.Message, tt.wantInMessage) {
+				t.Fatalf("NearPATLimit = %+v, want %s containing %q", c, tt.want, tt.wantInMessage)
+			}
+			if *conn.Status.ActiveTokens != int32(tt.active) || *conn.Status.PATLimit != tt.wantLimit {
+				t.Fatalf("activeTokens %d, patLimit %d", *conn.Status.ActiveTokens, *conn.Status.PATLimit)
+			}
+		})
 	}
 }

@@ -160,8 +160,11 @@ var _ = Describe("Tenancy", func() {
 		Expect(k8s.Update(ctx, conn)).To(Succeed())
 		waitReason(named, v1alpha1.ReasonConnectionNotAllowed)
 
-		By("the connection counts the NomadTokens that use it")
+		By("the connection counts the NomadTokens that use it, and its PAT budget")
 		Eventually(func() *int32 { return shared.object().Status.NomadTokens }).Should(Equal(ptr.To[int32](3)))
+		st := shared.object().Status
+		Expect(st.PATLimit).To(Equal(ptr.To[int32](100)))
+		Expect(meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionNearPATLimit)).To(HaveField("Reason", v1alpha1.ReasonWithinPATLimit))
 	})
 
 	It("refuses a token over a policy ceiling by name and limit, with no NOMAD call", func() {
