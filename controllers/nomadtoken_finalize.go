@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -152,17 +151,24 @@ func (r *NomadTokenReconciler) recordRetained(ctx context.Context, token *v1alph
 	if st.TokenID == "" {
 		return nil
 	}
-	key := types.NamespacedName{Namespace: token.Namespace, Name: currentMinter(token).connection}
+	kind, key := connectionObjectKey(token.Namespace, currentMinter(token).connection)
+	if kind == v1alpha1.KindClusterNomadConnection && !r.ClusterConnections {
+		return nil // not served here, so not swept here either
+	}
 	entry := v1alpha1.RetainedPAT{ID: st.TokenID, NomadToken: token.Namespace + "/" + token.Name, ExpiresAt: st.ExpiresAt.DeepCopy()}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		conn := &v1alpha1.NomadConnection{}
+		var conn v1alpha1.Connection = &v1alpha1.NomadConnection{}
+		if kind == v1alpha1.KindClusterNomadConnection {
+			conn = &v1alpha1.ClusterNomadConnection{}
+		}
 		if err := r.APIReader.Get(ctx, key, conn); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		if slices.ContainsFunc(conn.Status.RetainedPATs, func(p v1alpha1.RetainedPAT) bool { return p.ID == entry.ID }) {
+		cst := conn.ConnectionStatus()
+		if slices.ContainsFunc(cst.RetainedPATs, func(p v1alpha1.RetainedPAT) bool { return p.ID == entry.ID }) {
 			return nil
 		}
-		conn.Status.RetainedPATs = append(conn.Status.RetainedPATs, entry)
+		cst.RetainedPATs = append(cst.RetainedPATs, entry)
 		return r.Status().Update(ctx, conn)
 	})
 }

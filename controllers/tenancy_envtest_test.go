@@ -167,6 +167,18 @@ var _ = Describe("Tenancy", func() {
 		Expect(meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionNearPATLimit)).To(HaveField("Reason", v1alpha1.ReasonWithinPATLimit))
 	})
 
+	It("records a PAT kept by deletionPolicy Retain on the ClusterNomadConnection that minted it", func() {
+		t := newTenant()
+		shared := newSharedConnection(v1alpha1.AllowedNamespaces{Names: []string{t.ns}}, nil)
+		tok := t.token("kept", shared.useShared, func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		id := waitReady(tok).Status.TokenID
+		DeferCleanup(func() { stub.RevokePAT(id) })
+		deleteAndWait(tok)
+		Expect(shared.object().Status.RetainedPATs).To(ContainElement(HaveField("ID", id)))
+		Expect(ids(stub.ActivePATs(shared.user))).To(ContainElement(id), "Retain keeps the PAT active")
+	})
+
 	It("refuses a token over a policy ceiling by name and limit, with no NOMAD call", func() {
 		t := newTenant()
 		oasis := &v1alpha1.NomadConnection{}
