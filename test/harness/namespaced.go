@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // watchNamespacesFlag is the manager flag that confines it (cmd/manager).
@@ -154,17 +152,5 @@ func (cp *ControlPlane) InstallNamespaced(ctx context.Context, in *NamespacedIns
 	if err := Apply(ctx, cp.Client, objs); err != nil {
 		return err
 	}
-	sa := in.ServiceAccount
-	user, err := cp.Env.AddUser(envtest.User{
-		Name:   fmt.Sprintf("system:serviceaccount:%s:%s", sa.Namespace, sa.Name),
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.Namespace, "system:authenticated"},
-	}, nil)
-	if err != nil {
-		return err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(kubeconfigPath, kc, 0o600)
+	return cp.writeServiceAccountKubeconfig(in.ServiceAccount.Namespace, in.ServiceAccount.Name, kubeconfigPath)
 }

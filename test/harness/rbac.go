@@ -60,10 +60,15 @@ func (cp *ControlPlane) InstallRBAC(ctx context.Context, repoRoot, namespace, ku
 	if err := Apply(ctx, cp.Client, objs); err != nil {
 		return err
 	}
-	// The API server takes a client certificate's CN as the user name and its O as the groups, and
-	// RBAC matches a ServiceAccount subject by exactly this user name.
+	return cp.writeServiceAccountKubeconfig(namespace, sa, kubeconfigPath)
+}
+
+// writeServiceAccountKubeconfig writes to path a kubeconfig that authenticates as ServiceAccount
+// namespace/name. The API server takes a client certificate's CN as the user name and its O as the
+// groups, and RBAC matches a ServiceAccount subject by exactly this user name.
+func (cp *ControlPlane) writeServiceAccountKubeconfig(namespace, name, path string) error {
 	user, err := cp.Env.AddUser(envtest.User{
-		Name:   fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa),
+		Name:   fmt.Sprintf("system:serviceaccount:%s:%s", namespace, name),
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 	}, nil)
 	if err != nil {
@@ -73,5 +78,5 @@ func (cp *ControlPlane) InstallRBAC(ctx context.Context, repoRoot, namespace, ku
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(kubeconfigPath, kc, 0o600)
+	return os.WriteFile(path, kc, 0o600)
 }

@@ -1,8 +1,6 @@
 package nomadstub
 
 import (
-	"bytes"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -73,18 +71,7 @@ func TestRequestLogAttributesEveryRequest(t *testing.T) {
 func TestRequestLogLeavesTheLoginBodyIntact(t *testing.T) {
 	h := newHarness(t)
 	h.botToken() // urlencoded
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range map[string]string{"grant_type": "password", "username": botUser, "password": botPass} {
-		_ = mw.WriteField(k, v)
-	}
-	_ = mw.Close()
-	r := h.do(http.MethodPost, h.v1("/auth/token"), "", nil, func(req *http.Request) {
-		req.Body = nopCloser{bytes.NewReader(buf.Bytes())}
-		req.ContentLength = int64(buf.Len())
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-	})
-	expectStatus(t, r, http.StatusOK)
+	expectStatus(t, h.multipartLogin(), http.StatusOK)
 	rs := h.srv.Requests(botUser)
 	if len(rs) != 2 || rs[0].Op != OpLogin || rs[1].Op != OpLogin {
 		t.Fatalf("Requests(bot) = %v, want two logins", rs)
