@@ -47,11 +47,19 @@ type Resolver struct {
 
 // Client returns the shared client for conn, rebuilding it only when its settings or Secrets changed.
 func (r *Resolver) Client(ctx context.Context, conn *v1alpha1.NomadConnection) (nomad.Client, error) {
+	key := types.NamespacedName{Namespace: conn.Namespace, Name: conn.Name}
 	cfg, err := r.Config(ctx, conn)
 	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			// The Secrets no longer give usable settings (deleted, emptied, or their label withdrawn):
+			// the pooled client, which holds the old password and an access token, goes, so that
+			// nothing can mint with credentials their owner took back.
+			r.Pool.ForgetConnection(key)
+		}
 		return nil, err
 	}
-	nc, err := r.Pool.Get(types.NamespacedName{Namespace: conn.Namespace, Name: conn.Name}, string(conn.UID), cfg, conn.Spec.RateLimit)
+	nc, err := r.Pool.Get(key, string(conn.UID), cfg, conn.Spec.RateLimit)
 	var ne *nomad.Error
 	if errors.As(err, &ne) && ne.Code == nomad.CodeInvalidConfig {
 		// The Secrets were read and the CA bundle parsed (see Config), so what nomad.New refused
@@ -116,7 +124,15 @@ func (r *Resolver) secret(ctx context.Context, namespace, name, what string) (*c
 			Message: fmt.Sprintf("%s Secret %s/%s not found: create it or fix the NomadConnection's reference", what, namespace, name),
 		}
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	if !OptedIn(s) {
+		// Not a word of its data leaves this function: a connection's author must not be able to
+		// point the operator at any Secret of the namespace.
+		return nil, notOptedIn(what, s)
+	}
+	return s, nil
 }
 
 func secretValue(s *corev1.Secret, key string) ([]byte, error) {
