@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+	nomadfake "github.com/nomad-operator/nomad-token-operator/internal/nomad/fake"
 )
 
 // These unit tests cover the opt-in label and password changes from the connection's side.
@@ -38,6 +40,87 @@ func (w *connUnitWorld) inUse(t *testing.T, obj client.Object, name string) bool
 		t.Fatal(err)
 	}
 	return slices.Contains(obj.GetFinalizers(), v1alpha1.FinalizerInUse)
+}
+
+// A refused password is tried once per retry interval, but a changed one at once: the Secret is
+// re-read (no NOMAD call) every secretRetryInterval while the refusal stands.
+func TestNomadConnectionTriesAChangedPasswordAtOnce(t *testing.T) {
+	var logins []string
+	byPassword := func(cfg nomad.Config) (nomad.Client, error) {
+		return &nomadfake.Client{TB: t,
+			CheckFunc: func(context.Context) (nomad.PATPath, error) {
+				logins = append(logins, cfg.Password)
+				if cfg.Password != "the-right-one" {
+					return "", &nomad.Error{Code: nomad.CodeCredentialsInvalid, Detail: "Incorrect username or password"}
+				}
+				return nomad.PATPathPats, nil
+			},
+			ListFunc: func(context.Context, nomad.ListOptions) ([]nomad.PAT, error) { return nil, nil },
+		}, nil
+	}
+	w := newConnUnitWorld(t, nil, interceptor.Funcs{}, byPassword)
+	res, err := w.reconcile()
+	if err != nil || res.RequeueAfter != secretRetryInterval {
+		t.Fatalf("Reconcile = %+v, %v; want the Secret looked at again after %s", res, err, secretRetryInterval)
+	}
+	if cond := w.ready(t); cond == nil || cond.Reason != v1alpha1.ReasonCredentialsInvalid {
+		t.Fatalf("Ready = %+v, want CredentialsInvalid", cond)
+	}
+
+	// The Secret unchanged: looked at, not tried.
+	w.r.Clock.(*clocktesting.FakeClock).Step(secretRetryInterval)
+	for range 3 {
+		res, err = w.reconcile()
+		if err != nil || res.RequeueAfter <= 0 || res.RequeueAfter > secretRetryInterval {
+			t.Fatalf("Reconcile = %+v, %v; want the next look within %s", res, err, secretRetryInterval)
+		}
+	}
+	if len(logins) != 1 {
+		t.Fatalf("%d logins with an unchanged, refused password; want 1", len(logins))
+	}
+
+	// A key other than the credentials changes nothing either.
+	w.editSecret(t, "bot", func(s *corev1.Secret) { s.Data["note"] = []byte("rotated soon") })
+	if _, err := w.reconcile(); err != nil || len(logins) != 1 {
+		t.Fatalf("an unrelated edit of the Secret must not cost a login: %d logins, err %v", len(logins), err)
+	}
+
+	w.editSecret(t, "bot", func(s *corev1.Secret) { s.Data["password"] = []byte("the-right-one") })
+	res, err = w.reconcile()
+	if err != nil || len(logins) != 2 || logins[1] != "the-right-one" {
+		t.Fatalf("a fixed password must be tried at once, within the refused one's retry interval: logins %d, err %v", len(logins), err)
+	}
+	if cond := w.ready(t); cond == nil || cond.Status != metav1.ConditionTrue {
+		t.Fatalf("Ready = %+v, want True", cond)
+	}
+	if res.RequeueAfter != DefaultVerificationInterval {
+		t.Errorf("RequeueAfter = %s, want the verification interval", res.RequeueAfter)
+	}
+}
+
+// A Secret that withdraws its label mid-refusal is reported at the next look, without a login.
+func TestNomadConnectionReportsAWithdrawnLabelWhileRefused(t *testing.T) {
+	logins := 0
+	refusing := func(nomad.Config) (nomad.Client, error) {
+		return &nomadfake.Client{TB: t, CheckFunc: func(context.Context) (nomad.PATPath, error) {
+			logins++
+			return "", &nomad.Error{Code: nomad.CodeCredentialsInvalid, Detail: "Incorrect username or password"}
+		}}, nil
+	}
+	w := newConnUnitWorld(t, nil, interceptor.Funcs{}, refusing)
+	if _, err := w.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	w.editSecret(t, "bot", func(s *corev1.Secret) { delete(s.Labels, v1alpha1.LabelCredentials) })
+	if _, err := w.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if cond := w.ready(t); cond == nil || cond.Reason != v1alpha1.ReasonCredentialsNotLabelled {
+		t.Fatalf("Ready = %+v, want CredentialsNotLabelled", cond)
+	}
+	if logins != 1 {
+		t.Errorf("%d logins, want only the first", logins)
+	}
 }
 
 // The in-use finalizer is the only write the operator makes to a credentials or CA Secret, and it

@@ -38,6 +38,9 @@ func nomadBackoff() workqueue.TypedRateLimiter[reconcile.Request] {
 type Settings struct {
 	VerificationInterval time.Duration
 	UserErrorRetry       time.Duration
+	// SecretRetryInterval is how often a connection re-reads Secrets that are missing, incomplete,
+	// not labelled, or whose credentials NOMAD refused (no NOMAD call); 0 means 30 s. Tests shorten it.
+	SecretRetryInterval time.Duration
 	// LastUsedGranularity is the precision of status.lastUsedAt; 0 means DefaultLastUsedGranularity.
 	LastUsedGranularity time.Duration
 	// OrphanSweep is what connection checks do with orphaned PATs; "" means SweepDryRun.
@@ -60,15 +63,16 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 	verifier := NewVerifier(s.LastUsedGranularity)
 	recorder := mgr.GetEventRecorder("nomad-token-operator")
 	if err := (&NomadConnectionReconciler{
-		Client:         mgr.GetClient(),
-		APIReader:      mgr.GetAPIReader(),
-		Recorder:       recorder,
-		Resolver:       resolver,
-		CheckInterval:  s.VerificationInterval,
-		UserErrorRetry: s.UserErrorRetry,
-		Clock:          s.Clock,
-		Verifier:       verifier,
-		Sweep:          s.OrphanSweep,
+		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
+		Recorder:            recorder,
+		Resolver:            resolver,
+		CheckInterval:       s.VerificationInterval,
+		UserErrorRetry:      s.UserErrorRetry,
+		SecretRetryInterval: s.SecretRetryInterval,
+		Clock:               s.Clock,
+		Verifier:            verifier,
+		Sweep:               s.OrphanSweep,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
