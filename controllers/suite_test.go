@@ -92,7 +92,10 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
-		Clock:                stubClock,
+		// Shorter than Eventually's timeout, which UserErrorRetry is not: a fixed or newly labelled
+		// Secret is found by the connection's own re-read, not by a retry of the refused settings.
+		SecretRetryInterval: 2 * time.Second,
+		Clock:               stubClock,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {
