@@ -20,7 +20,9 @@ const (
 
 // CredentialsSecretRef names the Secret holding the NOMAD bot account's username and password.
 type CredentialsSecretRef struct {
-	// name is the Secret's name, in the NomadConnection's namespace.
+	// name is the Secret's name, in the NomadConnection's namespace. The Secret must carry the label
+	// tokens.nomad-operator.dev/credentials: "true"; otherwise it is not read (Ready=False,
+	// CredentialsNotLabelled).
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// usernameKey is the data key holding the username. Default "username".
@@ -42,7 +44,8 @@ type Credentials struct {
 
 // CASecretRef names a Secret key holding PEM CA certificates.
 type CASecretRef struct {
-	// name is the Secret's name, in the NomadConnection's namespace.
+	// name is the Secret's name, in the NomadConnection's namespace. Like the credentials Secret, it
+	// must carry the label tokens.nomad-operator.dev/credentials: "true".
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// key is the data key holding the PEM bundle. Default "ca.crt".
@@ -112,7 +115,8 @@ type NomadConnectionStatus struct {
 	ActiveTokens *int32 `json:"activeTokens,omitempty"`
 	// inUseSecrets are the Secrets (credentials, CA) this connection holds with the
 	// tokens.nomad-operator.dev/in-use finalizer while NomadTokens depend on it, so that it can let
-	// go of them again after the spec names other Secrets.
+	// go of them again after the spec names other Secrets. Only those that exist and carry the
+	// tokens.nomad-operator.dev/credentials: "true" label are actually held.
 	// +listType=set
 	// +optional
 	InUseSecrets []string `json:"inUseSecrets,omitempty"`
