@@ -33,10 +33,7 @@ func newTenant() *tenant {
 	t := &tenant{ns: uniqueName("t"), user: uniqueName("bot")}
 	stub.AddUser(t.user, botPassword)
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: ctrlObjectMeta(t.ns)})).To(Succeed())
-	Expect(k8s.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "nomad-bot"},
-		StringData: map[string]string{"username": t.user, "password": botPassword},
-	})).To(Succeed())
+	Expect(k8s.Create(ctx, credentialsSecret(t.ns, "nomad-bot", t.user, botPassword))).To(Succeed())
 	Expect(k8s.Create(ctx, t.connection("oasis"))).To(Succeed())
 	// Each spec leaves nothing behind that could call NOMAD later (a grace-period revoke, a retry of
 	// a refused login): specs that count the stand-in's calls must see only their own.
@@ -71,6 +68,14 @@ func (t *tenant) cleanup() {
 func isRevokeStuck(tok *v1alpha1.NomadToken) bool {
 	cond := meta.FindStatusCondition(tok.Status.Conditions, v1alpha1.ConditionReady)
 	return cond != nil && cond.Reason == v1alpha1.ReasonRevokeFailed
+}
+
+// credentialsSecret is a credentials Secret opted in with the credentials label, as users create them.
+func credentialsSecret(ns, name, user, password string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1alpha1.LabelCredentials: "true"}},
+		StringData: map[string]string{"username": user, "password": password},
+	}
 }
 
 func (t *tenant) connection(name string) *v1alpha1.NomadConnection {

@@ -46,8 +46,9 @@ const (
 	// rotation needs a free slot per rotating token, and at the cap it falls back to NOMAD's rotate
 	// endpoint (no grace period) or fails.
 	DefaultPATLimitWarning = 0.8
-	// secretRetryInterval re-reads a missing credentials Secret; it costs no NOMAD call, and Secrets
-	// of users are not watched (the cache holds only the operator's own).
+	// secretRetryInterval re-reads a missing, incomplete or unlabelled credentials (or CA) Secret, and
+	// one whose credentials NOMAD refused; it costs no NOMAD call, and Secrets of users are not
+	// watched (the cache holds only the operator's own).
 	secretRetryInterval = 30 * time.Second
 )
 
@@ -68,8 +69,11 @@ type NomadConnectionReconciler struct {
 	Resolver *connection.Resolver
 	// CheckInterval overrides DefaultVerificationInterval when > 0.
 	CheckInterval time.Duration
-	// UserErrorRetry is how long to wait after NOMAD refused the credentials; default DefaultUserErrorRetry.
+	// UserErrorRetry is how long to wait before trying credentials NOMAD refused again; default
+	// DefaultUserErrorRetry. Changed credentials are tried at once (see SecretRetryInterval).
 	UserErrorRetry time.Duration
+	// SecretRetryInterval overrides secretRetryInterval when > 0.
+	SecretRetryInterval time.Duration
 	// Clock decides when a check is due.
 	Clock clock.PassiveClock
 	// Verifier, when set, receives each check's list of active PATs to verify the connection's tokens.
@@ -97,6 +101,10 @@ type lastCheck struct {
 	of   checkKey
 	next time.Time
 	err  error
+	// refused is the fingerprint of the settings (Secrets included) NOMAD refused, if it did: until
+	// next, the Secrets are re-read every secretRetryInterval, and changed settings are checked at
+	// once, so a fixed password does not wait out the retry interval of the wrong one.
+	refused string
 }
 
 // checkKey identifies the version of a connection a check was made for.
@@ -127,6 +135,14 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	original := conn.ConnectionStatus().DeepCopy()
 	last, wait, fresh := r.recentlyChecked(conn)
+	if fresh && last.refused != "" {
+		changed, err := r.settingsChanged(ctx, conn, last.refused)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		fresh = !changed
+		wait = min(wait, r.secretRetry())
+	}
 	deps, err := r.syncInUse(ctx, conn, !fresh)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -150,8 +166,8 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{RequeueAfter: wait}, r.writeStatus(ctx, conn, original)
 	}
 	now := r.Clock.Now()
-	result, err := r.check(ctx, conn)
-	r.checked.Store(req.NamespacedName, r.checkDone(conn, now, result, err))
+	result, refused, err := r.check(ctx, conn)
+	r.checked.Store(req.NamespacedName, r.checkDone(conn, now, result, refused, err))
 	if uerr := r.writeStatus(ctx, conn, original); uerr != nil && err == nil {
 		return ctrl.Result{}, uerr
 	}
@@ -166,7 +182,10 @@ func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn v1alph
 	return client.IgnoreNotFound(r.Status().Update(ctx, conn))
 }
 
-func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Connection) (ctrl.Result, error) {
+// check logs in, resolves the PAT path and lists the active PATs. When NOMAD refuses the settings
+// (a wrong password, say), it also returns their fingerprint, taken before the login: had the
+// Secrets changed in between, the new settings are then tried once more, never skipped.
+func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Connection) (ctrl.Result, string, error) {
 	st := conn.ConnectionStatus()
 	gen := conn.GetGeneration()
 	if strings.HasPrefix(strings.ToLower(conn.ConnectionSpec().URL), "http://") {
@@ -180,6 +199,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		st.ObservedGeneration = gen
 	}
 
+	tried := r.fingerprint(ctx, conn)
 	nc, err := r.Resolver.Client(ctx, conn)
 	if err != nil {
 		var cfg *connection.ConfigError
@@ -187,13 +207,13 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 			// Not the user's mistake: the API server failed to hand out a Secret (429, 500, 503, a
 			// refused connection, RBAC). Only the rate-limited retry brings the connection back, as
 			// no event would: resyncs are filtered out. Ready keeps what the last check found.
-			return ctrl.Result{}, err
+			return ctrl.Result{}, "", err
 		}
 		notReady(cfg.Reason, cfg.Message)
 		if cfg.SpecOnly {
-			return ctrl.Result{}, nil // only a spec change can help, and it triggers a reconcile
+			return ctrl.Result{}, "", nil // only a spec change can help, and it triggers a reconcile
 		}
-		return ctrl.Result{RequeueAfter: secretRetryInterval}, nil
+		return ctrl.Result{RequeueAfter: r.secretRetry()}, "", nil
 	}
 	path, err := nc.Check(ctx)
 	var active []nomad.PAT
@@ -214,16 +234,23 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		log.FromContext(ctx).Info("NomadConnection check failed", "reason", f.reason, "message", f.message)
 		if f.transient {
 			if after := nomad.RetryAfterOf(err); after > 0 {
-				return ctrl.Result{RequeueAfter: after}, nil
+				return ctrl.Result{RequeueAfter: after}, "", nil
 			}
-			return ctrl.Result{}, err
+			return ctrl.Result{}, "", err
 		}
-		return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, nil
+		if tried == "" {
+			// The Secrets could not be read a moment before (an API server hiccup): nothing to
+			// compare a re-read with, so the refused settings simply wait out the retry interval.
+			return ctrl.Result{RequeueAfter: orDefault(r.UserErrorRetry, DefaultUserErrorRetry)}, "", nil
+		}
+		// These settings are not tried again before the retry interval (see checkDone); changed
+		// ones are, as soon as a re-read of the Secrets finds them.
+		return ctrl.Result{RequeueAfter: r.secretRetry()}, tried, nil
 	}
 	if r.Verifier != nil {
 		tokens, err := tokensOfConnection(ctx, r, conn)
 		if err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, "", err
 		}
 		r.Verifier.record(ctx, conn, nc.Account(), active, listedAt, tokens)
 	}
@@ -236,7 +263,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 	st.ObservedGeneration = gen
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
-	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, nil
+	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, "", nil
 }
 
 // reportPATBudget records how many active PATs the bot account holds, against NOMAD's per-user cap,
@@ -299,17 +326,48 @@ func (r *NomadConnectionReconciler) recentlyChecked(conn v1alpha1.Connection) (l
 }
 
 // checkDone records a check made at for conn, and when the next one is due: after the verification
-// interval if it passed, when the failure says to retry (a wrong password is tried once per retry
-// interval, however many NomadTokens wait for it), and not sooner than minCheckSpacing otherwise.
-func (r *NomadConnectionReconciler) checkDone(conn v1alpha1.Connection, at time.Time, result ctrl.Result, err error) lastCheck {
+// interval if it passed, when the failure says to retry, and not sooner than minCheckSpacing
+// otherwise. Settings NOMAD refused (refused is their fingerprint) are tried once per retry interval,
+// however many NomadTokens wait for them: each try is a failed login, and Keycloak locks accounts out.
+func (r *NomadConnectionReconciler) checkDone(conn v1alpha1.Connection, at time.Time, result ctrl.Result, refused string, err error) lastCheck {
 	next := result.RequeueAfter
 	switch {
 	case err != nil:
 		next = minCheckSpacing
-	case next == 0:
-		next = orDefault(r.UserErrorRetry, DefaultUserErrorRetry) // only a spec change helps, which starts afresh
+	case next == 0 || refused != "":
+		next = orDefault(r.UserErrorRetry, DefaultUserErrorRetry) // for a spec error: only a spec change helps, which starts afresh
 	}
-	return lastCheck{of: checkKeyOf(conn), next: at.Add(next), err: err}
+	return lastCheck{of: checkKeyOf(conn), next: at.Add(next), err: err, refused: refused}
+}
+
+// secretRetry is how often Secrets are read again while they are missing, unusable or refused.
+func (r *NomadConnectionReconciler) secretRetry() time.Duration {
+	return orDefault(r.SecretRetryInterval, secretRetryInterval)
+}
+
+// fingerprint identifies conn's settings as its Secrets give them now; "" if they do not resolve
+// (the check that follows reports why).
+func (r *NomadConnectionReconciler) fingerprint(ctx context.Context, conn v1alpha1.Connection) string {
+	cfg, err := r.Resolver.Config(ctx, conn)
+	if err != nil {
+		return ""
+	}
+	return connection.Fingerprint(cfg)
+}
+
+// settingsChanged re-reads conn's Secrets (no NOMAD call) and reports whether they no longer give the
+// settings NOMAD refused: a new password, or Secrets that do not resolve any more, which a check then
+// reports at no NOMAD cost. Only an API server failure is an error.
+func (r *NomadConnectionReconciler) settingsChanged(ctx context.Context, conn v1alpha1.Connection, refused string) (bool, error) {
+	cfg, err := r.Resolver.Config(ctx, conn)
+	var ce *connection.ConfigError
+	if errors.As(err, &ce) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return connection.Fingerprint(cfg) != refused, nil
 }
 
 func checkKeyOf(conn v1alpha1.Connection) checkKey {

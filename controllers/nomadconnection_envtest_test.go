@@ -72,10 +72,7 @@ var _ = Describe("NomadConnection", func() {
 	})
 
 	It("reports a wrong password as CredentialsInvalid and a token waits for it", func() {
-		Expect(k8s.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "wrong"},
-			StringData: map[string]string{"username": t.user, "password": "nope"},
-		})).To(Succeed())
+		Expect(k8s.Create(ctx, credentialsSecret(t.ns, "wrong", t.user, "nope"))).To(Succeed())
 		conn := t.connection("wrong")
 		conn.Spec.Credentials.SecretRef.Name = "wrong"
 		Expect(k8s.Create(ctx, conn)).To(Succeed())
@@ -100,8 +97,11 @@ var _ = Describe("NomadConnection", func() {
 			waitConnection("broken", metav1.ConditionFalse, reason)
 		},
 		Entry("missing Secret", nil, v1alpha1.ReasonSecretNotFound),
-		Entry("missing password key", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken-creds"},
+		Entry("missing password key", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken-creds",
+			Labels: map[string]string{v1alpha1.LabelCredentials: "true"}},
 			StringData: map[string]string{"username": "bot"}}, v1alpha1.ReasonSecretKeyMissing),
+		Entry("not labelled", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken-creds"},
+			StringData: map[string]string{"username": "bot", "password": "pw"}}, v1alpha1.ReasonCredentialsNotLabelled),
 	)
 
 	It("reports a NOMAD without PAT endpoints as PATPathNotFound", func() {

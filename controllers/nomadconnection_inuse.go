@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 )
 
 // dependsOnIndex indexes NomadTokens by every NomadConnection they need: the one they mint through,
@@ -106,32 +107,42 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn v1alpha1
 	return deps, nil
 }
 
-// Credentials and CA Secrets are read live and updated only to add or remove the in-use finalizer.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update
+// Credentials and CA Secrets are read live and patched only to add or remove the in-use finalizer
+// (a merge patch of the finalizers alone, never their data).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;patch
 
-// holdSecrets puts the in-use finalizer on the named Secrets of conn's Secret namespace. A Secret that
-// does not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
+// holdSecrets puts the in-use finalizer on the named Secrets of conn's Secret namespace. A Secret that does
+// not exist holds nothing (the connection reports it); one already being deleted keeps what it has.
+// The operator writes to no Secret that did not opt in (LabelCredentials): one that lost the label
+// is let go of instead, since its owner withdrew it and no NomadToken can use it to revoke anyway.
+// Both writes carry the resourceVersion read, so a label added or removed meanwhile makes them fail
+// and the next reconcile decide again on what the Secret says then.
 func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {
 	for _, name := range names {
 		s, err := r.liveSecret(ctx, r.Resolver.SecretNamespace(conn), name)
-		if err != nil || s == nil || controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerInUse) || !s.DeletionTimestamp.IsZero() {
-			if err != nil {
+		switch {
+		case err != nil:
+			return err
+		case s == nil:
+		case !connection.OptedIn(s):
+			if err := r.setInUse(ctx, s, false); err != nil {
 				return err
 			}
-			continue
-		}
-		controllerutil.AddFinalizer(s, v1alpha1.FinalizerInUse)
-		if err := r.Update(ctx, s, client.FieldOwner(FieldManager)); err != nil {
-			return client.IgnoreNotFound(err)
+		case !s.DeletionTimestamp.IsZero():
+		default:
+			if err := r.setInUse(ctx, s, true); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // releaseSecrets removes the in-use finalizer from the named Secrets, except from those another
-// connection reading the same namespace still holds. That is read live: two connections sharing a
-// Secret let go of it at about the same moment in a namespace deletion, and a cache lagging behind the
-// other's release would leave the Secret held by nobody, forever.
+// connection reading the same namespace still holds (a Secret that lost its label is held by none). That is
+// read live: two connections sharing a Secret let go of it at about the same moment in a namespace
+// deletion, and a cache lagging behind the other's release would leave the Secret held by nobody,
+// forever.
 func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {
 	namespace := r.Resolver.SecretNamespace(conn)
 	conns, err := r.connections(ctx, r.APIReader, namespace)
@@ -139,21 +150,36 @@ func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1a
 		return err
 	}
 	for _, name := range names {
-		if r.heldByAnother(conns, conn, name) {
-			continue
-		}
 		s, err := r.liveSecret(ctx, namespace, name)
 		if err != nil {
 			return err
 		}
-		if s == nil || !controllerutil.RemoveFinalizer(s, v1alpha1.FinalizerInUse) {
+		if s == nil || connection.OptedIn(s) && r.heldByAnother(conns, conn, name) {
 			continue
 		}
-		if err := r.Update(ctx, s, client.FieldOwner(FieldManager)); client.IgnoreNotFound(err) != nil {
+		if err := r.setInUse(ctx, s, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setInUse adds or removes the in-use finalizer of Secret s, as read live, if that changes anything.
+// The patch carries only the finalizers and s's resourceVersion (never the Secret's data), so it
+// fails with a conflict if the Secret changed since it was read. A Secret gone meanwhile is fine.
+func (r *NomadConnectionReconciler) setInUse(ctx context.Context, s *corev1.Secret, hold bool) error {
+	base := s.DeepCopy()
+	var changed bool
+	if hold {
+		changed = controllerutil.AddFinalizer(s, v1alpha1.FinalizerInUse)
+	} else {
+		changed = controllerutil.RemoveFinalizer(s, v1alpha1.FinalizerInUse)
+	}
+	if !changed {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+	return client.IgnoreNotFound(r.Patch(ctx, s, patch, client.FieldOwner(FieldManager)))
 }
 
 // heldByAnother reports whether a connection other than conn, reading Secrets from the same

@@ -40,6 +40,9 @@ import (
 
 var connUnitKey = types.NamespacedName{Namespace: "team-a", Name: "oasis"}
 
+// credentialsLabels are the labels of a Secret opted in as NOMAD credentials or a CA bundle.
+func credentialsLabels() map[string]string { return map[string]string{v1alpha1.LabelCredentials: "true"} }
+
 const connUnitUID = "conn-unit-uid"
 
 // connUnitWorld is one connection with its credentials Secret, the reconciler and its client pool.
@@ -62,7 +65,7 @@ func newConnUnitWorld(t *testing.T, mutate func(*v1alpha1.NomadConnection) []cli
 		Spec: v1alpha1.NomadConnectionSpec{URL: "https://nomad.example.org/nomad-oasis/api",
 			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}}},
 	}
-	objs := []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot"},
+	objs := []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("a-long-bot-password")}}}
 	if mutate != nil {
 		objs = append(objs, mutate(conn)...)
@@ -159,7 +162,7 @@ func TestNomadConnectionReportsBadConfig(t *testing.T) {
 		{name: "a CA Secret without a certificate", reason: v1alpha1.ReasonInvalidCABundle, requeue: secretRetryInterval,
 			mutate: func(c *v1alpha1.NomadConnection) []client.Object {
 				c.Spec.CASecretRef = &v1alpha1.CASecretRef{Name: "ca"}
-				return []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca"},
+				return []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca", Labels: credentialsLabels()},
 					Data: map[string][]byte{"ca.crt": []byte("not a certificate")}}}
 			}},
 		{name: "a URL nomad.New refuses", reason: v1alpha1.ReasonInvalidSpec,
@@ -292,7 +295,7 @@ func TestNomadConnectionHoldsItsCredentialsAndCASecretsWhileInUse(t *testing.T) 
 	}
 	w := newConnUnitWorld(t, func(c *v1alpha1.NomadConnection) []client.Object {
 		c.Spec.CASecretRef = &v1alpha1.CASecretRef{Name: "ca"}
-		return []client.Object{token, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca"},
+		return []client.Object{token, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca", Labels: credentialsLabels()},
 			Data: map[string][]byte{"ca.crt": []byte(connUnitCAPEM(t))}}}
 	}, interceptor.Funcs{}, workingNomad(t))
 	held := func(obj client.Object, name string) bool {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
@@ -42,6 +44,14 @@ func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, key 
 	}
 	if rc.nc == nil {
 		nc, err := r.Resolver.Client(ctx, rc.conn)
+		var cfg *connection.ConfigError
+		if errors.As(err, &cfg) {
+			// The connection's settings or Secrets do not resolve (a Secret deleted, emptied or no
+			// longer labelled). Its own check reports that in detail and looks again; for the
+			// token, the connection cannot be used, and it continues once the connection is Ready.
+			return nil, &conditionError{v1alpha1.ReasonConnectionNotReady,
+				fmt.Sprintf("%s %q cannot be used (%s): %s", rc.conn.ConnectionKind(), rc.conn.GetName(), cfg.Reason, cfg.Message)}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -54,7 +54,7 @@ func newCrashWorld(t *testing.T, funcs interceptor.Funcs) *crashWorld {
 		Status: v1alpha1.NomadConnectionStatus{Conditions: []metav1.Condition{{
 			Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonConnected, LastTransitionTime: metav1.Now()}}},
 	}
-	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot"},
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("pw")}}
 	tok := &v1alpha1.NomadToken{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci", UID: "tok-uid", Finalizers: []string{v1alpha1.FinalizerRevoke}},

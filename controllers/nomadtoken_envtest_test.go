@@ -226,10 +226,7 @@ var _ = Describe("NomadToken", func() {
 	It("revokes the old PAT through the bot account that minted it when connectionRef moves to another account", func() {
 		otherUser := uniqueName("bot")
 		stub.AddUser(otherUser, botPassword)
-		Expect(k8s.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "other-bot"},
-			StringData: map[string]string{"username": otherUser, "password": botPassword},
-		})).To(Succeed())
+		Expect(k8s.Create(ctx, credentialsSecret(t.ns, "other-bot", otherUser, botPassword))).To(Succeed())
 		other := t.connection("other")
 		other.Spec.Credentials.SecretRef.Name = "other-bot"
 		Expect(k8s.Create(ctx, other)).To(Succeed())

@@ -116,7 +116,7 @@ func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
 	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
 		t.Fatal(err)
 	}
-	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds"},
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}
 	other := &v1alpha1.NomadConnection{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name, UID: types.UID(name + "-uid")},

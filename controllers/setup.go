@@ -57,6 +57,9 @@ type Settings struct {
 	// RestartTargetsRecheck is how often the opt-in of a NomadToken's restart targets is read again
 	// without a rotation or spec change; 0 means VerificationInterval.
 	RestartTargetsRecheck time.Duration
+	// SecretRetryInterval is how often a connection re-reads Secrets that are missing, incomplete,
+	// not labelled, or whose credentials NOMAD refused (no NOMAD call); 0 means 30 s. Tests shorten it.
+	SecretRetryInterval time.Duration
 	// LastUsedGranularity is the precision of status.lastUsedAt; 0 means DefaultLastUsedGranularity.
 	LastUsedGranularity time.Duration
 	// OrphanSweep is what connection checks do with orphaned PATs; "" means SweepDryRun.
@@ -103,20 +106,21 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 	}
 	for _, kind := range kinds {
 		if err := (&NomadConnectionReconciler{
-			Client:             mgr.GetClient(),
-			Kind:               kind,
-			ClusterConnections: clusterWide,
-			APIReader:          mgr.GetAPIReader(),
-			Recorder:           recorder,
-			Resolver:           resolver,
-			CheckInterval:      s.VerificationInterval,
-			UserErrorRetry:     s.UserErrorRetry,
-			Clock:              s.Clock,
-			Verifier:           verifier,
-			Sweep:              s.OrphanSweep,
-			PATLimit:           s.PATLimit,
-			PATLimitWarning:    s.PATLimitWarning,
-			Namespaces:         s.WatchNamespaces,
+			Client:              mgr.GetClient(),
+			Kind:                kind,
+			ClusterConnections:  clusterWide,
+			APIReader:           mgr.GetAPIReader(),
+			Recorder:            recorder,
+			Resolver:            resolver,
+			CheckInterval:       s.VerificationInterval,
+			UserErrorRetry:      s.UserErrorRetry,
+			SecretRetryInterval: s.SecretRetryInterval,
+			Clock:               s.Clock,
+			Verifier:            verifier,
+			Sweep:               s.OrphanSweep,
+			PATLimit:            s.PATLimit,
+			PATLimitWarning:     s.PATLimitWarning,
+			Namespaces:          s.WatchNamespaces,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}

@@ -102,6 +102,9 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Settings{
 		VerificationInterval: time.Hour,
 		UserErrorRetry:       time.Minute,
+		// Shorter than Eventually's timeout, which UserErrorRetry is not: a fixed or newly labelled
+		// Secret is found by the connection's own re-read, not by a retry of the refused settings.
+		SecretRetryInterval: 2 * time.Second,
 		// A workload annotated to opt in as a restart target is noticed within seconds, not an hour.
 		RestartTargetsRecheck: 2 * time.Second,
 		Clock:                 stubClock,

@@ -8,7 +8,8 @@ package v1alpha1
 // Ready=False means the operator cannot provide one; the reason says why and whether a person must act:
 //   - Progressing: a PAT is being issued or replaced (transient, no action needed).
 //   - SecretConflict: a Secret of that name exists and is not owned by this NomadToken; rename one of them.
-//   - ConnectionNotFound / ConnectionNotReady: the referenced NomadConnection is missing or not Ready.
+//   - ConnectionNotFound / ConnectionNotReady: the referenced NomadConnection is missing or not Ready
+//     (or its Secrets do not resolve, e.g. CredentialsNotLabelled, which the message names).
 //   - CredentialsInvalid: NOMAD refused the connection's username or password.
 //   - InvalidScopes, LifetimeExceeded, TokenLimitReached, Forbidden, NomadRejected: NOMAD refused the
 //     request; the message carries NOMAD's own words and what to change. Not retried until the spec,
@@ -22,8 +23,8 @@ package v1alpha1
 //     now logs in as, so the operator cannot revoke it; revoke it in NOMAD.
 //
 // On a NomadConnection, Ready=True (reason Connected) means the credentials work, the API answers and
-// the PAT path is known. Ready=False reasons: SecretNotFound, SecretKeyMissing, CredentialsInvalid,
-// Unreachable, PATPathNotFound, Forbidden, InvalidCABundle, InvalidSpec.
+// the PAT path is known. Ready=False reasons: SecretNotFound, SecretKeyMissing, CredentialsNotLabelled,
+// CredentialsInvalid, Unreachable, PATPathNotFound, Forbidden, InvalidCABundle, InvalidSpec.
 const ConditionReady = "Ready"
 
 // ConditionInsecureTransport is True on a NomadConnection whose URL is plain http: the bot password,

@@ -22,7 +22,8 @@ const (
 type CredentialsSecretRef struct {
 	// name is the Secret's name, in the NomadConnection's namespace (for a ClusterNomadConnection, in
 	// the operator's namespace). The Secret must carry the label
-	// tokens.nomad-operator.dev/credentials: "true".
+	// tokens.nomad-operator.dev/credentials: "true"; otherwise it is not read
+	// (Ready=False, CredentialsNotLabelled).
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// namespace of the Secret. A NomadConnection reads only its own namespace, and a
@@ -152,7 +153,8 @@ type NomadConnectionStatus struct {
 	NomadTokens *int32 `json:"nomadTokens,omitempty"`
 	// inUseSecrets are the Secrets (credentials, CA) this connection holds with the
 	// tokens.nomad-operator.dev/in-use finalizer while NomadTokens depend on it, so that it can let
-	// go of them again after the spec names other Secrets.
+	// go of them again after the spec names other Secrets. Only those that exist and carry the
+	// tokens.nomad-operator.dev/credentials: "true" label are actually held.
 	// +listType=set
 	// +optional
 	InUseSecrets []string `json:"inUseSecrets,omitempty"`

@@ -27,8 +27,10 @@ func conn() *v1alpha1.NomadConnection {
 	}
 }
 
+// secret is a Secret of team-a holding data, opted in as credentials (LabelCredentials: "true").
 func secret(name string, data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name}, Data: map[string][]byte{}}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name,
+		Labels: map[string]string{v1alpha1.LabelCredentials: "true"}}, Data: map[string][]byte{}}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}

@@ -59,11 +59,19 @@ func (r *Resolver) SecretNamespace(conn v1alpha1.Connection) string {
 
 // Client returns the shared client for conn, rebuilding it only when its settings or Secrets changed.
 func (r *Resolver) Client(ctx context.Context, conn v1alpha1.Connection) (nomad.Client, error) {
+	key := client.ObjectKeyFromObject(conn)
 	cfg, err := r.Config(ctx, conn)
 	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			// The Secrets no longer give usable settings (deleted, emptied, or their label withdrawn):
+			// the pooled client, which holds the old password and an access token, goes, so that
+			// nothing can mint with credentials their owner took back.
+			r.Pool.ForgetConnection(key)
+		}
 		return nil, err
 	}
-	nc, err := r.Pool.Get(client.ObjectKeyFromObject(conn), string(conn.GetUID()), cfg, conn.ConnectionSpec().RateLimit)
+	nc, err := r.Pool.Get(key, string(conn.GetUID()), cfg, conn.ConnectionSpec().RateLimit)
 	var ne *nomad.Error
 	if errors.As(err, &ne) && ne.Code == nomad.CodeInvalidConfig {
 		// The Secrets were read and the CA bundle parsed (see Config), so what nomad.New refused
@@ -137,7 +145,15 @@ func (r *Resolver) secret(ctx context.Context, namespace, name, what string) (*c
 			Message: fmt.Sprintf("%s Secret %s/%s not found: create it or fix the NomadConnection's reference", what, namespace, name),
 		}
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	if !OptedIn(s) {
+		// Not a word of its data leaves this function: a connection's author must not be able to
+		// point the operator at any Secret of the namespace.
+		return nil, notOptedIn(what, s)
+	}
+	return s, nil
 }
 
 func secretValue(s *corev1.Secret, key string) ([]byte, error) {

@@ -16,7 +16,7 @@ const (
 	TenantCredentialsSecret = "nomad-bot"
 	TenantConnection        = "oasis"
 	// CredentialsLabel opts a Secret in as NOMAD credentials (design.md, trust model).
-	CredentialsLabel = "tokens.nomad-operator.dev/credentials"
+	CredentialsLabel = v1alpha1.LabelCredentials
 )
 
 // CreateTenant gives namespace ns a world of its own, so that the PATs of one spec never count among

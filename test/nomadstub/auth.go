@@ -38,6 +38,19 @@ func (s *Server) AddUser(username, password string) (userID string) {
 	return u.id
 }
 
+// SetPassword changes the password of an existing account, as a Keycloak admin would; it reports
+// false (and adds no one) for an unknown username. Access tokens issued before stay valid until they
+// expire, as Keycloak's do; ExpireAccessTokens ends them.
+func (s *Server) SetPassword(username, password string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.usersByName[username]
+	if ok {
+		u.password = password
+	}
+	return ok
+}
+
 // ExpireAccessTokens invalidates every access token issued so far, as if they had all passed their
 // `exp`; tokens issued afterwards are valid again. It exercises a client's retry-once-on-401.
 func (s *Server) ExpireAccessTokens() {

@@ -57,11 +57,12 @@ func (s *Server) Calls() map[string]int {
 	return out
 }
 
-// ResetCalls zeroes the call counts.
+// ResetCalls zeroes the call counts, the per-user login counts (Logins) included.
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
+	s.logins = map[string]LoginCount{}
 }
 
 // takeFault counts the call and pops the next fault for op, if any.

@@ -32,6 +32,30 @@ func (p *patRecord) record() Record {
 	return rec
 }
 
+// LoginCount is how often the password grant was tried for one username, and how often it passed.
+type LoginCount struct {
+	Attempts, Succeeded int
+}
+
+// Logins returns the password grants for username since the start or the last ResetCalls: the
+// requests that reached the password check, whatever their outcome (a fault injected for "login"
+// answers before it, and a 422 never names a user). Usernames the stand-in does not know count too.
+func (s *Server) Logins(username string) LoginCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins[username]
+}
+
+// countLogin records a password grant for username. Caller holds s.mu.
+func (s *Server) countLogin(username string, ok bool) {
+	c := s.logins[username]
+	c.Attempts++
+	if ok {
+		c.Succeeded++
+	}
+	s.logins[username] = c
+}
+
 // PATs returns every PAT of the user (revoked and expired included), newest first. Unknown users
 // have none.
 func (s *Server) PATs(username string) []Record {

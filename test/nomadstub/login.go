@@ -41,7 +41,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.st.usersByName[username]
-	if u == nil || u.password != password {
+	ok = u != nil && u.password == password
+	s.countLogin(username, ok)
+	if !ok {
 		writeUnauthorized(w, detailBadLogin, "Basic")
 		return
 	}

@@ -203,3 +203,49 @@ func TestAddUserTwiceKeepsIDAndChangesPassword(t *testing.T) {
 	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"a1"}}), http.StatusUnauthorized)
 	h.login("alice", "a2")
 }
+
+func TestSetPasswordChangesAnExistingAccountOnly(t *testing.T) {
+	h := newHarness(t)
+	before := h.botToken()
+	if !h.srv.SetPassword(botUser, "new-password") {
+		t.Fatal("SetPassword of an existing user reports false")
+	}
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {botUser}, "password": {botPass}}), http.StatusUnauthorized)
+	h.login(botUser, "new-password")
+	// As in Keycloak, an access token issued before the change stays valid until it expires.
+	expectStatus(t, h.do(http.MethodGet, h.v1("/pats"), before, nil), http.StatusOK)
+
+	if h.srv.SetPassword("nobody", "pw") {
+		t.Fatal("SetPassword of an unknown user reports true")
+	}
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"nobody"}, "password": {"pw"}}), http.StatusUnauthorized)
+}
+
+func TestLoginsAreCountedPerUsername(t *testing.T) {
+	h := newHarness(t)
+	h.srv.ResetCalls()
+	h.srv.AddUser("alice", "a1")
+	h.login("alice", "a1")
+	h.login("alice", "a1")
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong"}}), http.StatusUnauthorized)
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"mallory"}, "password": {"x"}}), http.StatusUnauthorized)
+	// A form without a password never reaches the check.
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"alice"}}), http.StatusUnprocessableEntity)
+	// Nor does a login answered by an injected fault.
+	h.srv.InjectFault(OpLogin, 1, Fault{Status: http.StatusServiceUnavailable})
+	expectStatus(t, h.postForm(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"a1"}}), http.StatusServiceUnavailable)
+
+	if got := h.srv.Logins("alice"); got != (LoginCount{Attempts: 3, Succeeded: 2}) {
+		t.Errorf("alice: %+v, want 3 attempts, 2 passed", got)
+	}
+	if got := h.srv.Logins("mallory"); got != (LoginCount{Attempts: 1}) {
+		t.Errorf("an unknown username: %+v, want 1 attempt, none passed", got)
+	}
+	if got := h.srv.Logins(botUser); got != (LoginCount{}) {
+		t.Errorf("%s: %+v, want none", botUser, got)
+	}
+	h.srv.ResetCalls()
+	if got := h.srv.Logins("alice"); got != (LoginCount{}) {
+		t.Errorf("after ResetCalls: %+v, want none", got)
+	}
+}

@@ -29,6 +29,7 @@ type Server struct {
 
 	st     store
 	calls  map[string]int
+	logins map[string]LoginCount // by username
 	faults map[string][]*faultEntry
 
 	inFlight flightGauge // its own lock; see InFlight
@@ -49,6 +50,7 @@ func New(opts Options) *Server {
 		legacyList:       o.LegacyList,
 		st:               newStore(),
 		calls:            map[string]int{},
+		logins:           map[string]LoginCount{},
 		faults:           map[string][]*faultEntry{},
 	}
 }
