@@ -41,7 +41,9 @@ import (
 var connUnitKey = types.NamespacedName{Namespace: "team-a", Name: "oasis"}
 
 // credentialsLabels are the labels of a Secret opted in as NOMAD credentials or a CA bundle.
-func credentialsLabels() map[string]string { return map[string]string{v1alpha1.LabelCredentials: "true"} }
+func credentialsLabels() map[string]string {
+	return map[string]string{v1alpha1.LabelCredentials: "true"}
+}
 
 const connUnitUID = "conn-unit-uid"
 
