@@ -154,7 +154,7 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	case !conn.GetDeletionTimestamp().IsZero() && len(deps) > 0 && controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse):
 		// Its tokens revoke their PATs through it while they are deleted; it goes after the last one.
 		r.event(conn, corev1.EventTypeNormal, v1alpha1.EventDeletionWaiting, "Delete",
-			"deletion waits for the NomadTokens that need this connection to revoke their PATs: "+strings.Join(deps, ", "))
+			"deletion waits for the NomadTokens that need this connection to revoke their PATs: "+someOf(deps, 10))
 		return ctrl.Result{}, r.writeStatus(ctx, conn, original)
 	case !conn.GetDeletionTimestamp().IsZero():
 		r.forget(req.NamespacedName)
@@ -172,6 +172,15 @@ func (r *NomadConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, uerr
 	}
 	return result, err
+}
+
+// someOf lists at most n of names, and how many more there are: an Event note is limited to 1 kB,
+// and a ClusterNomadConnection may have thousands of dependents.
+func someOf(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 // writeStatus writes conn's status if it changed since original.
@@ -290,19 +299,13 @@ func (r *NomadConnectionReconciler) reportPATBudget(conn v1alpha1.Connection, ac
 		fmt.Sprintf("the bot account holds %d active PATs of NOMAD's %d per user (warning at %d)", active, limit, threshold))
 }
 
-// countUsers records how many NomadTokens mint through conn (spec.connectionRef), from the cache.
+// countUsers records how many NomadTokens mint through conn (usersOf), from the cache.
 func (r *NomadConnectionReconciler) countUsers(ctx context.Context, conn v1alpha1.Connection) error {
-	tokens, err := tokensDependingOn(ctx, r, conn.GetNamespace(), conn.Key(), client.UnsafeDisableDeepCopy)
+	users, err := usersOf(ctx, r, conn)
 	if err != nil {
 		return err
 	}
-	n := 0
-	for i := range tokens {
-		if tokens[i].Spec.ConnectionRef.Key() == conn.Key() {
-			n++
-		}
-	}
-	conn.ConnectionStatus().NomadTokens = ptr.To(int32(n))
+	conn.ConnectionStatus().NomadTokens = ptr.To(int32(len(users)))
 	return nil
 }
 

@@ -37,12 +37,24 @@ func connectionsNeededBy(token *v1alpha1.NomadToken) []string {
 // dependents lists the NomadTokens that need conn, from the cache: by name, or as namespace/name for
 // a ClusterNomadConnection.
 func dependents(ctx context.Context, c client.Reader, conn v1alpha1.Connection) ([]string, error) {
-	tokens, err := tokensOfConnection(ctx, c, conn)
+	tokens, err := tokensDependingOn(ctx, c, conn.GetNamespace(), conn.Key(), client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(tokens))
-	for _, t := range tokens {
+	for i := range tokens {
+		t := &tokens[i]
+		if !dependsByStatus(t, conn.Key()) {
+			// Only its spec names the connection: it needs it if it may mint through it. A token
+			// of a namespace a ClusterNomadConnection does not admit must not pin it.
+			admitted, err := admitsNamespace(ctx, c, conn, t.Namespace)
+			if err != nil {
+				return nil, err
+			}
+			if !admitted {
+				continue
+			}
+		}
 		if conn.GetNamespace() == "" {
 			names = append(names, t.Namespace+"/"+t.Name)
 		} else {
@@ -51,6 +63,16 @@ func dependents(ctx context.Context, c client.Reader, conn v1alpha1.Connection) 
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// dependsByStatus reports whether token's status names the connection of key: its current PAT, a
+// queued revocation or a pending issuance was minted through it.
+func dependsByStatus(token *v1alpha1.NomadToken, key string) bool {
+	st := token.Status
+	if st.TokenID != "" && currentMinter(token).connection == key || st.PendingIssuance != nil && pendingMinter(token).connection == key {
+		return true
+	}
+	return slices.ContainsFunc(st.RevokePending, func(ref v1alpha1.PATReference) bool { return orSpecConnection(token, ref.ConnectionName) == key })
 }
 
 // secretsOf are the Secrets conn reads: its credentials and, if set, its CA bundle.

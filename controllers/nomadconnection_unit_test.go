@@ -360,3 +360,12 @@ func TestPATBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestSomeOf(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	for n, want := range map[int]string{3: "a, b, c", 5: "a, b, c", 2: "a, b and 1 more", 1: "a and 2 more"} {
+		if got := someOf(names, n); got != want {
+			t.Errorf("someOf(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

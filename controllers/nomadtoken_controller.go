@@ -79,7 +79,8 @@ func (h *holdOff) bypassedBy(token *v1alpha1.NomadToken) bool {
 
 // Secret verbs are declared beside the code that needs each (setup.go, nomadtoken_observe.go,
 // nomadtoken_writesecret.go, nomadtoken_finalize.go, nomadconnection_inuse.go,
-// nomadconnection_sweep.go); controller-gen merges them into one rule. Nothing patches a Secret.
+// nomadconnection_sweep.go); controller-gen merges them into one rule. Only the in-use
+// finalizer of credentials Secrets is patched.
 
 // Reconcile runs the four stages of a NomadToken's lifecycle and writes the status once at the end:
 //

@@ -98,10 +98,11 @@ func decide(o *observed) plan {
 	if o.refused != nil {
 		// The platform's rules (the connection's allowedNamespaces or policy) forbid minting, so
 		// NOMAD is not asked. The current PAT serves until it is due; replaced PATs are still
-		// revoked, and revoke-now still revokes.
+		// revoked, and revoke-now still revokes. A PAT whose raw token left the Secret serves
+		// nobody: it is revoked too, successor or not.
 		p := plan{mint: reason, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
 		p.syncSecret = reason == "" && secretNeedsSync(o)
-		if revokeNowRequested(o.token) {
+		if revokeNowRequested(o.token) || rawTokenLost(reason) {
 			p.previous, p.revokeOnly = revokeAtOnce, true
 		}
 		return p
@@ -133,6 +134,11 @@ func decide(o *observed) plan {
 	// Rotating in place needs the account that owns the PAT.
 	p.rotateAtLimit = p.rotateAtLimit && !o.accountChanged
 	return p
+}
+
+// rawTokenLost reports a reason that says nobody holds the current PAT's raw token any more.
+func rawTokenLost(reason string) bool {
+	return reason == IssueSecretMissing || reason == IssueSecretEdited
 }
 
 // isRotation reports a planned or requested rotation: the PAT it replaces is fine until then, and is

@@ -345,6 +345,31 @@ func TestDecide(t *testing.T) {
 			want: plan{mint: IssueRevokeNow, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
+			name:    "a refused token whose Secret is gone revokes its PAT: nobody holds the raw token",
+			observe: func() *observed { o := healthy(issuedAt)(); o.secret = nil; o.refused = notAllowed; return o },
+			want:    plan{mint: IssueSecretMissing, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name: "a refused token whose Secret was edited revokes its PAT",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.secret.Data[o.token.EffectiveSecretKey()] = []byte("edited")
+				o.refused = notAllowed
+				return o
+			},
+			want: plan{mint: IssueSecretEdited, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
+			name: "a refused token whose spec changed keeps the PAT it has: it is reported, not replaced",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.token.Spec.ExpiresInDays = 90
+				o.refused = notAllowed
+				return o
+			},
+			want: plan{mint: IssueSpecChanged}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
 			name: "a refused token's previous PAT is still revoked when its grace ends",
 			observe: func() *observed {
 				o := withPrevious(healthy(issuedAt.Add(time.Hour))(), issuedAt.Add(time.Minute))

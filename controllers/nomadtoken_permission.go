@@ -21,7 +21,7 @@ import (
 // connection's policy. Both are decided from cached objects, so a refused token costs no NOMAD call.
 
 // mintRefusal says why the platform's rules forbid minting for the token now, or nil. A connection
-// that cannot be found is not refused here: minting reports it, as before.
+// that cannot be read is not refused here: minting reports why (ConnectionNotFound and the like).
 func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (*failure, error) {
 	rc, err := r.connectionOf(ctx, obs, obs.token.Spec.ConnectionRef.Key())
 	if err != nil {
@@ -30,20 +30,13 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (
 		}
 		return nil, nil
 	}
-	if cluster, ok := rc.conn.(*v1alpha1.ClusterNomadConnection); ok {
-		nsLabels, err := r.namespaceLabels(ctx, obs.token.Namespace)
-		if err != nil {
-			return nil, err
-		}
-		allowed, err := namespaceAllowed(cluster.Spec.AllowedNamespaces, obs.token.Namespace, nsLabels)
-		if err != nil {
-			return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
-				"ClusterNomadConnection %q has an invalid spec.allowedNamespaces.selector (%v), so it allows no namespace; ask the platform team to fix it", cluster.Name, err)}, nil
-		}
-		if !allowed {
-			return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
-				"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", cluster.Name, obs.token.Namespace)}, nil
-		}
+	admitted, err := admitsNamespace(ctx, r, rc.conn, obs.token.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if !admitted {
+		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
+			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), obs.token.Namespace)}, nil
 	}
 	policy := rc.conn.ConnectionSpec().Policy
 	if policy == nil {
@@ -59,6 +52,22 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (
 		return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), v)}, nil
 	}
 	return nil, nil
+}
+
+// admitsNamespace reports whether conn serves NomadTokens of namespace ns: a NomadConnection its own
+// namespace (it is looked up nowhere else), a ClusterNomadConnection those its allowedNamespaces
+// let in. An invalid selector lets nobody in (the API server cannot validate it in CEL).
+func admitsNamespace(ctx context.Context, c client.Reader, conn v1alpha1.Connection, ns string) (bool, error) {
+	cluster, ok := conn.(*v1alpha1.ClusterNomadConnection)
+	if !ok {
+		return conn.GetNamespace() == ns, nil
+	}
+	nsLabels, err := namespaceLabels(ctx, c, ns)
+	if err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	allowed, err := namespaceAllowed(cluster.Spec.AllowedNamespaces, ns, nsLabels)
+	return allowed && err == nil, nil
 }
 
 // namespaceAllowed reports whether allowed lets in the namespace named ns, labelled nsLabels.
@@ -91,47 +100,83 @@ func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadTok
 		}
 	}
 	days := token.EffectiveExpiresInDays()
-	if max := policy.MaxExpiresInDays; max != nil && days > int(*max) {
-		return fmt.Sprintf("spec.expiresInDays %d exceeds policy.maxExpiresInDays %d", days, *max)
+	if ceiling := policy.MaxExpiresInDays; ceiling != nil && days > int(*ceiling) {
+		return fmt.Sprintf("spec.expiresInDays %d exceeds policy.maxExpiresInDays %d", days, *ceiling)
 	}
-	if max := policy.MaxTokens; max != nil && rank >= int(*max) {
-		return fmt.Sprintf("policy.maxTokens is %d and %d older NomadTokens use the connection already", *max, rank)
+	if ceiling := policy.MaxTokens; ceiling != nil && rank >= int(*ceiling) {
+		return fmt.Sprintf("policy.maxTokens is %d and as many NomadTokens that come first use the connection already (those holding its PATs, then the oldest); this one mints when a place frees up", *ceiling)
 	}
 	return ""
 }
 
-// rankAmongUsers counts the NomadTokens minting through conn (spec.connectionRef) that come before
-// token: created earlier, or at the same second and first by namespace/name. Tokens being deleted
-// give up their place. Oldest first means that lowering maxTokens never takes the slot of a token
-// that had it, ahead of one created later.
+// rankAmongUsers counts the users of conn (usersOf) that come before token for a place under
+// maxTokens. Places are sticky: tokens holding a PAT minted through conn come first, so admitting a
+// newer token never turns one that was served away (a burst of tokens created in the same second
+// cannot reorder them either); among the rest, the oldest come first.
 func (r *NomadTokenReconciler) rankAmongUsers(ctx context.Context, conn v1alpha1.Connection, token *v1alpha1.NomadToken) (int, error) {
-	users, err := tokensDependingOn(ctx, r, conn.GetNamespace(), conn.Key(), client.UnsafeDisableDeepCopy)
+	users, err := usersOf(ctx, r, conn)
 	if err != nil {
 		return 0, err
 	}
 	rank := 0
 	for i := range users {
-		t := &users[i]
-		if t.UID != token.UID && t.Spec.ConnectionRef.Key() == conn.Key() && t.DeletionTimestamp.IsZero() && olderThan(t, token) {
+		if t := &users[i]; t.UID != token.UID && placedBefore(t, token, conn.Key()) {
 			rank++
 		}
 	}
 	return rank, nil
 }
 
-// olderThan orders NomadTokens by creation, then by namespace/name.
-func olderThan(a, b *v1alpha1.NomadToken) bool {
+// usersOf lists the NomadTokens that mint through conn: those whose spec.connectionRef names it,
+// from namespaces it admits, not being deleted. Read-only: they are not copied.
+func usersOf(ctx context.Context, c client.Reader, conn v1alpha1.Connection) ([]v1alpha1.NomadToken, error) {
+	tokens, err := tokensDependingOn(ctx, c, conn.GetNamespace(), conn.Key(), client.UnsafeDisableDeepCopy)
+	if err != nil {
+		return nil, err
+	}
+	admitted := map[string]bool{}
+	users := tokens[:0:0]
+	for i := range tokens {
+		t := &tokens[i]
+		if t.Spec.ConnectionRef.Key() != conn.Key() || !t.DeletionTimestamp.IsZero() {
+			continue
+		}
+		ok, known := admitted[t.Namespace]
+		if !known {
+			if ok, err = admitsNamespace(ctx, c, conn, t.Namespace); err != nil {
+				return nil, err
+			}
+			admitted[t.Namespace] = ok
+		}
+		if ok {
+			users = append(users, *t)
+		}
+	}
+	return users, nil
+}
+
+// placedBefore orders NomadTokens for places on the connection named key: holders of a PAT minted
+// through it first, then by creation, then by namespace/name.
+func placedBefore(a, b *v1alpha1.NomadToken, key string) bool {
+	if ha, hb := holdsPATOf(a, key), holdsPATOf(b, key); ha != hb {
+		return ha
+	}
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 		return a.CreationTimestamp.Before(&b.CreationTimestamp)
 	}
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
+// holdsPATOf reports whether t's current PAT was minted through the connection named key.
+func holdsPATOf(t *v1alpha1.NomadToken, key string) bool {
+	return t.Status.TokenID != "" && currentMinter(t).connection == key
+}
+
 // namespaceLabels reads a namespace's labels from the metadata-only cache.
-func (r *NomadTokenReconciler) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+func namespaceLabels(ctx context.Context, c client.Reader, name string) (map[string]string, error) {
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
 		return nil, err
 	}
 	return ns.Labels, nil

@@ -64,7 +64,7 @@ func TestPolicyViolation(t *testing.T) {
 			want: "spec.expiresInDays 30 exceeds"},
 		{name: "within maxTokens", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](2)}, token: token(30, "a:b"), rank: 1},
 		{name: "one token too many", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](2)}, token: token(30, "a:b"), rank: 2,
-			want: "policy.maxTokens is 2 and 2 older NomadTokens use the connection already"},
+			want: "policy.maxTokens is 2 and as many NomadTokens that come first use the connection already"},
 		{name: "maxTokens 0 serves nobody", policy: v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](0)}, token: token(30, "a:b"), want: "policy.maxTokens is 0"},
 	}
 	for _, tt := range tests {
@@ -77,16 +77,36 @@ func TestPolicyViolation(t *testing.T) {
 	}
 }
 
-func TestOlderThan(t *testing.T) {
+func TestPlacedBefore(t *testing.T) {
 	at := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	later := metav1.NewTime(at.Add(time.Second))
-	mk := func(ns, name string, created metav1.Time) *v1alpha1.NomadToken {
-		return &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: created}}
+	mk := func(ns, name string, created metav1.Time, mintedBy string) *v1alpha1.NomadToken {
+		tok := &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: created}}
+		if mintedBy != "" {
+			tok.Status.TokenID, tok.Status.ConnectionName = "pat", mintedBy
+		}
+		return tok
 	}
-	if !olderThan(mk("b", "x", at), mk("a", "a", later)) {
-		t.Error("the earlier creation comes first, whatever the names")
+	const key = "ClusterNomadConnection/shared"
+	tests := []struct {
+		name string
+		a, b *v1alpha1.NomadToken
+		want bool
+	}{
+		{"the earlier creation comes first, whatever the names", mk("b", "x", at, ""), mk("a", "a", later, ""), true},
+		{"the later creation comes after", mk("a", "a", later, ""), mk("b", "x", at, ""), false},
+		{"created in the same second: namespace/name decides", mk("a", "z", at, ""), mk("b", "a", at, ""), true},
+		{"created in the same second, the other way round", mk("b", "a", at, ""), mk("a", "z", at, ""), false},
+		{"a holder of this connection's PAT comes before an older token without one", mk("b", "new", later, key), mk("a", "old", at, ""), true},
+		{"an older token without a PAT comes after a holder", mk("a", "old", at, ""), mk("b", "new", later, key), false},
+		{"a PAT of another connection does not hold a place here", mk("b", "new", later, "oasis"), mk("a", "old", at, ""), false},
+		{"two holders: the older first", mk("a", "old", at, key), mk("b", "new", later, key), true},
 	}
-	if !olderThan(mk("a", "z", at), mk("b", "a", at)) || olderThan(mk("b", "a", at), mk("a", "z", at)) {
-		t.Error("created in the same second: namespace/name decides")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := placedBefore(tt.a, tt.b, key); got != tt.want {
+				t.Fatalf("placedBefore = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -159,13 +159,16 @@ func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, p plan,
 // namespace's labels, and of the tokens sharing a maxTokens ceiling, so there is no hold-off.
 func (r *NomadTokenReconciler) reportRefused(obs *observed, p plan, out outcome) {
 	token, f := obs.token, *obs.refused
-	if out.unreplaced != "" {
+	if out.unreplaced != "" && !rawTokenLost(p.mint) {
 		r.reportUnreplaced(token, out.unreplaced, &conditionError{f.reason, f.message}, out.revocations)
 		return
 	}
 	st := &token.Status
 	msg := f.message + ": no new PAT is minted"
-	if st.TokenID != "" && p.currentServes && st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) {
+	switch {
+	case out.unreplaced != "":
+		msg = fmt.Sprintf("%s: no new PAT is minted, and PAT %s, whose raw token left the Secret (%s), is revoked", f.message, out.unreplaced, p.mint)
+	case st.TokenID != "" && p.currentServes && st.ExpiresAt != nil && obs.now.Before(st.ExpiresAt.Time):
 		msg = fmt.Sprintf("%s: PAT %s keeps working until it expires at %s, and is not renewed", f.message, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	before := obs.readyBefore

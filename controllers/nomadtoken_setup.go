@@ -64,7 +64,7 @@ func (r *NomadTokenReconciler) clusterConnectionUsersIn(ctx context.Context, o c
 		return nil
 	}
 	return requestsFor(tokens.Items, func(t *v1alpha1.NomadToken) bool {
-		return t.Spec.ConnectionRef.Kind == v1alpha1.KindClusterNomadConnection
+		return t.Spec.ConnectionRef.IsCluster()
 	})
 }
 
@@ -73,7 +73,7 @@ func (r *NomadTokenReconciler) clusterConnectionUsersIn(ctx context.Context, o c
 func (r *NomadTokenReconciler) tokensWaitingForAPlace(ctx context.Context, o client.Object) []reconcile.Request {
 	token := o.(*v1alpha1.NomadToken)
 	namespace, key := token.Namespace, token.Spec.ConnectionRef.Key()
-	if token.Spec.ConnectionRef.Kind == v1alpha1.KindClusterNomadConnection {
+	if token.Spec.ConnectionRef.IsCluster() {
 		namespace = ""
 	}
 	tokens, err := tokensDependingOn(ctx, r, namespace, key, client.UnsafeDisableDeepCopy)

@@ -62,11 +62,14 @@ const clusterKeyPrefix = KindClusterNomadConnection + "/"
 // do: a NomadConnection (of the NomadToken's namespace) by its name, a ClusterNomadConnection as
 // "ClusterNomadConnection/<name>".
 func (r ConnectionRef) Key() string {
-	if r.Kind == KindClusterNomadConnection {
+	if r.IsCluster() {
 		return clusterKeyPrefix + r.Name
 	}
 	return r.Name
 }
+
+// IsCluster reports a reference to a ClusterNomadConnection.
+func (r ConnectionRef) IsCluster() bool { return r.Kind == KindClusterNomadConnection }
 
 // ParseConnectionKey splits a connection key into the connection's kind and name.
 func ParseConnectionKey(key string) (kind, name string) {

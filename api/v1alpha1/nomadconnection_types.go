@@ -25,6 +25,8 @@ type CredentialsSecretRef struct {
 	// tokens.nomad-operator.dev/credentials: "true"; otherwise it is not read
 	// (Ready=False, CredentialsNotLabelled).
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 	// namespace of the Secret. A NomadConnection reads only its own namespace, and a
 	// ClusterNomadConnection only the operator's (the manager's --cluster-resource-namespace): a
@@ -54,6 +56,8 @@ type CASecretRef struct {
 	// name is the Secret's name, in the same namespace as the credentials Secret. It must carry the
 	// label tokens.nomad-operator.dev/credentials: "true".
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 	// key is the data key holding the PEM bundle. Default "ca.crt".
 	// +kubebuilder:default=ca.crt

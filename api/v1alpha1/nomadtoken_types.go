@@ -6,8 +6,10 @@ import (
 
 // ConnectionRef names the connection a NomadToken's PAT is minted through.
 type ConnectionRef struct {
-	// name of the connection.
+	// name of the connection: an object name, so never one with a "/" (connection keys rely on it).
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 	// kind of the connection: NomadConnection (default; in the NomadToken's namespace) or
 	// ClusterNomadConnection (cluster-scoped; usable from the namespaces it allows).
