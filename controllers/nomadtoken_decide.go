@@ -238,6 +238,9 @@ type observed struct {
 	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
 	// they allow it.
 	refused *failure
+	// nsLabels are the labels of the token's namespace, read when its connection is a
+	// ClusterNomadConnection (whose rules may select namespaces by label).
+	nsLabels map[string]string
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
 	// interrupted issuance not settled, the PAT not verified): nothing is minted then.
 	incomplete error

@@ -30,6 +30,11 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (
 		}
 		return nil, nil
 	}
+	if rc.conn.GetNamespace() == "" {
+		if obs.nsLabels, err = namespaceLabels(ctx, r, obs.token.Namespace); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+	}
 	admitted, err := admitsNamespace(ctx, r, rc.conn, obs.token.Namespace)
 	if err != nil {
 		return nil, err
@@ -38,20 +43,51 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (
 		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
 			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), obs.token.Namespace)}, nil
 	}
-	policy := rc.conn.ConnectionSpec().Policy
-	if policy == nil {
-		return nil, nil
-	}
-	rank := 0
-	if policy.MaxTokens != nil {
-		if rank, err = r.rankAmongUsers(ctx, rc.conn, obs.token); err != nil {
-			return nil, err
+	for _, c := range ceilingsFor(rc.conn, obs.token.Namespace, obs.nsLabels) {
+		rank := 0
+		if c.policy.MaxTokens != nil {
+			if rank, err = r.rankAmongUsers(ctx, rc.conn, obs.token, c.covers); err != nil {
+				return nil, err
+			}
+		}
+		if v := policyViolation(c.policy, obs.token, rank); v != "" {
+			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, nil
 		}
 	}
-	if v := policyViolation(policy, obs.token, rank); v != "" {
-		return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), v)}, nil
-	}
 	return nil, nil
+}
+
+// ceiling is one policy a token must keep within: where it is set, and which namespaces it covers
+// (whose tokens share its maxTokens).
+type ceiling struct {
+	field  string
+	policy *v1alpha1.ConnectionPolicy
+	covers func(ns string, nsLabels map[string]string) bool
+}
+
+// ceilingsFor lists the policies that bind NomadTokens of namespace ns (labelled nsLabels) on conn:
+// spec.policy, for all of its namespaces, and on a ClusterNomadConnection the first of its
+// namespacePolicies that matches ns, for the namespaces that entry matches.
+func ceilingsFor(conn v1alpha1.Connection, ns string, nsLabels map[string]string) []ceiling {
+	var out []ceiling
+	if p := conn.ConnectionSpec().Policy; p != nil {
+		out = append(out, ceiling{field: "spec.policy", policy: p, covers: func(string, map[string]string) bool { return true }})
+	}
+	cluster, ok := conn.(*v1alpha1.ClusterNomadConnection)
+	if !ok {
+		return out
+	}
+	for i := range cluster.Spec.NamespacePolicies {
+		entry := &cluster.Spec.NamespacePolicies[i]
+		matches := func(ns string, nsLabels map[string]string) bool {
+			ok, err := namespaceAllowed(entry.Namespaces, ns, nsLabels)
+			return ok && err == nil
+		}
+		if matches(ns, nsLabels) {
+			return append(out, ceiling{field: fmt.Sprintf("spec.namespacePolicies[%d].policy", i), policy: &entry.Policy, covers: matches})
+		}
+	}
+	return out
 }
 
 // admitsNamespace reports whether conn serves NomadTokens of namespace ns: a NomadConnection its own
@@ -109,18 +145,32 @@ func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadTok
 	return ""
 }
 
-// rankAmongUsers counts the users of conn (usersOf) that come before token for a place under
-// maxTokens. Places are sticky: tokens holding a PAT minted through conn come first, so admitting a
-// newer token never turns one that was served away (a burst of tokens created in the same second
-// cannot reorder them either); among the rest, the oldest come first.
-func (r *NomadTokenReconciler) rankAmongUsers(ctx context.Context, conn v1alpha1.Connection, token *v1alpha1.NomadToken) (int, error) {
+// rankAmongUsers counts the users of conn (usersOf) in the namespaces a ceiling covers that come
+// before token for a place under its maxTokens. Places are sticky: tokens holding a PAT minted
+// through conn come first, so admitting a newer token never turns one that was served away (a burst
+// of tokens created in the same second cannot reorder them either); among the rest, the oldest
+// come first.
+func (r *NomadTokenReconciler) rankAmongUsers(ctx context.Context, conn v1alpha1.Connection, token *v1alpha1.NomadToken,
+	covers func(ns string, nsLabels map[string]string) bool) (int, error) {
 	users, err := usersOf(ctx, r, conn)
 	if err != nil {
 		return 0, err
 	}
+	labelsOf := map[string]map[string]string{}
 	rank := 0
 	for i := range users {
-		if t := &users[i]; t.UID != token.UID && placedBefore(t, token, conn.Key()) {
+		t := &users[i]
+		if t.UID == token.UID || !placedBefore(t, token, conn.Key()) {
+			continue
+		}
+		nsLabels, known := labelsOf[t.Namespace]
+		if !known && conn.GetNamespace() == "" {
+			if nsLabels, err = namespaceLabels(ctx, r, t.Namespace); client.IgnoreNotFound(err) != nil {
+				return 0, err
+			}
+			labelsOf[t.Namespace] = nsLabels
+		}
+		if covers(t.Namespace, nsLabels) {
 			rank++
 		}
 	}

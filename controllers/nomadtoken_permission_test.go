@@ -110,3 +110,45 @@ func TestPlacedBefore(t *testing.T) {
 		})
 	}
 }
+
+func TestCeilingsFor(t *testing.T) {
+	days := func(n int32) v1alpha1.ConnectionPolicy { return v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To(n)} }
+	global := days(90)
+	cluster := &v1alpha1.ClusterNomadConnection{Spec: v1alpha1.ClusterNomadConnectionSpec{
+		NomadConnectionSpec: v1alpha1.NomadConnectionSpec{Policy: &global},
+		NamespacePolicies: []v1alpha1.NamespacePolicy{
+			{Namespaces: v1alpha1.AllowedNamespaces{Names: []string{"team-b"}}, Policy: days(30)},
+			{Namespaces: v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "sandbox"}}}, Policy: days(7)},
+			{Namespaces: v1alpha1.AllowedNamespaces{Names: []string{"team-b"}}, Policy: days(1)}, // never reached: the first match wins
+		},
+	}}
+	tests := []struct {
+		name   string
+		conn   v1alpha1.Connection
+		ns     string
+		labels map[string]string
+		want   []string // the fields of the ceilings, in order
+	}{
+		{name: "a namespace no entry matches: spec.policy alone", conn: cluster, ns: "team-a", want: []string{"spec.policy"}},
+		{name: "by name: spec.policy and its entry", conn: cluster, ns: "team-b", want: []string{"spec.policy", "spec.namespacePolicies[0].policy"}},
+		{name: "by label", conn: cluster, ns: "lab", labels: map[string]string{"tier": "sandbox"}, want: []string{"spec.policy", "spec.namespacePolicies[1].policy"}},
+		{name: "a NomadConnection has its policy only", conn: &v1alpha1.NomadConnection{Spec: v1alpha1.NomadConnectionSpec{Policy: &global}}, ns: "team-b", want: []string{"spec.policy"}},
+		{name: "no policy at all", conn: &v1alpha1.NomadConnection{}, ns: "team-a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, c := range ceilingsFor(tt.conn, tt.ns, tt.labels) {
+				got = append(got, c.field)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("ceilings = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// An entry's maxTokens is shared by the namespaces it covers, and only by them.
+	entry := ceilingsFor(cluster, "lab", map[string]string{"tier": "sandbox"})[1]
+	if !entry.covers("other-lab", map[string]string{"tier": "sandbox"}) || entry.covers("team-a", nil) {
+		t.Fatal("the entry must cover exactly the namespaces it matches")
+	}
+}

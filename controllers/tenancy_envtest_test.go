@@ -160,11 +160,49 @@ var _ = Describe("Tenancy", func() {
 		Expect(k8s.Update(ctx, conn)).To(Succeed())
 		waitReason(named, v1alpha1.ReasonConnectionNotAllowed)
 
-		By("the connection counts the NomadTokens that use it, and its PAT budget")
-		Eventually(func() *int32 { return shared.object().Status.NomadTokens }).Should(Equal(ptr.To[int32](3)))
+		By("the connection counts the NomadTokens that may use it (not the two shut out), and its PAT budget")
+		Eventually(func() *int32 { return shared.object().Status.NomadTokens }).Should(Equal(ptr.To[int32](1)))
 		st := shared.object().Status
 		Expect(st.PATLimit).To(Equal(ptr.To[int32](100)))
 		Expect(meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionNearPATLimit)).To(HaveField("Reason", v1alpha1.ReasonWithinPATLimit))
+	})
+
+	It("gives two teams sharing one ClusterNomadConnection different ceilings, with no NOMAD call for a violation", func() {
+		teamA, teamB := newTenant(), newTenant()
+		shared := newSharedConnection(v1alpha1.AllowedNamespaces{Names: []string{teamA.ns, teamB.ns}},
+			&v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To[int32](90)})
+		conn := shared.object()
+		conn.Spec.NamespacePolicies = []v1alpha1.NamespacePolicy{{
+			Namespaces: v1alpha1.AllowedNamespaces{Names: []string{teamB.ns}},
+			Policy:     v1alpha1.ConnectionPolicy{MaxExpiresInDays: ptr.To[int32](30), MaxTokens: ptr.To[int32](1)},
+		}}
+		Expect(k8s.Update(ctx, conn)).To(Succeed())
+		Eventually(func() int64 { return shared.object().Status.ObservedGeneration }).Should(Equal(conn.Generation))
+
+		sixtyDays := func(tok *v1alpha1.NomadToken) { shared.useShared(tok); tok.Spec.ExpiresInDays = 60 }
+		aToken := teamA.token("long", sixtyDays)
+		Expect(k8s.Create(ctx, aToken)).To(Succeed())
+		waitReady(aToken)
+
+		before := stub.Calls()
+		bToken := teamB.token("long", sixtyDays)
+		Expect(k8s.Create(ctx, bToken)).To(Succeed())
+		cond := meta.FindStatusCondition(waitReason(bToken, v1alpha1.ReasonPolicyViolation).Status.Conditions, v1alpha1.ConditionReady)
+		Expect(cond.Message).To(ContainSubstring("spec.namespacePolicies[0].policy: spec.expiresInDays 60 exceeds policy.maxExpiresInDays 30"))
+		nomadCallsStayAt(before)
+
+		By("team-b's own maxTokens counts team-b's tokens only")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(bToken), bToken)).To(Succeed())
+		bToken.Spec.ExpiresInDays = 30
+		Expect(k8s.Update(ctx, bToken)).To(Succeed())
+		waitReady(bToken)
+		second := teamB.token("second", shared.useShared)
+		Expect(k8s.Create(ctx, second)).To(Succeed())
+		cond = meta.FindStatusCondition(waitReason(second, v1alpha1.ReasonPolicyViolation).Status.Conditions, v1alpha1.ConditionReady)
+		Expect(cond.Message).To(ContainSubstring("spec.namespacePolicies[0].policy: policy.maxTokens is 1"))
+		another := teamA.token("another", shared.useShared)
+		Expect(k8s.Create(ctx, another)).To(Succeed())
+		waitReady(another)
 	})
 
 	It("records a PAT kept by deletionPolicy Retain on the ClusterNomadConnection that minted it", func() {

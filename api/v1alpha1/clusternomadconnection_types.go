@@ -23,6 +23,21 @@ type ClusterNomadConnectionSpec struct {
 	// allowedNamespaces are the namespaces whose NomadTokens may use this connection; empty means none.
 	// +optional
 	AllowedNamespaces AllowedNamespaces `json:"allowedNamespaces,omitempty"`
+	// namespacePolicies give some of the allowed namespaces ceilings of their own, on top of
+	// spec.policy: a NomadToken keeps within spec.policy and within the first entry whose namespaces
+	// match its own. An entry's maxTokens counts the tokens of the namespaces it matches.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	NamespacePolicies []NamespacePolicy `json:"namespacePolicies,omitempty"`
+}
+
+// NamespacePolicy is a ceiling for the NomadTokens of some namespaces.
+type NamespacePolicy struct {
+	// namespaces the policy applies to, by name and/or label selector (as allowedNamespaces).
+	Namespaces AllowedNamespaces `json:"namespaces"`
+	// policy is their ceiling.
+	Policy ConnectionPolicy `json:"policy"`
 }
 
 // ClusterNomadConnection is a NOMAD deployment and bot account that a platform team shares with the
