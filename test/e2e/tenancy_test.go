@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -42,6 +43,12 @@ var _ = Describe("ClusterNomadConnection with the real manager", func() {
 			Expect(client.IgnoreNotFound(c.Delete(ctx, conn))).To(Succeed())
 			awaitNotFound(ctx, client.ObjectKeyFromObject(conn), &v1alpha1.ClusterNomadConnection{}, unusedPatience)
 			Expect(client.IgnoreNotFound(c.Delete(ctx, secret))).To(Succeed())
+		})
+		// Registered before the tokens' cleanups, so it runs after them.
+		DeferCleanup(func(ctx SpecContext) {
+			st, err := stub.State(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(st.ActivePATs(user)).To(BeEmpty(), "every PAT minted through the ClusterNomadConnection is revoked")
 		})
 		eventually(ctx, func(g Gomega) {
 			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(conn), conn)).To(Succeed())
@@ -83,5 +90,41 @@ var _ = Describe("ClusterNomadConnection with the real manager", func() {
 		Expect(idsOf(st.ActivePATs(user))).To(ConsistOf(served.Status.TokenID, waiting.Status.TokenID),
 			"both PATs belong to the platform's bot account")
 		Expect(served.Status.ConnectionName).To(Equal("ClusterNomadConnection/" + conn.Name))
+
+		// This manager resyncs every 10 h and retries refusals after 15 min: only its watches (of
+		// namespace labels, of the connection, of the tokens sharing a ceiling) can wake a token
+		// within the suite's 30 s.
+		reason := func(key client.ObjectKey) func(Gomega) string {
+			return func(g Gomega) string {
+				tok := &v1alpha1.NomadToken{}
+				g.Expect(c.Get(ctx, key, tok)).To(Succeed())
+				return readyOf(tok.Status.Conditions).Reason
+			}
+		}
+		By("removing the label shuts the namespace out again")
+		Expect(c.Get(ctx, client.ObjectKeyFromObject(later), later)).To(Succeed())
+		later.Labels = nil
+		Expect(c.Update(ctx, later)).To(Succeed())
+		eventually(ctx, reason(waitingKey)).Should(Equal(v1alpha1.ReasonConnectionNotAllowed))
+
+		By("a tightened policy on the connection reaches its tokens")
+		Expect(c.Get(ctx, client.ObjectKeyFromObject(conn), conn)).To(Succeed())
+		conn.Spec.AllowedNamespaces.Names = []string{later.Name}
+		conn.Spec.Policy = &v1alpha1.ConnectionPolicy{MaxTokens: ptr.To[int32](1)}
+		Expect(c.Update(ctx, conn)).To(Succeed())
+		servedKey := client.ObjectKeyFromObject(served)
+		newcomer := shared(selected.Name, "newcomer")
+		eventually(ctx, reason(newcomer)).Should(Equal(v1alpha1.ReasonPolicyViolation))
+		eventually(ctx, reason(waitingKey)).Should(Equal(v1alpha1.ReasonIssued), "back in by name, and it holds its place")
+
+		By("a place freed under maxTokens goes to the token waiting for it")
+		Expect(c.Get(ctx, servedKey, served)).To(Succeed())
+		Expect(c.Delete(ctx, served)).To(Succeed())
+		awaitNotFound(ctx, servedKey, &v1alpha1.NomadToken{}, teardownPatience)
+		Expect(c.Get(ctx, waitingKey, waiting)).To(Succeed())
+		Expect(c.Delete(ctx, waiting)).To(Succeed())
+		awaitNotFound(ctx, waitingKey, &v1alpha1.NomadToken{}, teardownPatience)
+		waitReady(ctx, newcomer)
+
 	})
 })
