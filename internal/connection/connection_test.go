@@ -73,13 +73,7 @@ func TestResolverReportsWhatIsWrongWithTheSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var built []nomad.Config
-			r := newResolver(t, &built, tt.secrets...)
-			c := conn()
-			if tt.mutate != nil {
-				tt.mutate(c)
-			}
-			_, err := r.Client(context.Background(), c)
+			built, err := resolveOnce(t, tt.secrets, tt.mutate)
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Reason != tt.reason {
 				t.Fatalf("err = %v, want a ConfigError with reason %s", err, tt.reason)
@@ -146,4 +140,18 @@ func TestPoolSharesOneClientPerConnectionUntilSomethingChanges(t *testing.T) {
 	if _, err := r.Client(ctx, other); err != nil || len(built) != 4 {
 		t.Fatalf("a second connection must get its own client; built %d, err %v", len(built), err)
 	}
+}
+
+// resolveOnce asks a Resolver over secrets for the client of conn() changed by mutate (if set), and
+// returns the Configs it built clients from.
+func resolveOnce(t *testing.T, secrets []*corev1.Secret, mutate func(*v1alpha1.NomadConnection)) ([]nomad.Config, error) {
+	t.Helper()
+	var built []nomad.Config
+	r := newResolver(t, &built, secrets...)
+	c := conn()
+	if mutate != nil {
+		mutate(c)
+	}
+	_, err := r.Client(context.Background(), c)
+	return built, err
 }
