@@ -232,3 +232,49 @@ func (w *crashWorld) recordList(conn types.NamespacedName, account string, activ
 	c := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: conn.Namespace, Name: conn.Name}}
 	w.r.Verifier.record(context.Background(), c, account, active, w.clock.Now(), nil)
 }
+
+// A replaced PAT whose minting connection now logs in as another NOMAD user is revoked through a
+// ClusterNomadConnection of its owner, even one whose allowedNamespaces leave the token's namespace
+// out: revoking takes nothing from anyone but the PAT.
+func TestAClusterNomadConnectionOfTheOwnerRevokesWhatTheMinterCannot(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.r.Verifier = NewVerifier(0)
+	w.r.ClusterConnections, w.r.Resolver.ClusterResourceNamespace = true, "ops"
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	platformCreds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "platform-bot", Labels: credentialsLabels()},
+		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("pw")}}
+	shared := &v1alpha1.ClusterNomadConnection{ObjectMeta: metav1.ObjectMeta{Name: "platform", UID: "platform-uid"},
+		Spec: v1alpha1.ClusterNomadConnectionSpec{NomadConnectionSpec: conn.Spec}} // allows no namespace
+	shared.Spec.Credentials.SecretRef.Name = platformCreds.Name
+	for _, obj := range []client.Object{platformCreds, shared} {
+		if err := w.client.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The team's connection moves to another bot user, who cannot revoke the first PAT.
+	w.stub.AddUser("bot2", "pw2")
+	creds := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
+		t.Fatal(err)
+	}
+	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
+	if err := w.client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	w.recordList(client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil)
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("reconcile = %v, want the old PAT revoked through the platform's connection", err)
+	}
+	tok := w.token(t)
+	if w.active("bot", first.Status.TokenID) || len(tok.Status.RevokePending) != 0 {
+		t.Fatalf("old PAT active %v, revokePending %v: its owner's ClusterNomadConnection must revoke it",
+			w.active("bot", first.Status.TokenID), tok.Status.RevokePending)
+	}
+}

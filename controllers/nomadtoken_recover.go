@@ -41,8 +41,8 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		}
 		if other == nil {
 			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
-				"an interrupted issuance may have left a PAT marked %s active for the NOMAD user NomadConnection %q logged in as, and no connection of the namespace logs in as that user now; revoke it in NOMAD",
-				pending.Marker, by.connection)
+				"an interrupted issuance may have left a PAT marked %s active for the NOMAD user %s logged in as, and no connection logs in as that user now; revoke it in NOMAD",
+				pending.Marker, connectionLabel(by.connection))
 			st.PendingIssuance = nil
 			return nil
 		}

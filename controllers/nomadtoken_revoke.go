@@ -96,22 +96,44 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, obs *observed,
 		until += " at " + ref.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return &conditionError{v1alpha1.EventRevokeWaiting, fmt.Sprintf(
-		"PAT %s is still active and queued for revocation: no NomadConnection in namespace %q logs in as the NOMAD user that owns it (NomadConnection %q, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
-		ref.ID, obs.token.Namespace, name, until)}
+		"PAT %s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
+		ref.ID, obs.token.Namespace, connectionLabel(name), until)}
 }
 
-// otherConnectionOf returns the client of a NomadConnection of the token's namespace, other than
-// skip, that logs in as account; nil when there is none.
+// connectionLabel names the connection of key for people: `NomadConnection "x"` or
+// `ClusterNomadConnection "x"`.
+func connectionLabel(key string) string {
+	kind, name := v1alpha1.ParseConnectionKey(key)
+	return fmt.Sprintf("%s %q", kind, name)
+}
+
+// otherConnectionOf returns the client of a connection other than skip (a key) that logs in as
+// account: a NomadConnection of the token's namespace, or any ClusterNomadConnection. Only ever used
+// to revoke (or settle) a PAT this token's status records, so a cluster connection serves whatever
+// its allowedNamespaces say: revoking takes nothing away from anyone but the PAT. nil when none does.
 func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, obs *observed, skip, account string) (nomad.Client, error) {
+	var keys []string
 	var conns v1alpha1.NomadConnectionList
 	if err := r.List(ctx, &conns, client.InNamespace(obs.token.Namespace)); err != nil {
 		return nil, err
 	}
-	for _, c := range conns.Items {
-		if c.Name == skip {
+	for i := range conns.Items {
+		keys = append(keys, conns.Items[i].Key())
+	}
+	if r.ClusterConnections {
+		var clusterConns v1alpha1.ClusterNomadConnectionList
+		if err := r.List(ctx, &clusterConns); err != nil {
+			return nil, err
+		}
+		for i := range clusterConns.Items {
+			keys = append(keys, clusterConns.Items[i].Key())
+		}
+	}
+	for _, key := range keys {
+		if key == skip {
 			continue
 		}
-		nc, err := r.clientOf(ctx, obs, c.Name, false)
+		nc, err := r.clientOf(ctx, obs, key, false)
 		if err == nil && nc.Account() == account {
 			return nc, nil
 		}
