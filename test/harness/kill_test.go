@@ -12,7 +12,7 @@ import (
 func TestKillTakesTheWholeGroupAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	// A shell that ignores SIGTERM and has a child in its group: Stop would wait; Kill must not.
-	p, err := StartProcess("sh", filepath.Join(dir, "log"), "/bin/sh", "-c", "trap '' TERM; sleep 60 & echo started; wait")
+	p, err := StartProcess("sh", filepath.Join(dir, "log"), "/bin/sh", "-c", "trap '' TERM; sleep 600 & echo started; wait")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,14 +23,17 @@ func TestKillTakesTheWholeGroupAtOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	start := time.Now()
 	if err := p.Kill(); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("Kill took %v", el)
+	// SIGKILL is delivered at once, but the kernel tears a process down asynchronously: poll. A Kill
+	// that only asked politely would leave the shell (which ignores TERM) and its 600 s sleep alive
+	// past any patience.
+	alive := liveGroupMembers(t, p.Pid())
+	for deadline := time.Now().Add(30 * time.Second); len(alive) > 0 && time.Now().Before(deadline); alive = liveGroupMembers(t, p.Pid()) {
+		time.Sleep(20 * time.Millisecond)
 	}
-	if alive := liveGroupMembers(t, p.Pid()); len(alive) > 0 {
+	if len(alive) > 0 {
 		t.Fatalf("members of the group survived the kill: %v", alive)
 	}
 	if err := p.Stop(0); err != nil {
