@@ -7,11 +7,16 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
@@ -265,4 +270,59 @@ func TestNomadConnectionDoesNotHoldASecretWithdrawnWhileItLooked(t *testing.T) {
 	if cond := w.ready(t); cond == nil || cond.Reason != v1alpha1.ReasonCredentialsNotLabelled {
 		t.Fatalf("Ready = %+v, want CredentialsNotLabelled", cond)
 	}
+}
+
+// Two connections sharing a Secret each record their hold in it, so the in-use finalizer goes only
+// with the last of them, and a release made from a read older than another's hold conflicts
+// instead of taking the finalizer from under it.
+func TestASharedSecretIsHeldUntilItsLastHolderLetsGo(t *testing.T) {
+	ctx := context.Background()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "bot", Labels: credentialsLabels()}}
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(secret).Build()
+	r := &NomadConnectionReconciler{Client: c}
+	read := func() *corev1.Secret {
+		t.Helper()
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(secret), s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	expect := func(holders string, held bool) {
+		t.Helper()
+		s := read()
+		if s.Annotations[v1alpha1.AnnotationHeldBy] != holders || controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerInUse) != held {
+			t.Fatalf("held-by %q, finalizer %v; want %q, %v", s.Annotations[v1alpha1.AnnotationHeldBy], s.Finalizers, holders, held)
+		}
+	}
+	hold := func(s *corev1.Secret, uid string) error { return r.setInUse(ctx, s, withHolder(holdersOf(s), uid), false) }
+	release := func(s *corev1.Secret, uid string, stillHeld bool) error {
+		return r.setInUse(ctx, s, without(holdersOf(s), []string{uid}), stillHeld)
+	}
+
+	if err := hold(read(), "uid-a"); err != nil {
+		t.Fatal(err)
+	}
+	staleForA := read()
+	if err := hold(read(), "uid-b"); err != nil {
+		t.Fatal(err)
+	}
+	expect("uid-a,uid-b", true)
+	if err := release(staleForA, "uid-a", false); !apierrors.IsConflict(err) {
+		t.Fatalf("a release from a read before B's hold = %v, want a conflict", err)
+	}
+	if err := release(read(), "uid-a", false); err != nil {
+		t.Fatal(err)
+	}
+	expect("uid-b", true)
+	if err := release(read(), "uid-b", true); err != nil {
+		t.Fatal(err)
+	}
+	expect("", true) // a connection that held it before holds were recorded still does
+	if err := release(read(), "uid-b", false); err != nil {
+		t.Fatal(err)
+	}
+	expect("", false)
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -147,12 +150,13 @@ func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn v1alph
 			return err
 		case s == nil:
 		case !connection.OptedIn(s):
-			if err := r.setInUse(ctx, s, false); err != nil {
+			// Withdrawn by its owner: held by nobody, whoever held it.
+			if err := r.setInUse(ctx, s, nil, false); err != nil {
 				return err
 			}
 		case !s.DeletionTimestamp.IsZero():
 		default:
-			if err := r.setInUse(ctx, s, true); err != nil {
+			if err := r.setInUse(ctx, s, withHolder(holdersOf(s), string(conn.GetUID())), false); err != nil {
 				return err
 			}
 		}
@@ -176,32 +180,60 @@ func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1a
 		if err != nil {
 			return err
 		}
-		if s == nil || connection.OptedIn(s) && r.heldByAnother(conns, conn, name) {
+		if s == nil {
 			continue
 		}
-		if err := r.setInUse(ctx, s, false); err != nil {
+		var holders []string
+		if connection.OptedIn(s) {
+			holders = without(holdersOf(s), []string{string(conn.GetUID())})
+		}
+		if err := r.setInUse(ctx, s, holders, connection.OptedIn(s) && r.heldByAnother(conns, conn, name)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// setInUse adds or removes the in-use finalizer of Secret s, as read live, if that changes anything.
-// The patch carries only the finalizers and s's resourceVersion (never the Secret's data), so it
-// fails with a conflict if the Secret changed since it was read. A Secret gone meanwhile is fine.
-func (r *NomadConnectionReconciler) setInUse(ctx context.Context, s *corev1.Secret, hold bool) error {
+// setInUse records holders (connection UIDs) in Secret s's AnnotationHeldBy and keeps the in-use
+// finalizer exactly while there are any, or while stillHeld says a connection holds it without being
+// recorded (one that held it before holders were recorded). Each connection's hold is a write of its
+// own: two connections holding and releasing one Secret at the same moment then conflict, instead of
+// one release removing the finalizer the other just relied on. The patch carries only the finalizers,
+// the annotation and s's resourceVersion (never the Secret's data), so it fails with a conflict if
+// the Secret changed since it was read; the retry decides again. A Secret gone meanwhile is fine.
+func (r *NomadConnectionReconciler) setInUse(ctx context.Context, s *corev1.Secret, holders []string, stillHeld bool) error {
 	base := s.DeepCopy()
-	var changed bool
-	if hold {
-		changed = controllerutil.AddFinalizer(s, v1alpha1.FinalizerInUse)
+	if len(holders) > 0 {
+		metav1.SetMetaDataAnnotation(&s.ObjectMeta, v1alpha1.AnnotationHeldBy, strings.Join(holders, ","))
 	} else {
-		changed = controllerutil.RemoveFinalizer(s, v1alpha1.FinalizerInUse)
+		delete(s.Annotations, v1alpha1.AnnotationHeldBy)
 	}
-	if !changed {
+	if len(holders) > 0 || stillHeld {
+		controllerutil.AddFinalizer(s, v1alpha1.FinalizerInUse)
+	} else {
+		controllerutil.RemoveFinalizer(s, v1alpha1.FinalizerInUse)
+	}
+	if equality.Semantic.DeepEqual(base.ObjectMeta, s.ObjectMeta) {
 		return nil
 	}
 	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	return client.IgnoreNotFound(r.Patch(ctx, s, patch, client.FieldOwner(FieldManager)))
+}
+
+// holdersOf lists the connection UIDs a Secret records as holding it.
+func holdersOf(s *corev1.Secret) []string {
+	v := s.Annotations[v1alpha1.AnnotationHeldBy]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// withHolder adds uid to holders, sorted, once.
+func withHolder(holders []string, uid string) []string {
+	out := append(slices.Clone(holders), uid)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // heldByAnother reports whether a connection other than conn, reading Secrets from the same

@@ -181,6 +181,10 @@ const (
 	// workload for a new PAT (RFC 3339); changing it rolls the workload.
 	AnnotationRestartedAt = "tokens.nomad-operator.dev/restarted-at"
 
+	// AnnotationHeldBy on a credentials or CA Secret lists, comma-separated, the UIDs of the
+	// connections that hold it with FinalizerInUse; the finalizer goes when the last one lets go.
+	AnnotationHeldBy = "tokens.nomad-operator.dev/held-by"
+
 	// FinalizerRevoke holds a NomadToken until its PAT is revoked (or deletionPolicy is Retain).
 	FinalizerRevoke = "tokens.nomad-operator.dev/revoke"
 	// FinalizerInUse holds a NomadConnection while NomadTokens (or queued revocations) depend on it,
