@@ -246,7 +246,7 @@ type observed struct {
 	incomplete error
 	now        time.Time
 
-	// connections caches, by name, the connections and NOMAD clients this reconcile used (clientOf).
+	// connections caches, by connection key, the connections and NOMAD clients this reconcile used (clientOf).
 	connections map[string]*resolvedConnection
 
 	// stored is the status as the API server has it: as read, then as the intent write left it.

@@ -125,9 +125,13 @@ func (r *NomadTokenReconciler) restart(ctx context.Context, token *v1alpha1.Noma
 		}
 		due = append(due, t)
 	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{v1alpha1.AnnotationRestartedAt: now.UTC().Format(time.RFC3339)}}}}})
 	for _, t := range due {
+		// The resourceVersion read makes the patch fail if the workload changed since, such as its
+		// opt-in annotation being removed: the retry reads it again.
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": t.obj.GetResourceVersion()},
+			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+				"annotations": map[string]string{v1alpha1.AnnotationRestartedAt: now.UTC().Format(time.RFC3339)}}}}})
 		if err := r.Patch(ctx, t.obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)); err != nil {
 			return 0, err
 		}

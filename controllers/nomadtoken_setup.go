@@ -30,13 +30,13 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.NomadToken{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}, resync{}, requestAnnotationChanged{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{})).
+		Watches(&v1alpha1.NomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.enqueueTokensOfConnection), builder.WithPredicates(readinessChanged{})).
 		// A token leaving a connection frees a place under its policy.maxTokens.
 		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.tokensWaitingForAPlace), builder.WithPredicates(placeFreed{}))
 	if r.ClusterConnections {
 		// A ClusterNomadConnection's allowedNamespaces may select namespaces by label: a label change
 		// lets a namespace's tokens in, or out. Namespaces are cached as metadata only.
-		b = b.Watches(&v1alpha1.ClusterNomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfConnection), builder.WithPredicates(readinessChanged{})).
+		b = b.Watches(&v1alpha1.ClusterNomadConnection{}, handler.EnqueueRequestsFromMapFunc(r.enqueueTokensOfConnection), builder.WithPredicates(readinessChanged{})).
 			Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterConnectionUsersIn), builder.OnlyMetadata,
 				builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	}
@@ -47,9 +47,9 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).Complete(r)
 }
 
-// tokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection
+// enqueueTokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection
 // turning Ready (or created again) wakes both the tokens waiting to mint and those waiting to revoke.
-func (r *NomadTokenReconciler) tokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *NomadTokenReconciler) enqueueTokensOfConnection(ctx context.Context, o client.Object) []reconcile.Request {
 	tokens, err := tokensOfConnection(ctx, r, o.(v1alpha1.Connection))
 	if err != nil {
 		return nil
