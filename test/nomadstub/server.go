@@ -30,6 +30,7 @@ type Server struct {
 	st     store
 	calls  map[string]int
 	faults map[string][]*faultEntry
+	hangs  chan struct{} // closed to release the requests held by Hang faults; nil until needed
 
 	inFlight flightGauge // its own lock; see InFlight
 	requests requestLog  // its own lock; see Requests
