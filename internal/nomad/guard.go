@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -103,16 +104,27 @@ type guard struct {
 	slots   chan struct{}
 	limiter *rate.Limiter // nil: no rate limit
 	breaker *breaker
+	// lastFreed is when a slot was last given back (unix nanoseconds of opts.Clock): all slots
+	// taken and none freed for a whole SlotWait means NOMAD is slow, not merely busy.
+	lastFreed atomic.Int64
 }
 
 func newGuard(o GuardOptions, limiter *rate.Limiter) *guard {
 	o = o.withDefaults()
-	return &guard{
+	g := &guard{
 		opts:    o,
 		slots:   make(chan struct{}, o.MaxInFlight),
 		limiter: limiter,
 		breaker: newBreaker(o.BreakerFailures, o.BreakerCooldown, o.BreakerMaxCooldown, o.Clock),
 	}
+	g.lastFreed.Store(o.Clock.Now().UnixNano())
+	return g
+}
+
+// freeSlot gives a slot back.
+func (g *guard) freeSlot() {
+	<-g.slots
+	g.lastFreed.Store(g.opts.Clock.Now().UnixNano())
 }
 
 // refusal is why the guard did not admit a request, and when to ask again.
@@ -150,7 +162,7 @@ func (g *guard) enter(ctx context.Context) (*pass, *refusal, error) {
 		return nil, ref, err
 	}
 	if ref, err := g.waitRate(ctx); ref != nil || err != nil {
-		<-g.slots
+		g.freeSlot()
 		g.breaker.release(probe)
 		return nil, ref, err
 	}
@@ -159,7 +171,7 @@ func (g *guard) enter(ctx context.Context) (*pass, *refusal, error) {
 
 // done releases the slot and tells the breaker what became of the request.
 func (p *pass) done(o outcome, detail string) {
-	<-p.g.slots
+	p.g.freeSlot()
 	switch o {
 	case answered:
 		p.g.breaker.success()
@@ -182,12 +194,16 @@ func (g *guard) takeSlot(ctx context.Context) (*refusal, error) {
 	case g.slots <- struct{}{}:
 		return nil, nil
 	case <-t.C():
-		return &refusal{cause: ErrBusy, retryAfter: busyRetry, detail: fmt.Sprintf(
-			"all %d request slots of this connection stayed busy for %s (NOMAD is slow to answer); not sent, retrying shortly",
-			g.opts.MaxInFlight, g.opts.SlotWait)}, nil
+		return g.busy(), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func (g *guard) busy() *refusal {
+	return &refusal{cause: ErrBusy, retryAfter: busyRetry, detail: fmt.Sprintf(
+		"all %d request slots of this connection stayed busy for %s (NOMAD is slow to answer); not sent, retrying shortly",
+		g.opts.MaxInFlight, g.opts.SlotWait)}
 }
 
 // waitRate takes a token of the rate limiter, sleeping at most MaxRateWait for it.
@@ -221,11 +237,17 @@ func (g *guard) waitRate(ctx context.Context) (*refusal, error) {
 	}
 }
 
-// precheck is the refusal a request would meet now from the breaker or the rate limiter, without
-// taking anything: callers use it before writing down an intent that a refusal would waste.
+// precheck is the refusal a request would likely meet now, without taking anything: callers use it
+// before writing down an intent that a refusal would waste. It refuses when the breaker would, when
+// every slot is taken and none was freed for a whole SlotWait (a slow NOMAD: waiting would end
+// in ErrBusy; on a merely busy connection slots free up all the time, and the request waits for
+// one), and when the rate limiter's wait would exceed MaxRateWait.
 func (g *guard) precheck() *refusal {
 	if ref := g.breaker.peek(); ref != nil {
 		return ref
+	}
+	if len(g.slots) == cap(g.slots) && g.opts.Clock.Since(time.Unix(0, g.lastFreed.Load())) >= g.opts.SlotWait {
+		return g.busy()
 	}
 	if g.limiter == nil {
 		return nil

@@ -329,3 +329,32 @@ func TestGuardedClientFailsFastOnceTheBreakerOpens(t *testing.T) {
 		t.Errorf("NOMAD saw %d requests, want 2: the third must not be sent", hits)
 	}
 }
+
+// TestGuardPrecheckTellsSlowFromBusy: all slots taken is normal on a busy connection (a request
+// waits for one); all taken and none freed for a whole SlotWait means NOMAD is slow.
+func TestGuardPrecheckTellsSlowFromBusy(t *testing.T) {
+	clk := testingclock.NewFakeClock(testEpoch)
+	g := newGuard(GuardOptions{MaxInFlight: 2, SlotWait: time.Second, Clock: clk}, nil)
+	a, _, _ := g.enter(context.Background())
+	if ref := g.precheck(); ref != nil {
+		t.Fatalf("precheck with a free slot = %+v", ref)
+	}
+	b, _, _ := g.enter(context.Background())
+	if ref := g.precheck(); ref != nil {
+		t.Fatalf("precheck right after the slots filled = %+v; want nil (they may free up at once)", ref)
+	}
+	clk.Step(time.Second)
+	if ref := g.precheck(); ref == nil || !errors.Is(ref.cause, ErrBusy) {
+		t.Fatalf("precheck after a SlotWait without a freed slot = %+v; want ErrBusy", ref)
+	}
+	a.done(answered, "")
+	if ref := g.precheck(); ref != nil {
+		t.Fatalf("precheck after a slot was freed = %+v", ref)
+	}
+	c, _, _ := g.enter(context.Background())
+	if ref := g.precheck(); ref != nil {
+		t.Fatalf("precheck just after a slot was freed and taken again = %+v; want nil", ref)
+	}
+	b.done(answered, "")
+	c.done(answered, "")
+}
