@@ -139,8 +139,8 @@ func (requestAnnotationChanged) Update(e event.UpdateEvent) bool {
 	return false
 }
 
-// readinessChanged passes the NomadConnection updates its tokens act on: a new check result (Ready,
-// for its generation) or the start of its deletion. Its other status writes (PAT counts, orphans, held
+// readinessChanged passes the connection updates its tokens act on: a new spec, a new check result
+// (Ready, for its generation) or the start of its deletion. Its other status writes (PAT counts, orphans, held
 // Secrets) would wake every token of the connection for nothing.
 type readinessChanged struct{ predicate.Funcs }
 
@@ -149,7 +149,9 @@ func (readinessChanged) Update(e event.UpdateEvent) bool {
 	oldSt, curSt := old.ConnectionStatus(), cur.ConnectionStatus()
 	oldReady := meta.FindStatusCondition(oldSt.Conditions, v1alpha1.ConditionReady)
 	newReady := meta.FindStatusCondition(curSt.Conditions, v1alpha1.ConditionReady)
-	return oldSt.ObservedGeneration != curSt.ObservedGeneration ||
+	// A new generation (allowedNamespaces, policy) is acted on at once: the platform's rules are read
+	// from the spec, and must not wait for a check of NOMAD that may fail.
+	return old.GetGeneration() != cur.GetGeneration() || oldSt.ObservedGeneration != curSt.ObservedGeneration ||
 		(oldReady == nil) != (newReady == nil) || oldReady != nil && (oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason) ||
 		old.GetDeletionTimestamp().IsZero() != cur.GetDeletionTimestamp().IsZero()
 }
