@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 	nomadfake "github.com/nomad-operator/nomad-token-operator/internal/nomad/fake"
 )
@@ -327,4 +328,29 @@ func TestASharedSecretIsHeldUntilItsLastHolderLetsGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("", false)
+}
+
+// A holder recorded in a Secret that no longer exists (a connection deleted after its finalizer was
+// removed by hand) is dropped at the next release, so the Secret is not held forever.
+func TestAHolderThatIsGoneNoLongerHoldsTheSecret(t *testing.T) {
+	ctx := context.Background()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot", Labels: credentialsLabels(),
+		Annotations: map[string]string{v1alpha1.AnnotationHeldBy: "gone-uid,oasis-uid"}, Finalizers: []string{v1alpha1.FinalizerInUse}}}
+	conn := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "oasis-uid"},
+		Spec: v1alpha1.NomadConnectionSpec{Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}}}}
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(secret, conn).Build()
+	r := &NomadConnectionReconciler{Client: c, APIReader: c, Resolver: &connection.Resolver{Reader: c}}
+	if err := r.releaseSecrets(ctx, conn, []string{"bot"}); err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(secret), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[v1alpha1.AnnotationHeldBy] != "" || controllerutil.ContainsFinalizer(got, v1alpha1.FinalizerInUse) {
+		t.Fatalf("held-by %q, finalizers %v: a holder that is gone holds nothing", got.Annotations[v1alpha1.AnnotationHeldBy], got.Finalizers)
+	}
 }

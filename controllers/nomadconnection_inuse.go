@@ -185,7 +185,12 @@ func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1a
 		}
 		var holders []string
 		if connection.OptedIn(s) {
-			holders = without(holdersOf(s), []string{string(conn.GetUID())})
+			holders = slices.DeleteFunc(without(holdersOf(s), []string{string(conn.GetUID())}), func(uid string) bool {
+				// A holder that no longer exists (deleted with its finalizer removed by hand) must
+				// not keep the Secret forever. One that exists but is not marked held yet stays: it
+				// holds its Secrets before itself.
+				return !slices.ContainsFunc(conns, func(c v1alpha1.Connection) bool { return string(c.GetUID()) == uid })
+			})
 		}
 		if err := r.setInUse(ctx, s, holders, connection.OptedIn(s) && r.heldByAnother(conns, conn, name)); err != nil {
 			return err
