@@ -119,6 +119,13 @@ func (r *NomadConnectionReconciler) syncInUse(ctx context.Context, conn v1alpha1
 			return nil, err
 		}
 		conn.ConnectionStatus().InUseSecrets = want
+	case !held && recheck:
+		// Not held, so nothing should record it either; but a hold of its Secrets may have been
+		// written before its own finalizer update failed. A full check, not every reconcile, makes
+		// sure no Secret keeps its UID (and with it the finalizer) after it is gone.
+		if err := r.releaseSecrets(ctx, conn, secretsOf(conn)); err != nil {
+			return nil, err
+		}
 	case held:
 		if err := r.releaseSecrets(ctx, conn, append(conn.ConnectionStatus().InUseSecrets, secretsOf(conn)...)); err != nil {
 			return nil, err
@@ -170,6 +177,9 @@ func (r *NomadConnectionReconciler) holdSecrets(ctx context.Context, conn v1alph
 // deletion, and a cache lagging behind the other's release would leave the Secret held by nobody,
 // forever.
 func (r *NomadConnectionReconciler) releaseSecrets(ctx context.Context, conn v1alpha1.Connection, names []string) error {
+	if len(names) == 0 {
+		return nil // nothing to let go of: no live list
+	}
 	namespace := r.Resolver.SecretNamespace(conn)
 	conns, err := r.connections(ctx, r.APIReader, namespace)
 	if err != nil {

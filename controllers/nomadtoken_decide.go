@@ -102,7 +102,7 @@ func decide(o *observed) plan {
 		// nobody: it is revoked too, successor or not.
 		p := plan{mint: reason, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
 		p.syncSecret = reason == "" && secretNeedsSync(o)
-		if revokeNowRequested(o.token) || rawTokenLost(reason) {
+		if revokeNowRequested(o.token) || o.rawTokenLost() {
 			p.previous, p.revokeOnly = revokeAtOnce, true
 		}
 		return p
@@ -136,9 +136,14 @@ func decide(o *observed) plan {
 	return p
 }
 
-// rawTokenLost reports a reason that says nobody holds the current PAT's raw token any more.
-func rawTokenLost(reason string) bool {
-	return reason == IssueSecretMissing || reason == IssueSecretEdited
+// rawTokenLost reports a current PAT whose raw token is in no Secret any more (deleted or edited):
+// nobody holds it, whatever else changed (a spec edit comes first in the chain of reasons).
+func (o *observed) rawTokenLost() bool {
+	if o.token.Status.TokenID == "" {
+		return false
+	}
+	_, ok := o.currentRawToken()
+	return !ok
 }
 
 // isRotation reports a planned or requested rotation: the PAT it replaces is fine until then, and is

@@ -360,6 +360,15 @@ func TestDecide(t *testing.T) {
 			want: plan{mint: IssueSecretEdited, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
+			name: "a refused token whose spec changed and whose Secret is gone revokes its PAT all the same",
+			observe: func() *observed {
+				o := healthy(issuedAt)()
+				o.token.Spec.ExpiresInDays, o.secret, o.refused = 90, nil, notAllowed
+				return o
+			},
+			want: plan{mint: IssueSpecChanged, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+		},
+		{
 			name: "a refused token whose spec changed keeps the PAT it has: it is reported, not replaced",
 			observe: func() *observed {
 				o := healthy(issuedAt)()

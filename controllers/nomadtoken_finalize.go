@@ -30,9 +30,10 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	obs := &observed{token: token, now: r.Clock.Now()}
 	var err error
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
-		r.revokeUnheld(ctx, obs)
-		if err = r.recordRetained(ctx, token); err == nil {
-			err = r.releaseSecret(ctx, token)
+		if err = r.revokeUnheld(ctx, obs); err == nil {
+			if err = r.recordRetained(ctx, token); err == nil {
+				err = r.releaseSecret(ctx, token)
+			}
 		}
 	} else {
 		err = r.revokeAll(ctx, obs)
@@ -92,7 +93,9 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 // revokeUnheld is deletion with Retain: the current PAT stays, but replaced PATs (including the
 // previous one of an Overlap rotation) and one whose creation answer was lost are revoked. Retain must
 // never block deletion, so a PAT that cannot be revoked is named in a Warning Event and left to expire.
-func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) {
+// Only the connection's own limits (its slots busy, its rate limit) are waited for: they refused
+// nothing, and giving up on them would leave PATs active just because many tokens go at once.
+func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) error {
 	token := obs.token
 	st := &token.Status
 	var err error
@@ -109,7 +112,10 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 		err = rev.err
 	}
 	if err == nil {
-		return
+		return nil
+	}
+	if nomad.Deferred(err) {
+		return err
 	}
 	var ids []string
 	for _, ref := range st.RevokePending {
@@ -121,6 +127,7 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Delete",
 		"deletionPolicy Retain: replaced PATs could not be revoked (%s) and stay active until they expire: %s",
 		classify(err).message, strings.Join(ids, ", "))
+	return nil
 }
 
 // deletionPolicy Retain updates the Secret to drop its ownerReference and the managed-by label.

@@ -77,17 +77,38 @@ func ceilingsFor(conn v1alpha1.Connection, ns string, nsLabels map[string]string
 	if !ok {
 		return out
 	}
-	for i := range cluster.Spec.NamespacePolicies {
-		entry := &cluster.Spec.NamespacePolicies[i]
-		matches := func(ns string, nsLabels map[string]string) bool {
-			ok, err := namespaceAllowed(entry.Namespaces, ns, nsLabels)
-			return ok && err == nil
+	i, err := firstNamespacePolicy(cluster, ns, nsLabels)
+	switch {
+	case err != nil:
+		// The platform meant to set a ceiling here and mistyped it: refuse (a ceiling of no token)
+		// rather than fall back on the looser spec.policy.
+		return append(out, ceiling{field: fmt.Sprintf("spec.namespacePolicies[%d].namespaces.selector is invalid (%v), so", i, err),
+			policy: &v1alpha1.ConnectionPolicy{MaxTokens: new(int32)}, covers: func(string, map[string]string) bool { return true }})
+	case i >= 0:
+		// Its maxTokens is shared by the namespaces this entry is the first match of.
+		covers := func(ns string, nsLabels map[string]string) bool {
+			j, err := firstNamespacePolicy(cluster, ns, nsLabels)
+			return err == nil && j == i
 		}
-		if matches(ns, nsLabels) {
-			return append(out, ceiling{field: fmt.Sprintf("spec.namespacePolicies[%d].policy", i), policy: &entry.Policy, covers: matches})
-		}
+		return append(out, ceiling{field: fmt.Sprintf("spec.namespacePolicies[%d].policy", i), policy: &cluster.Spec.NamespacePolicies[i].Policy, covers: covers})
 	}
 	return out
+}
+
+// firstNamespacePolicy is the index of the first namespacePolicies entry that matches namespace ns,
+// -1 when none does. An entry with an invalid selector stops the search with an error: which entry
+// was meant cannot be told.
+func firstNamespacePolicy(cluster *v1alpha1.ClusterNomadConnection, ns string, nsLabels map[string]string) (int, error) {
+	for i := range cluster.Spec.NamespacePolicies {
+		ok, err := namespaceAllowed(cluster.Spec.NamespacePolicies[i].Namespaces, ns, nsLabels)
+		if err != nil {
+			return i, err
+		}
+		if ok {
+			return i, nil
+		}
+	}
+	return -1, nil
 }
 
 // admitsNamespace reports whether conn serves NomadTokens of namespace ns: a NomadConnection its own

@@ -146,9 +146,19 @@ func TestCeilingsFor(t *testing.T) {
 			}
 		})
 	}
-	// An entry's maxTokens is shared by the namespaces it covers, and only by them.
+	// An entry's maxTokens is shared by the namespaces it is the first match of, and only by them.
 	entry := ceilingsFor(cluster, "lab", map[string]string{"tier": "sandbox"})[1]
-	if !entry.covers("other-lab", map[string]string{"tier": "sandbox"}) || entry.covers("team-a", nil) {
-		t.Fatal("the entry must cover exactly the namespaces it matches")
+	if !entry.covers("other-lab", map[string]string{"tier": "sandbox"}) || entry.covers("team-a", nil) ||
+		entry.covers("team-b", map[string]string{"tier": "sandbox"}) {
+		t.Fatal("the entry must cover exactly the namespaces it is the first match of (team-b is entry 0's)")
+	}
+	// A mistyped selector refuses every token it might have meant, rather than leaving spec.policy alone.
+	broken := cluster.DeepCopy()
+	broken.Spec.NamespacePolicies[0].Namespaces = v1alpha1.AllowedNamespaces{Selector: &metav1.LabelSelector{
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Sometimes"}}}}
+	got := ceilingsFor(broken, "team-a", nil)
+	if len(got) != 2 || !strings.Contains(got[1].field, "namespacePolicies[0].namespaces.selector is invalid") ||
+		policyViolation(got[1].policy, &v1alpha1.NomadToken{}, 0) == "" {
+		t.Fatalf("ceilings %+v: an invalid selector must refuse", got)
 	}
 }

@@ -159,7 +159,7 @@ func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, p plan,
 // namespace's labels, and of the tokens sharing a maxTokens ceiling, so there is no hold-off.
 func (r *NomadTokenReconciler) reportRefused(obs *observed, p plan, out outcome) {
 	token, f := obs.token, *obs.refused
-	if out.unreplaced != "" && !rawTokenLost(p.mint) {
+	if out.unreplaced != "" && p.mint == IssueRevokeNow {
 		r.reportUnreplaced(token, out.unreplaced, &conditionError{f.reason, f.message}, out.revocations)
 		return
 	}
@@ -167,7 +167,11 @@ func (r *NomadTokenReconciler) reportRefused(obs *observed, p plan, out outcome)
 	msg := f.message + ": no new PAT is minted"
 	switch {
 	case out.unreplaced != "":
-		msg = fmt.Sprintf("%s: no new PAT is minted, and PAT %s, whose raw token left the Secret (%s), is revoked", f.message, out.unreplaced, p.mint)
+		done := "is revoked"
+		if !slices.Contains(out.revocations.revoked, out.unreplaced) {
+			done = "is queued for revocation"
+		}
+		msg = fmt.Sprintf("%s: no new PAT is minted, and PAT %s, whose raw token left the Secret, %s", f.message, out.unreplaced, done)
 	case st.TokenID != "" && p.currentServes && st.ExpiresAt != nil && obs.now.Before(st.ExpiresAt.Time):
 		msg = fmt.Sprintf("%s: PAT %s keeps working until it expires at %s, and is not renewed", f.message, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339))
 	}
