@@ -297,7 +297,9 @@ func TestASharedSecretIsHeldUntilItsLastHolderLetsGo(t *testing.T) {
 			t.Fatalf("held-by %q, finalizer %v; want %q, %v", s.Annotations[v1alpha1.AnnotationHeldBy], s.Finalizers, holders, held)
 		}
 	}
-	hold := func(s *corev1.Secret, uid string) error { return r.setInUse(ctx, s, withHolder(holdersOf(s), uid), false) }
+	hold := func(s *corev1.Secret, uid string) error {
+		return r.setInUse(ctx, s, withHolder(holdersOf(s), uid), false)
+	}
 	release := func(s *corev1.Secret, uid string, stillHeld bool) error {
 		return r.setInUse(ctx, s, without(holdersOf(s), []string{uid}), stillHeld)
 	}
