@@ -47,6 +47,7 @@ type config struct {
 	out           string
 	smoke         bool
 	keep          bool
+	profile       time.Duration
 	managerBin    string
 	stubBin       string
 	managerArgs   []string
@@ -79,6 +80,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 30*time.Minute, "how long the burst (and the storm) may take before the bench gives up")
 	fs.StringVar(&c.out, "out", "bench/results.md", "file the results are written to (relative to the repository root); empty: print only")
 	fs.BoolVar(&c.smoke, "smoke", false, "fail unless every figure was produced and NOMAD creates equal -n (no timing checks)")
+	fs.DurationVar(&c.profile, "profile", 0, "if set, a CPU profile of the manager over this long from the burst's start, and a heap profile at its end, are saved in the working directory (which is then kept); needs --pprof-bind-address")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory with the logs (always kept on failure)")
 	fs.StringVar(&c.managerBin, "manager-bin", "bin/manager", "manager binary")
 	fs.StringVar(&c.stubBin, "stub-bin", "bin/nomad-stub", "NOMAD stand-in binary")
@@ -87,6 +89,9 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	c.managerArgs = extra
+	if c.profile > 0 {
+		c.keep = true
+	}
 	if c.n < 1 || c.c < 1 || c.n < c.c {
 		return c, errors.New("-n and -c must be at least 1, and -n at least -c")
 	}

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"math"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -131,6 +134,12 @@ func (b *bench) burst(ctx context.Context) error {
 	}
 	logf("burst: creating %d NomadTokens over %d connections with %d goroutines", n, c, b.cfg.createWorkers)
 	start := time.Now()
+	var profiled sync.WaitGroup
+	if b.cfg.profile > 0 {
+		profiled.Go(func() {
+			b.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", int(b.cfg.profile.Seconds())), "burst-cpu.pprof")
+		})
+	}
 	if err := b.createTokens(ctx, b.keys, b.cfg.createWorkers); err != nil {
 		return err
 	}
@@ -141,6 +150,10 @@ func (b *bench) burst(ctx context.Context) error {
 	}
 	ds, _, last := b.track.latencies(b.keys)
 	b.burstTime = last.Sub(start)
+	if b.cfg.profile > 0 {
+		b.saveProfile(ctx, "heap", "burst-heap.pprof")
+		profiled.Wait()
+	}
 	end, err := b.memory(ctx)
 	if err != nil {
 		return err
@@ -174,6 +187,37 @@ func (b *bench) burst(ctx context.Context) error {
 	b.rep.add(s, "manager RSS / Go heap, idle before", fmt.Sprintf("%s / %s", mib(idle.rss), mib(idle.heap)), "")
 	b.rep.add(s, fmt.Sprintf("manager RSS / Go heap at %d tokens", n), fmt.Sprintf("%s / %s", mib(end.rss), mib(end.heap)), "RSS ≤ 128 MiB at 10,000")
 	return nil
+}
+
+// saveProfile fetches /debug/pprof/<route> from the manager into the working directory.
+func (b *bench) saveProfile(ctx context.Context, route, file string) {
+	if b.pprofAddr == "" {
+		logf("profile: this manager has no --pprof-bind-address")
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.pprofAddr+"/debug/pprof/"+route, nil)
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(b.dir, file)
+	f, err := os.Create(path)
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	logf("profile: %s (go tool pprof %s %s)", path, b.cfg.managerBin, path)
 }
 
 // perOp formats per-token counts of each operation but skip.
@@ -231,6 +275,10 @@ func (b *bench) floor(ctx context.Context) error {
 func (b *bench) steady(ctx context.Context) error {
 	const s = "steady"
 	ids := b.tokenIDs()
+	rv0, err := b.resourceVersions(ctx)
+	if err != nil {
+		return err
+	}
 	c0, err := b.calls(ctx, b.stubs)
 	if err != nil {
 		return err
@@ -272,6 +320,16 @@ func (b *bench) steady(ctx context.Context) error {
 		}
 	}
 	window := time.Since(start)
+	rv1, err := b.resourceVersions(ctx)
+	if err != nil {
+		return err
+	}
+	changedObjs := map[string]float64{}
+	for k, v := range rv1 {
+		if rv0[k] != v {
+			changedObjs[k.kind]++
+		}
+	}
 	b.rep.add(s, "window (a restart at its start; --sync-period "+b.cfg.syncPeriod.String()+")", secs(window), "")
 	b.rep.add(s, "NOMAD calls other than list and login", fmt.Sprintf("%d (%s)", beyond, counts(d)), "0")
 	b.rep.add(s, "NOMAD list requests (pages) per connection; logins", fmt.Sprintf("%.1f; %d", float64(d["list"])/float64(b.cfg.c), d["login"]),
@@ -282,6 +340,7 @@ func (b *bench) steady(ctx context.Context) error {
 		byReq[k] += v - m0.writesByRequest()[k]
 	}
 	b.rep.add(s, "Kubernetes writes (manager, both processes)", fmt.Sprintf("%.0f (%s)", writes, countsF(byReq)), "0")
+	b.rep.add(s, "objects whose resourceVersion changed", countsF(changedObjs), "none")
 	b.rep.add(s, "tokens whose PAT changed", fmt.Sprint(changed), "0")
 	return nil
 }
@@ -306,6 +365,35 @@ func countsF(d map[string]float64) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+type objKey struct{ kind, namespace, name string }
+
+// resourceVersions of every NomadConnection, NomadToken and operator-managed Secret, to tell
+// which objects a window's writes touched.
+func (b *bench) resourceVersions(ctx context.Context) (map[objKey]string, error) {
+	out := map[objKey]string{}
+	var conns v1alpha1.NomadConnectionList
+	var toks v1alpha1.NomadTokenList
+	var secs corev1.SecretList
+	for kind, l := range map[string]client.ObjectList{"NomadConnection": &conns, "NomadToken": &toks, "Secret": &secs} {
+		var opts []client.ListOption
+		if kind == "Secret" {
+			opts = append(opts, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
+		}
+		if err := b.kube.List(ctx, l, opts...); err != nil {
+			return nil, err
+		}
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			o := it.(client.Object)
+			out[objKey{kind, o.GetNamespace(), o.GetName()}] = o.GetResourceVersion()
+		}
+	}
+	return out, nil
 }
 
 // listPageSize is the operator's page size when it lists PATs (internal/nomad DefaultListPageSize).
