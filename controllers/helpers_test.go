@@ -25,13 +25,20 @@ const botPassword = "bot-password-do-not-log"
 type tenant struct {
 	ns   string
 	user string
+	// nomad and apiRoot are the stand-in the tenant's connections use: the suite's, unless
+	// newTenantOn named another.
+	nomad   *nomadstub.Server
+	apiRoot string
 }
 
 func ctrlObjectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
 
-func newTenant() *tenant {
-	t := &tenant{ns: uniqueName("t"), user: uniqueName("bot")}
-	stub.AddUser(t.user, botPassword)
+func newTenant() *tenant { return newTenantOn(stub, stub.APIRoot(stubHTTP.URL)) }
+
+// newTenantOn is newTenant with its NOMAD user and connection on the stand-in srv, served at apiRoot.
+func newTenantOn(srv *nomadstub.Server, apiRoot string) *tenant {
+	t := &tenant{ns: uniqueName("t"), user: uniqueName("bot"), nomad: srv, apiRoot: apiRoot}
+	srv.AddUser(t.user, botPassword)
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: ctrlObjectMeta(t.ns)})).To(Succeed())
 	Expect(k8s.Create(ctx, credentialsSecret(t.ns, "nomad-bot", t.user, botPassword))).To(Succeed())
 	Expect(k8s.Create(ctx, t.connection("oasis"))).To(Succeed())
@@ -82,7 +89,7 @@ func (t *tenant) connection(name string) *v1alpha1.NomadConnection {
 	return &v1alpha1.NomadConnection{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: name},
 		Spec: v1alpha1.NomadConnectionSpec{
-			URL:         stub.APIRoot(stubHTTP.URL),
+			URL:         t.apiRoot,
 			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "nomad-bot"}},
 		},
 	}
@@ -103,9 +110,9 @@ func (t *tenant) token(name string, mutate ...func(*v1alpha1.NomadToken)) *v1alp
 	return tok
 }
 
-func (t *tenant) activePATs() []nomadstub.Record { return stub.ActivePATs(t.user) }
+func (t *tenant) activePATs() []nomadstub.Record { return t.nomad.ActivePATs(t.user) }
 
-func (t *tenant) allPATs() []nomadstub.Record { return stub.PATs(t.user) }
+func (t *tenant) allPATs() []nomadstub.Record { return t.nomad.PATs(t.user) }
 
 func get(obj client.Object) client.Object {
 	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())

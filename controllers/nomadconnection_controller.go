@@ -88,6 +88,8 @@ type NomadConnectionReconciler struct {
 	// Namespaces the operator is confined to (Settings.WatchNamespaces); nil means all. Live reads
 	// across namespaces are made in each of them, which a Role per namespace allows.
 	Namespaces []string
+	// Workers is how many connections of this kind are reconciled at once; < 1 means 1.
+	Workers int
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -230,6 +232,12 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 	listedAt := r.Clock.Now()
 	if err == nil {
 		active, err = nc.List(ctx, nomad.ListOptions{State: "active"})
+	}
+	if nomad.Deferred(err) {
+		// The connection's own limits held the check back (its tokens keep its slots busy, or its
+		// rate limit): nothing is known about NOMAD yet, so Ready stays as it is.
+		log.FromContext(ctx).V(1).Info("NomadConnection check deferred", "message", err.Error())
+		return ctrl.Result{RequeueAfter: nomad.RetryAfterOf(err)}, "", nil
 	}
 	if err != nil {
 		f := classify(err)
@@ -402,7 +410,7 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
 		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
-		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).
+		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Complete(r)
 }
 

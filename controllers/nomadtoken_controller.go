@@ -45,6 +45,8 @@ type NomadTokenReconciler struct {
 	// RestartTargetsRecheck is how often the opt-in of an unchanged token's restart targets is read
 	// again (optInCheckDue); 0 means DefaultVerificationInterval.
 	RestartTargetsRecheck time.Duration
+	// Workers is how many NomadTokens are reconciled at once (never one token twice); < 1 means 1.
+	Workers int
 
 	// holdOffs remembers, per NomadToken, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against

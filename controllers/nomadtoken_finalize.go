@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // finalize runs when a NomadToken is being deleted. With deletionPolicy Revoke every PAT the token may
@@ -35,6 +36,10 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 		}
 	} else {
 		err = r.revokeAll(ctx, obs)
+	}
+	if nomad.Deferred(err) {
+		// Held back by the connection's own limits, not refused: try again when they allow.
+		return r.writeStatus(ctx, token, original, ctrl.Result{RequeueAfter: nomad.RetryAfterOf(err)}, nil)
 	}
 	if err != nil {
 		f := classify(err)

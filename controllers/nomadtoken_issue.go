@@ -25,6 +25,9 @@ import (
 // marker and revokes it instead of leaving an active PAT nobody holds.
 func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string, old fate, out *outcome) error {
 	token := obs.token
+	if err := nomad.Precheck(nc, "create"); err != nil {
+		return err // the connection's breaker or rate limit would refuse it: no intent to write
+	}
 	marker, err := r.recordIntent(ctx, obs, reason, nc.Account(), false)
 	if err != nil {
 		return err
@@ -36,8 +39,8 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 		ExpiresInDays: ptr.To(token.EffectiveExpiresInDays()),
 	})
 	if err != nil {
-		if !nomad.IsTransient(err) {
-			token.Status.PendingIssuance = nil // NOMAD refused: nothing was created
+		if !nomad.IsTransient(err) || nomad.NotSent(err) {
+			token.Status.PendingIssuance = nil // NOMAD refused, or was never asked: nothing was created
 		}
 		return err
 	}
@@ -50,12 +53,19 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, p *plan, out *outcome) error {
 	token := obs.token
 	old := token.Status.TokenID
+	if err := nomad.Precheck(nc, "rotate"); err != nil {
+		return err
+	}
 	if _, err := r.recordIntent(ctx, obs, p.mint, nc.Account(), true); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
 	if err == nil {
 		return r.store(ctx, obs, nc, issued, p.mint, alreadyRevoked, out)
+	}
+	if nomad.NotSent(err) {
+		token.Status.PendingIssuance = nil // the old PAT is untouched: NOMAD was never asked
+		return err
 	}
 	if nomad.IsTransient(err) {
 		// Outcome unknown: pendingIssuance stays, and recovery finds a PAT rotated from old. Until

@@ -53,14 +53,7 @@ func TestCredentialsMovedToAnotherNomadUserReplaceThePATAndNameTheOneLeftBehind(
 	// The team points the connection's credentials Secret at a new bot user; the connection's next
 	// check lists that user's PATs, and the token's PAT is not among them.
 	w.stub.AddUser("bot2", "pw2")
-	creds := &corev1.Secret{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
-		t.Fatal(err)
-	}
-	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
-	if err := w.client.Update(context.Background(), creds); err != nil {
-		t.Fatal(err)
-	}
+	w.moveCredentialsTo(t, "bot2", "pw2")
 	w.recordList(client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil)
 
 	// The old PAT stays queued (only its owner can revoke it), so the token is retried with backoff.
@@ -260,14 +253,7 @@ func TestAClusterNomadConnectionOfTheOwnerRevokesWhatTheMinterCannot(t *testing.
 
 	// The team's connection moves to another bot user, who cannot revoke the first PAT.
 	w.stub.AddUser("bot2", "pw2")
-	creds := &corev1.Secret{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
-		t.Fatal(err)
-	}
-	creds.Data = map[string][]byte{"username": []byte("bot2"), "password": []byte("pw2")}
-	if err := w.client.Update(context.Background(), creds); err != nil {
-		t.Fatal(err)
-	}
+	w.moveCredentialsTo(t, "bot2", "pw2")
 	w.recordList(client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil)
 	if err := w.reconcile(t); err != nil {
 		t.Fatalf("reconcile = %v, want the old PAT revoked through the platform's connection", err)
@@ -276,5 +262,19 @@ func TestAClusterNomadConnectionOfTheOwnerRevokesWhatTheMinterCannot(t *testing.
 	if w.active("bot", first.Status.TokenID) || len(tok.Status.RevokePending) != 0 {
 		t.Fatalf("old PAT active %v, revokePending %v: its owner's ClusterNomadConnection must revoke it",
 			w.active("bot", first.Status.TokenID), tok.Status.RevokePending)
+	}
+}
+
+// moveCredentialsTo points the team's credentials Secret (team-a/bot, used by oasis) at another
+// NOMAD user.
+func (w *crashWorld) moveCredentialsTo(t *testing.T, user, password string) {
+	t.Helper()
+	creds := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "bot"}, creds); err != nil {
+		t.Fatal(err)
+	}
+	creds.Data = map[string][]byte{"username": []byte(user), "password": []byte(password)}
+	if err := w.client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
 	}
 }

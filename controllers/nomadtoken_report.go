@@ -198,6 +198,13 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, obs *observed, err erro
 		// Not NOMAD's doing, and not the user's: the conditions stay as they are.
 		return r.kubernetesError(ctx, err)
 	}
+	if nomad.Deferred(err) {
+		// The connection's own limits held the request back (its slots are busy with other tokens'
+		// calls, or its rate limit): nothing is wrong that anyone should see; come back when it
+		// says. Not an error, so the per-token backoff does not grow while NOMAD is merely busy.
+		log.FromContext(ctx).V(1).Info("NomadToken step deferred by the connection's limits", "message", err.Error())
+		return ctrl.Result{RequeueAfter: nomad.RetryAfterOf(err)}, nil
+	}
 	f := classify(err)
 	st := &token.Status
 	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&

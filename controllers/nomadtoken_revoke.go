@@ -45,7 +45,7 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, obs *observed) r
 			res.expired = append(res.expired, ref.ID)
 			continue
 		}
-		if msg := classify(err).message; msg != ref.LastError {
+		if msg := classify(err).message; msg != ref.LastError && !nomad.Deferred(err) {
 			ref.LastError = msg
 			res.waiting = append(res.waiting, ref)
 		}

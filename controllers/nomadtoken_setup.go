@@ -44,7 +44,9 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.events, &handler.EnqueueRequestForObject{}))
 	}
 	return b.Named("nomadtoken").
-		WithOptions(controller.Options{RateLimiter: nomadBackoff()}).Complete(r)
+		// Several workers, but never two on one NomadToken: the work queue hands a key to one worker
+		// at a time, which is what keeps a token's status writes in order.
+		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).Complete(r)
 }
 
 // enqueueTokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection

@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // The cache's informer lists and watches Secrets: the label selector narrows what it holds, but RBAC
@@ -50,8 +51,29 @@ func nomadBackoff() workqueue.TypedRateLimiter[reconcile.Request] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
 }
 
+// Default worker counts (--max-concurrent-reconciles, --connection-max-concurrent-reconciles). A
+// reconcile spends nearly all its time waiting on the API server or NOMAD, so workers are cheap
+// goroutines, not cores: 16 keep the API server busy on two cores, while each connection's
+// in-flight limit (nomad.DefaultMaxInFlight) keeps one slow NOMAD from holding more than a quarter
+// of them. Connections are few and checked rarely: 4 workers suffice.
+const (
+	DefaultMaxConcurrentReconciles           = 16
+	DefaultConnectionMaxConcurrentReconciles = 4
+)
+
 // Settings are the tunables of the controllers.
 type Settings struct {
+	// MaxConcurrentReconciles is the NomadToken controller's worker count; 0 means
+	// DefaultMaxConcurrentReconciles. controller-runtime never hands one NomadToken to two workers.
+	MaxConcurrentReconciles int
+	// ConnectionMaxConcurrentReconciles is the worker count of each connection controller; 0 means
+	// DefaultConnectionMaxConcurrentReconciles.
+	ConnectionMaxConcurrentReconciles int
+	// NomadGuard protects every connection's client from a slow or dead NOMAD: in-flight limit,
+	// circuit breaker, bounded rate-limit wait (zero fields: nomad's Default* values).
+	NomadGuard nomad.GuardOptions
+	// NomadRequestTimeout bounds each request to NOMAD; 0 means nomad.DefaultRequestTimeout.
+	NomadRequestTimeout  time.Duration
 	VerificationInterval time.Duration
 	UserErrorRetry       time.Duration
 	// RestartTargetsRecheck is how often the opt-in of a NomadToken's restart targets is read again
@@ -89,9 +111,11 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 	if s.Clock == nil {
 		s.Clock = clock.RealClock{}
 	}
+	guard := s.NomadGuard
 	resolver := &connection.Resolver{
-		Reader:                   mgr.GetAPIReader(),
-		Pool:                     &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient},
+		Reader: mgr.GetAPIReader(),
+		Pool: &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient,
+			Guard: &guard, RequestTimeout: s.NomadRequestTimeout},
 		ClusterResourceNamespace: s.ClusterResourceNamespace,
 	}
 	clusterWide := len(s.WatchNamespaces) == 0
@@ -121,6 +145,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 			PATLimit:            s.PATLimit,
 			PATLimitWarning:     s.PATLimitWarning,
 			Namespaces:          s.WatchNamespaces,
+			Workers:             orDefaultInt(s.ConnectionMaxConcurrentReconciles, DefaultConnectionMaxConcurrentReconciles),
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -135,5 +160,14 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Verifier:              verifier,
 		ClusterConnections:    clusterWide,
 		RestartTargetsRecheck: orDefault(s.RestartTargetsRecheck, s.VerificationInterval),
+		Workers:               orDefaultInt(s.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles),
 	}).SetupWithManager(mgr)
+}
+
+// orDefaultInt is n, or def when n is not set (<= 0).
+func orDefaultInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
 }

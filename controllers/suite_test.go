@@ -38,6 +38,9 @@ const manualNamespace = "manual"
 // operatorNamespace plays the operator's own namespace: ClusterNomadConnections' Secrets live there.
 const operatorNamespace = "nomad-operator-system"
 
+// suiteWorkers is the suite manager's NomadToken worker count.
+const suiteWorkers = 8
+
 var (
 	testEnv *envtest.Environment
 	restCfg *rest.Config
@@ -110,6 +113,11 @@ var _ = BeforeSuite(func() {
 		Clock:                 stubClock,
 		// ClusterNomadConnections' Secrets live here, as in the operator's namespace of a cluster.
 		ClusterResourceNamespace: operatorNamespace,
+		// Several workers, as in production, so that the specs run with reconciles of different
+		// tokens interleaved; more than the connections' in-flight limit (nomad.DefaultMaxInFlight),
+		// so that the isolation spec can show a hung NOMAD holding only that many of them.
+		MaxConcurrentReconciles:           suiteWorkers,
+		ConnectionMaxConcurrentReconciles: 2,
 	})).To(Succeed())
 	mgrCache = mgr.GetCache()
 	go func() {

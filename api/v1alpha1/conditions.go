@@ -14,7 +14,9 @@ package v1alpha1
 //   - InvalidScopes, LifetimeExceeded, TokenLimitReached, Forbidden, NomadRejected: NOMAD refused the
 //     request; the message carries NOMAD's own words and what to change. Not retried until the spec,
 //     the connection or its Secret changes.
-//   - NomadUnavailable: NOMAD answered 5xx/429 or not at all; retried with exponential backoff.
+//   - NomadUnavailable: NOMAD answered 5xx/429 or not at all; retried with exponential backoff. While
+//     the connection's circuit breaker is open (consecutive failures), the message says so and no
+//     request is sent until its cool-down ends (docs/performance.md).
 //   - RevokeFailed: on deletion, the PAT could not be revoked; the message says how to proceed.
 //   - RevokedWithoutReplacement: revoke-now revoked the PAT although NOMAD refused (or failed) to mint
 //     its successor; the Secret holds a dead token until a new PAT can be minted. The message carries

@@ -67,6 +67,8 @@ func main() {
 		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
+	var conc concurrency
+	conc.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -87,6 +89,13 @@ func main() {
 		log.Error(nil, "--nomad-pat-limit must be at least 1 and --pat-limit-warning-ratio in (0, 1]", "limit", patLimit, "ratio", patWarning)
 		os.Exit(2)
 	}
+	if err := conc.validate(); err != nil {
+		log.Error(err, "invalid concurrency flags")
+		os.Exit(2)
+	}
+	for _, w := range conc.warnings() {
+		log.Info("concurrency flags defeat their purpose", "warning", w)
+	}
 	if clusterNS == "" {
 		clusterNS = operatorNamespace()
 	}
@@ -95,6 +104,7 @@ func main() {
 		OrphanSweep: controllers.SweepMode(orphanSweep), WatchNamespaces: namespaces,
 		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
 	}
+	conc.settings(&settings)
 	if len(namespaces) > 0 {
 		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
@@ -103,7 +113,9 @@ func main() {
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1alpha1.AddToScheme(scheme))
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg := ctrl.GetConfigOrDie()
+	conc.applyTo(restCfg)
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,

@@ -2,6 +2,7 @@ package connection
 
 import (
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
@@ -30,6 +31,11 @@ type Pool struct {
 	Clock clock.PassiveClock
 	// Log is handed to every client.
 	Log logr.Logger
+	// Guard, when set, gives every client its own in-flight limit and circuit breaker
+	// (nomad.GuardOptions), so that one slow or dead NOMAD holds few reconcile workers.
+	Guard *nomad.GuardOptions
+	// RequestTimeout bounds each request of every client; 0 means nomad.DefaultRequestTimeout.
+	RequestTimeout time.Duration
 
 	mu      sync.Mutex
 	clients map[string]pooled
@@ -63,6 +69,10 @@ func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *
 	cfg.Limiter = rate.NewLimiter(rate.Limit(qps), burst)
 	cfg.Clock = p.Clock
 	cfg.Log = p.Log
+	cfg.Guard = p.Guard
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = p.RequestTimeout
+	}
 	newClient := p.NewClient
 	if newClient == nil {
 		newClient = func(c nomad.Config) (nomad.Client, error) { return nomad.New(c) }

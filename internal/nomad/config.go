@@ -45,6 +45,10 @@ type Config struct {
 	// Limiter, when set, is waited on before every HTTP request (login and detection included).
 	// Share one Limiter between every caller of the same NOMAD connection.
 	Limiter *rate.Limiter
+	// Guard, when set, protects this connection (and the callers sharing it) from a slow or dead
+	// NOMAD: a bound on requests in flight, a circuit breaker, and a bounded wait for Limiter
+	// (guard.go). Without it, Limiter is waited on for as long as RequestTimeout allows.
+	Guard *GuardOptions
 	// RequestTimeout bounds each HTTP exchange (rate-limiter wait included), on top of the caller's
 	// context. Zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -77,6 +81,7 @@ type HTTPClient struct {
 	hc        *http.Client
 	clock     clock.PassiveClock
 	limiter   *rate.Limiter
+	guard     *guard // nil: only limiter
 	timeout   time.Duration
 	userAgent string
 	log       logr.Logger
@@ -153,6 +158,9 @@ func New(cfg Config) (*HTTPClient, error) {
 	}
 	if c.log.GetSink() == nil {
 		c.log = logr.Discard()
+	}
+	if cfg.Guard != nil {
+		c.guard = newGuard(*cfg.Guard, cfg.Limiter)
 	}
 	c.tokens = &tokenSource{c: c}
 	c.paths = newPathResolver(mode)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // maxBodyBytes bounds every answer we read. A V-A list returns every token the user ever had (until
@@ -35,18 +36,87 @@ type reply struct {
 
 func (r *reply) ok() bool { return r.status >= 200 && r.status < 300 }
 
-// roundTrip performs one HTTP exchange: wait for the rate limiter, bound it with RequestTimeout,
-// read the whole answer. Only transport failures are errors here; statuses are the caller's business.
+// roundTrip performs one HTTP exchange: pass the guard (or wait for the rate limiter), bound it with
+// RequestTimeout, read the whole answer. Only transport failures and the guard's refusals are errors
+// here; statuses are the caller's business.
 func (c *HTTPClient) roundTrip(parent context.Context, r request) (*reply, error) {
 	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, c.transportError(parent, r.op, fmt.Errorf("rate limiter: %w", err))
+	if c.guard == nil {
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				return nil, c.transportError(parent, r.op, fmt.Errorf("rate limiter: %w", err))
+			}
 		}
+		return c.exchange(ctx, parent, r)
 	}
+	p, ref, err := c.guard.enter(ctx)
+	switch {
+	case err != nil:
+		return nil, c.transportError(parent, r.op, fmt.Errorf("waiting for a request slot or the rate limiter: %w", err))
+	case ref != nil:
+		return nil, c.refused(r.op, ref)
+	}
+	rep, err := c.exchange(ctx, parent, r)
+	o, detail := c.outcomeOf(parent, r.op, rep, err)
+	p.done(o, detail)
+	return rep, err
+}
 
+// outcomeOf tells the breaker what an admitted exchange says about NOMAD: any answer but a 5xx or
+// 408 means it is alive; no answer (a timeout, a refused or reset connection) or a 5xx counts as a
+// failure, unless the caller gave up.
+func (c *HTTPClient) outcomeOf(parent context.Context, op string, rep *reply, err error) (outcome, string) {
+	switch {
+	case parent.Err() != nil:
+		return neutral, ""
+	case err != nil:
+		var ne *Error
+		if errors.As(err, &ne) && ne.Code != CodeTransient {
+			return neutral, "" // the request could not even be built
+		}
+		return failed, err.Error()
+	case rep.status >= 500 || rep.status == http.StatusRequestTimeout:
+		return failed, c.classify(op, rep).Error()
+	}
+	return answered, ""
+}
+
+// refused is the Transient error of a request the guard did not let out.
+func (c *HTTPClient) refused(op string, ref *refusal) *Error {
+	e := c.newError(op, CodeTransient, 0, ref.detail)
+	e.RetryAfter = max(ref.retryAfter, minRetryAfter)
+	e.cause = ref.cause
+	return e
+}
+
+// minRetryAfter keeps a refusal's RetryAfter positive, so callers always requeue rather than back off.
+const minRetryAfter = 100 * time.Millisecond
+
+// Precheck returns the refusal that a request of op would meet now from the connection's circuit
+// breaker or rate limit, as the same Transient *Error, or nil. It takes nothing and changes
+// nothing: callers ask before work that a refusal would waste (an intent written before a create).
+func (c *HTTPClient) Precheck(op string) error {
+	if c.guard == nil {
+		return nil
+	}
+	if ref := c.guard.precheck(); ref != nil {
+		return c.refused(op, ref)
+	}
+	return nil
+}
+
+// Precheck is c.Precheck(op) for a client that has one (the HTTP client), nil for others.
+func Precheck(c Client, op string) error {
+	if p, ok := c.(interface{ Precheck(string) error }); ok {
+		return p.Precheck(op)
+	}
+	return nil
+}
+
+// exchange sends r and reads the whole answer; ctx carries the request timeout, parent is the caller's.
+func (c *HTTPClient) exchange(ctx, parent context.Context, r request) (*reply, error) {
 	u := c.root + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()

@@ -146,7 +146,7 @@ func (s *Server) adminAuthenticates(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminInjectFault is POST /_stub/faults?op=create&times=1&status=503&retry_after=2s
-// &lose_response=true&delay=1s&hold=200ms&detail=...; times defaults to 1 (-1: until DELETE).
+// &lose_response=true&delay=1s&hold=200ms&hang=true&detail=...; times defaults to 1 (-1: until DELETE).
 func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	op := q.Get("op")
@@ -154,7 +154,7 @@ func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, "op: want one of "+strings.Join(allOps, ", "))
 		return
 	}
-	times, f, err := parseFaultQuery(q.Get("times"), q.Get("status"), q.Get("retry_after"), q.Get("lose_response"), q.Get("delay"), q.Get("hold"))
+	times, f, err := parseFaultQuery(q.Get("times"), q.Get("status"), q.Get("retry_after"), q.Get("lose_response"), q.Get("delay"), q.Get("hold"), q.Get("hang"))
 	if err != "" {
 		writeDetail(w, http.StatusBadRequest, err)
 		return
@@ -164,7 +164,7 @@ func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func parseFaultQuery(times, status, retryAfter, lose, delay, hold string) (int, Fault, string) {
+func parseFaultQuery(times, status, retryAfter, lose, delay, hold, hang string) (int, Fault, string) {
 	var f Fault
 	n := 1
 	var err error
@@ -198,8 +198,13 @@ func parseFaultQuery(times, status, retryAfter, lose, delay, hold string) (int, 
 			return 0, f, "hold: want a Go duration or whole seconds"
 		}
 	}
-	if f.Status == 0 && !f.LoseResponse && f.Delay == 0 && f.Hold == 0 {
-		return 0, f, "a fault needs status, lose_response, delay or hold"
+	if hang != "" {
+		if f.Hang, err = strconv.ParseBool(hang); err != nil {
+			return 0, f, "hang: want true or false"
+		}
+	}
+	if f.Status == 0 && !f.LoseResponse && f.Delay == 0 && f.Hold == 0 && !f.Hang {
+		return 0, f, "a fault needs status, lose_response, delay, hold or hang"
 	}
 	return n, f, ""
 }

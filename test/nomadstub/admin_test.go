@@ -100,7 +100,7 @@ func TestAdminAuthenticatesAndRevoke(t *testing.T) {
 func TestAdminFaults(t *testing.T) {
 	h := newHarness(t)
 	kc := h.botToken()
-	for _, bad := range []string{"op=nope", "op=create&status=abc", "op=create&times=x&status=503", "op=create", "op=create&lose_response=maybe", "op=create&retry_after=x&status=503"} {
+	for _, bad := range []string{"op=nope", "op=create&status=abc", "op=create&times=x&status=503", "op=create", "op=create&lose_response=maybe", "op=create&hang=perhaps", "op=create&retry_after=x&status=503"} {
 		expectStatus(t, adminDo(t, h, http.MethodPost, "faults?"+bad, ""), http.StatusBadRequest)
 	}
 	expectStatus(t, adminDo(t, h, http.MethodPost, "faults?op=create&times=1&status=503&retry_after=2s&detail=down", ""), http.StatusNoContent)
@@ -117,6 +117,11 @@ func TestAdminFaults(t *testing.T) {
 
 	expectStatus(t, adminDo(t, h, http.MethodPost, "faults?op=create&lose_response=true", ""), http.StatusNoContent)
 	if f := h.srv.faults[OpCreate]; len(f) != 1 || !f[0].fault.LoseResponse || f[0].remaining != 1 {
+		t.Fatalf("queued fault = %+v", f)
+	}
+	expectStatus(t, adminDo(t, h, http.MethodDelete, "faults", ""), http.StatusNoContent)
+	expectStatus(t, adminDo(t, h, http.MethodPost, "faults?op=create&times=-1&hang=true", ""), http.StatusNoContent)
+	if f := h.srv.faults[OpCreate]; len(f) != 1 || !f[0].fault.Hang || f[0].remaining != -1 {
 		t.Fatalf("queued fault = %+v", f)
 	}
 }

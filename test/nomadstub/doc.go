@@ -24,7 +24,7 @@
 //	GET    /_stub/state                     users, their PATs (with "active"), config, call counts
 //	POST   /_stub/clock/advance?by=720h     only with an *OffsetClock, else 409
 //	POST   /_stub/authenticates             body: a raw token → {"active": bool}; no side effect
-//	POST   /_stub/faults?op=create&times=1&status=503&retry_after=2s&lose_response=true&delay=1s&hold=200ms&detail=...
+//	POST   /_stub/faults?op=create&times=1&status=503&retry_after=2s&lose_response=true&delay=1s&hold=200ms&hang=true&detail=...
 //	DELETE /_stub/faults
 //	POST   /_stub/revoke?id=...             out-of-band revoke (204, 404 if unknown)
 //	POST   /_stub/prune?id=...              delete the document, as NOMAD's TTL index does

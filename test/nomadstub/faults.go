@@ -1,6 +1,7 @@
 package nomadstub
 
 import (
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,10 @@ type Fault struct {
 	// sending it: a slow way back, the moment when a create has happened and its caller does not yet
 	// hold the raw token. A client that gives up meanwhile gets nothing; the operation stays done.
 	Hold time.Duration
+	// Hang accepts the request and never answers it: a NOMAD that stopped answering. Nothing is
+	// performed; the request stays open until the client gives up, or ReleaseHangs (or ClearFaults)
+	// lets go, which drops the connection without a byte. Other fields are ignored.
+	Hang bool
 }
 
 type faultEntry struct {
@@ -37,11 +42,38 @@ func (s *Server) InjectFault(op string, times int, f Fault) {
 	s.faults[op] = append(s.faults[op], &faultEntry{fault: f, remaining: times})
 }
 
-// ClearFaults removes every pending fault.
+// ClearFaults removes every pending fault and releases the requests a Hang fault holds.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = map[string][]*faultEntry{}
+	s.releaseHangsLocked()
+}
+
+// ReleaseHangs drops the connection of every request a Hang fault holds now; Hang faults still
+// pending keep catching new requests. Call it before closing an httptest.Server, whose Close waits
+// for the requests in flight.
+func (s *Server) ReleaseHangs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseHangsLocked()
+}
+
+func (s *Server) releaseHangsLocked() {
+	if s.hangs != nil {
+		close(s.hangs)
+	}
+	s.hangs = make(chan struct{})
+}
+
+// hangRelease is the channel the requests held by a Hang fault now wait on.
+func (s *Server) hangRelease() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hangs == nil {
+		s.hangs = make(chan struct{})
+	}
+	return s.hangs
 }
 
 // Calls returns how many requests reached each operation's handler, whatever their outcome
@@ -91,6 +123,16 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op string, h op
 	f, ok := s.takeFault(op)
 	if !ok {
 		h(w, r, id)
+		return
+	}
+	if f.Hang {
+		// net/http notices a client that hangs up only once the request body has been read.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-s.hangRelease():
+			dropConnection(w)
+		case <-r.Context().Done():
+		}
 		return
 	}
 	if f.Delay > 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,4 +126,70 @@ func TestFaultForeverUntilCleared(t *testing.T) {
 	expectStatus(t, h.do(http.MethodGet, h.v1("/pats/x"), "", nil), 401)
 	h.srv.ClearFaults()
 	expectStatus(t, h.do(http.MethodGet, h.v1("/pats"), "", nil), 401)
+}
+
+// TestFaultHang: a hanging NOMAD accepts the request and never answers; nothing happens until the
+// client gives up or the hang is released, which drops the connection.
+func TestFaultHang(t *testing.T) {
+	h := newHarness(t)
+	kc := h.botToken()
+	h.srv.InjectFault(OpCreate, -1, Fault{Hang: true})
+	post := func(ctx context.Context) error {
+		raw, _ := json.Marshal(patBody("p", []string{"uploads:read"}, 30))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.v1("/pats"), bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+kc)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := h.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return errors.New("answered " + resp.Status)
+		}
+		return err
+	}
+
+	// Released: every held request loses its connection, without an answer.
+	held := make(chan error, 2)
+	for range 2 {
+		go func() { held <- post(context.Background()) }()
+	}
+	waitInFlight(t, h.srv, OpCreate, 2)
+	h.srv.ReleaseHangs()
+	for range 2 {
+		if err := <-held; err == nil || strings.Contains(err.Error(), "answered") {
+			t.Fatalf("a released hang gave %v, want a dropped connection", err)
+		}
+	}
+
+	// The fault stays: the next request hangs too, until its client gives up.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- post(ctx) }()
+	waitInFlight(t, h.srv, OpCreate, 1)
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the client's cancellation", err)
+	}
+	waitInFlight(t, h.srv, OpCreate, 0)
+
+	// ClearFaults releases a held request and the fault with it.
+	go func() { held <- post(context.Background()) }()
+	waitInFlight(t, h.srv, OpCreate, 1)
+	h.srv.ClearFaults()
+	if err := <-held; err == nil || strings.Contains(err.Error(), "answered") {
+		t.Fatalf("a cleared hang gave %v, want a dropped connection", err)
+	}
+	if n := len(h.srv.PATs(botUser)); n != 0 {
+		t.Fatalf("a hung create stored %d PATs, want none", n)
+	}
+	h.createPAT(kc, patBody("next", []string{"uploads:read"}, 30))
+}
+
+// waitInFlight waits until op has n requests in flight (no timing is asserted: only that it happens).
+func waitInFlight(t *testing.T, s *Server, op string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); s.InFlight()[op] != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in flight = %d, want %d", op, s.InFlight()[op], n)
+		}
+	}
 }

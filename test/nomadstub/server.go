@@ -31,6 +31,7 @@ type Server struct {
 	calls  map[string]int
 	logins map[string]LoginCount // by username
 	faults map[string][]*faultEntry
+	hangs  chan struct{} // closed to release the requests held by Hang faults; nil until needed
 
 	inFlight flightGauge // its own lock; see InFlight
 	requests requestLog  // its own lock; see Requests
