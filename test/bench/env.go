@@ -243,6 +243,15 @@ func (e *env) memory(ctx context.Context) (memory, error) {
 	return memory{rss: float64(rss), heap: m.sum("go_memstats_heap_alloc_bytes", nil)}, nil
 }
 
+// cpu is the manager's CPU time (user + system) so far.
+func (e *env) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", e.mgr.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	return cpuTime(string(b))
+}
+
 // calls sums the stand-ins' request counts per operation (GET /_stub/calls).
 func (e *env) calls(ctx context.Context, stubs []*harness.Stub) (map[string]int, error) {
 	total := map[string]int{}

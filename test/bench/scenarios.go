@@ -132,6 +132,10 @@ func (b *bench) burst(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cpu0, err := b.cpu()
+	if err != nil {
+		return err
+	}
 	logf("burst: creating %d NomadTokens over %d connections with %d goroutines", n, c, b.cfg.createWorkers)
 	start := time.Now()
 	var profiled sync.WaitGroup
@@ -153,6 +157,10 @@ func (b *bench) burst(ctx context.Context) error {
 	if b.cfg.profile > 0 {
 		b.saveProfile(ctx, "heap", "burst-heap.pprof")
 		profiled.Wait()
+	}
+	cpu1, err := b.cpu()
+	if err != nil {
+		return err
 	}
 	end, err := b.memory(ctx)
 	if err != nil {
@@ -184,6 +192,7 @@ func (b *bench) burst(ctx context.Context) error {
 	b.rep.add(s, "other NOMAD calls per token", fmt.Sprintf("%.3f (%s)", float64(others)/float64(n), perOp(d, n, "create")), "")
 	b.rep.add(s, "Kubernetes writes per token (manager)", fmt.Sprintf("%.2f", b.writesPerToken), "")
 	b.rep.add(s, "Kubernetes reads per token (manager; GETs incl. lists/watches)", fmt.Sprintf("%.2f", readsPerToken), "")
+	b.rep.add(s, "manager CPU time during the burst (share of one core)", fmt.Sprintf("%s (%.0f%%)", secs(cpu1-cpu0), 100*(cpu1-cpu0).Seconds()/b.burstTime.Seconds()), "")
 	b.rep.add(s, "manager RSS / Go heap, idle before", fmt.Sprintf("%s / %s", mib(idle.rss), mib(idle.heap)), "")
 	b.rep.add(s, fmt.Sprintf("manager RSS / Go heap at %d tokens", n), fmt.Sprintf("%s / %s", mib(end.rss), mib(end.heap)), "RSS ≤ 128 MiB at 10,000")
 	return nil

@@ -235,6 +235,33 @@ func vmRSS(status string) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS line")
 }
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on every Linux port Go
+// supports.
+const clockTicks = 100
+
+// cpuTime reads the user plus system CPU time from the text of /proc/<pid>/stat. The command
+// name (field 2) is in parentheses and may hold spaces, so fields are counted after its last ')'.
+func cpuTime(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("no command name in %q", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short stat line %q", stat)
+	}
+	var total int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat CPU time %q: %w", v, err)
+		}
+		total += n
+	}
+	return time.Duration(total) * time.Second / clockTicks, nil
+}
+
 // mib formats a byte count as MiB.
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 

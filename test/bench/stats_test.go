@@ -154,3 +154,14 @@ func TestVMRSS(t *testing.T) {
 		t.Error("a status without VmRSS gave no error")
 	}
 }
+
+func TestCPUTime(t *testing.T) {
+	stat := "4242 (my manager) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 50 0 0 20 0 12 0 100 0 0\n"
+	got, err := cpuTime(stat)
+	if err != nil || got != 3*time.Second {
+		t.Errorf("cpuTime = %v, %v; want 3s (250+50 ticks)", got, err)
+	}
+	if _, err := cpuTime("4242 (x) S 1"); err == nil {
+		t.Error("a short line gave no error")
+	}
+}
