@@ -228,6 +228,16 @@ func (e *env) scrape(ctx context.Context) (metrics, error) {
 type memory struct{ rss, heap float64 }
 
 func (e *env) memory(ctx context.Context) (memory, error) {
+	// With pprof, a heap profile with gc=1 runs a garbage collection first, so the heap read below
+	// is what is live rather than wherever the collector happens to be.
+	if e.pprofAddr != "" {
+		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.pprofAddr+"/debug/pprof/heap?gc=1", nil); err == nil {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.mgr.Pid()))
 	if err != nil {
 		return memory{}, err
@@ -241,6 +251,30 @@ func (e *env) memory(ctx context.Context) (memory, error) {
 		return memory{}, err
 	}
 	return memory{rss: float64(rss), heap: m.sum("go_memstats_heap_alloc_bytes", nil)}, nil
+}
+
+// waitIdle waits until the manager's work queues (client-go's workqueue_depth, every controller)
+// have been empty for 3 s in a row, so that a scenario does not measure the previous one's tail.
+// It returns how long that took.
+func (e *env) waitIdle(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var quietSince time.Time
+	err := waitFor(ctx, timeout, "manager work queue", func() (bool, string) {
+		m, err := e.scrape(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		depth := m.sum("workqueue_depth", nil)
+		if depth > 0 {
+			quietSince = time.Time{}
+			return false, fmt.Sprintf("%.0f queued", depth)
+		}
+		if quietSince.IsZero() {
+			quietSince = time.Now()
+		}
+		return time.Since(quietSince) >= 3*time.Second, "empty"
+	})
+	return time.Since(start), err
 }
 
 // cpu is the manager's CPU time (user + system) so far.

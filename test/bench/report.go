@@ -142,6 +142,14 @@ func run(ctx context.Context, cfg config) (err error) {
 			continue
 		}
 		logf("== %s", name)
+		if name != "burst" {
+			waited, err := e.waitIdle(ctx, 15*time.Minute)
+			if err != nil {
+				b.rep.fail(name, err)
+				continue
+			}
+			b.rep.add(name, "(before it) the manager's work queues drained in", secs(waited), "")
+		}
 		if err := steps[name](ctx); err != nil {
 			b.rep.fail(name, err)
 			logf("%s failed: %v", name, err)
