@@ -52,7 +52,7 @@ test: test-unit test-envtest test-e2e test-chaos demo-once ## Every test: unit, 
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
-	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./cmd/...
+	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./test/bench/... ./cmd/...
 
 # go test -fuzz takes one target per package per run, so the targets run one after another. Their
 # seed corpora already run in test-unit; new crashers land in testdata/fuzz/: add them as f.Add seeds.
@@ -89,6 +89,19 @@ test-chaos: envtest build ## The real manager killed with -9 at 5 seeded random 
 chaos: envtest build ## test-chaos with CHAOS_KILLS kills (default 20) and every kill printed; CHAOS_SEED=<seed> replays a schedule.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
 		CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SEED=$(CHAOS_SEED) go test $(GO_TEST_FLAGS) -v -timeout 40m ./test/chaos/... -ginkgo.v $(GINKGO_FLAGS)
+
+##@ Benchmark (not part of `make test`; docs/performance-figures.md explains the figures)
+
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: envtest build ## Load figures (burst of 10,000 tokens over 10 connections, floor, steady, restart, isolation, unrelated Secrets, renewal storm) into bench/results.md; BENCH_FLAGS="-n 500 -c 5 -scenarios burst,floor" for less.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./test/bench $(BENCH_FLAGS)
+
+.PHONY: bench-smoke
+bench-smoke: envtest build ## The benchmark at N=200, C=2 with short windows: checks only that every figure is produced and NOMAD creates equal N.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./test/bench -smoke -n 200 -c 2 -steady 20s -settle 5s \
+		-unrelated 200 -isolation-tokens 1 -out bin/bench-smoke.md $(BENCH_FLAGS)
 
 ##@ Demo
 

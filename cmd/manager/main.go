@@ -22,6 +22,7 @@ func main() {
 	var (
 		metricsAddr     string
 		probeAddr       string
+		pprofAddr       string
 		leaderElect     bool
 		checkInterval   time.Duration
 		userErrorRetry  time.Duration
@@ -39,6 +40,7 @@ func main() {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the net/http/pprof endpoints (/debug/pprof/), e.g. 127.0.0.1:6060; empty or 0 disables them. Never expose it beyond the pod.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
 	flag.DurationVar(&checkInterval, "verification-interval", controllers.DefaultVerificationInterval,
@@ -117,6 +119,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "nomad-token-operator.tokens.nomad-operator.dev",
 		LeaderElectionNamespace: leaderNamespace,
