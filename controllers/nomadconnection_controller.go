@@ -275,12 +275,23 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		// The connection works; the sweep is tried again at the next check.
 		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
+	path = pathInUse(nc, path)
 	st.PATPath = v1alpha1.PATPathMode(path)
 	r.reportPATBudget(conn, len(active))
 	st.ObservedGeneration = gen
 	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, "", nil
+}
+
+// pathInUse is the PAT path nc uses after the list, which proves it: a client built after a restart
+// takes the path from the connection's status without detecting it (nomad.Config.KnownPATPath), and a
+// path NOMAD has since moved is detected again by that list's 404.
+func pathInUse(nc nomad.Client, checked nomad.PATPath) nomad.PATPath {
+	if r, ok := nc.(interface{ ResolvedPATPath() nomad.PATPath }); ok && r.ResolvedPATPath() != "" {
+		return r.ResolvedPATPath()
+	}
+	return checked
 }
 
 // reportPATBudget records how many active PATs the bot account holds, against NOMAD's per-user cap,
