@@ -29,7 +29,8 @@ import (
 // Role in each of them is all the manager needs; nil caches the whole cluster.
 func CacheOptions(syncPeriod time.Duration, namespaces []string) cache.Options {
 	opts := cache.Options{
-		SyncPeriod: &syncPeriod,
+		SyncPeriod:       &syncPeriod,
+		DefaultTransform: trimManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
 			// Namespaces unset: the Secret informers follow DefaultNamespaces like every other.
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})},
