@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -419,10 +420,42 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(r.newConnection(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
-		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
+		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Complete(r)
+}
+
+// dependencyBatch is how long a connection waits after a NomadToken started or stopped depending on
+// it before it is reconciled, so that the events of a burst (10,000 new tokens, a namespace deleted)
+// are taken together: each reconcile lists every token of the connection to hold its Secrets and
+// count its users, and one per event would cost a burst quadratic work. A second is short enough
+// for the in-use hold, which only guards against a deletion of the Secrets.
+const dependencyBatch = time.Second
+
+// batchedEnqueue enqueues the requests mapFn returns after dependencyBatch. The work queue keeps one
+// pending entry per request, at the earliest time asked, so every event within a batch joins it.
+func batchedEnqueue(mapFn handler.MapFunc) handler.EventHandler {
+	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range mapFn(ctx, obj) {
+			q.AddAfter(req, dependencyBatch)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectOld, q)
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
 }
 
 // connectionsOfToken maps a NomadToken to the connections of the served kind it depends on.
