@@ -69,6 +69,7 @@ func main() {
 		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
 	var conc concurrency
 	conc.bind(flag.CommandLine)
+	clockOffset := bindTestingClock(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -105,6 +106,7 @@ func main() {
 		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
 	}
 	conc.settings(&settings)
+	settings.Clock = clockOffset.clock()
 	if len(namespaces) > 0 {
 		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
