@@ -155,7 +155,7 @@ func (b *bench) burst(ctx context.Context) error {
 	ds, _, last := b.track.latencies(b.keys)
 	b.burstTime = last.Sub(start)
 	if b.cfg.profile > 0 {
-		b.saveProfile(ctx, "heap", "burst-heap.pprof")
+		b.saveProfile(ctx, "heap?gc=1", "burst-heap.pprof") // gc=1: what is live now, not as of the last collection
 		profiled.Wait()
 	}
 	cpu1, err := b.cpu()
