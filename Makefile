@@ -7,6 +7,8 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 LOCALBIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL := $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
 GINKGO_FLAGS ?=
 GO_TEST_FLAGS ?= -count=1
 
@@ -48,11 +50,21 @@ envtest: ## Build (once, cached) the etcd, kube-apiserver and kube-controller-ma
 	@hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: test-unit test-envtest test-e2e test-chaos demo-once ## Every test: unit, envtest, e2e with the real binary, chaos, and the demo.
+test: test-unit test-rules test-envtest test-e2e test-chaos demo-once ## Every test: unit, alert rules, envtest, e2e with the real binary, chaos, and the demo.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
-	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./test/bench/... ./cmd/...
+	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./test/bench/... ./test/monitoring/... ./cmd/...
+
+# promtool reads plain rule files, not a PrometheusRule: the test runs on its spec.groups, written
+# next to a copy of the test file so that the test's rule_files entry finds them.
+.PHONY: test-rules
+test-rules: $(PROMTOOL) ## The alerts of config/prometheus/rules.yaml: promtool check rules, and its unit tests (rules_test.yaml).
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	go run ./test/monitoring/rulegroups config/prometheus/rules.yaml > "$$tmp/rules.yaml"; \
+	cp config/prometheus/rules_test.yaml "$$tmp/rules_test.yaml"; \
+	$(PROMTOOL) check rules "$$tmp/rules.yaml"; \
+	cd "$$tmp" && $(PROMTOOL) test rules rules_test.yaml
 
 # go test -fuzz takes one target per package per run, so the targets run one after another. Their
 # seed corpora already run in test-unit; new crashers land in testdata/fuzz/: add them as f.Add seeds.
@@ -112,6 +124,11 @@ demo: build ## Run the operator on a local control plane with the NOMAD stand-in
 .PHONY: demo-once
 demo-once: build ## The demo, then exit 0 after the proof (non-zero on failure), cleaning up.
 	hack/demo.sh --once
+
+$(PROMTOOL):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv $(LOCALBIN)/promtool $(PROMTOOL)
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)

@@ -207,7 +207,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionFalse, v1alpha1.ReasonTLS, "the URL uses https")
 	}
 	notReady := func(reason, msg string) {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		setReadyCondition(&st.Conditions, gen, metav1.ConditionFalse, reason, msg)
 		st.ObservedGeneration = gen
 	}
 
@@ -280,7 +280,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 	st.PATPath = v1alpha1.PATPathMode(path)
 	r.reportPATBudget(conn, len(active))
 	st.ObservedGeneration = gen
-	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
+	setReadyCondition(&st.Conditions, gen, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, "", nil
 }
