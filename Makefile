@@ -7,6 +7,13 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 LOCALBIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+HELM_VERSION ?= v3.22.0
+# helm's own release builds stamp the Kubernetes version of its client-go (1.37 for v3.22.0) as the
+# default that `helm template` and `helm lint` check kubeVersion and deprecated APIs against; a plain
+# `go install` would leave it at 1.20.
+HELM_KUBE_VERSION ?= 1.37
+HELM := $(LOCALBIN)/helm-$(HELM_VERSION)
+CHART := charts/nomad-token-operator
 GINKGO_FLAGS ?=
 GO_TEST_FLAGS ?= -count=1
 
@@ -19,6 +26,10 @@ help: ## Show the targets.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@# The Helm chart carries copies (test/chart fails on a stale one, `make verify` on an uncommitted one).
+	rm -f $(CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/role.yaml $(CHART)/files/manager-rbac.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -50,6 +61,9 @@ envtest: ## Build (once, cached) the etcd, kube-apiserver and kube-controller-ma
 .PHONY: test
 test: test-unit test-envtest test-e2e test-chaos demo-once ## Every test: unit, envtest, e2e with the real binary, chaos, and the demo.
 
+# The chart, as its own prerequisite line so that other test targets merge beside it.
+test: test-chart
+
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
 	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./test/nomadstub/... ./test/harness/... ./test/bench/... ./cmd/...
@@ -76,6 +90,12 @@ test-envtest: envtest ## Controller tests against a real kube-apiserver + etcd a
 test-e2e: envtest build ## The real manager binary against envtest and the stand-in binary.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
 		go test $(GO_TEST_FLAGS) -timeout 10m ./test/e2e/... $(GINKGO_FLAGS)
+
+.PHONY: test-chart
+test-chart: envtest $(HELM) ## helm lint; the chart rendered for several value sets and dry-run applied in restricted namespaces; its CRDs and RBAC equal the generated ones.
+	$(HELM) lint --strict $(CHART)
+	@set -e; for f in test/chart/testdata/values-*.yaml; do $(HELM) lint --strict $(CHART) --values $$f; done
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" HELM_BIN=$(HELM) go test $(GO_TEST_FLAGS) ./test/chart/...
 
 CHAOS_KILLS ?= 20
 CHAOS_SEED ?=
@@ -112,6 +132,18 @@ demo: build ## Run the operator on a local control plane with the NOMAD stand-in
 .PHONY: demo-once
 demo-once: build ## The demo, then exit 0 after the proof (non-zero on failure), cleaning up.
 	hack/demo.sh --once
+
+.PHONY: helm
+helm: $(HELM) ## Build (once, cached) the pinned helm into bin/.
+
+$(HELM):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN)/helm-build go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+		$(foreach pkg,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(pkg).k8sVersionMajor=$(word 1,$(subst ., ,$(HELM_KUBE_VERSION))) \
+		-X helm.sh/helm/v3/$(pkg).k8sVersionMinor=$(word 2,$(subst ., ,$(HELM_KUBE_VERSION))))" \
+		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm-build/helm $(HELM)
+	rmdir $(LOCALBIN)/helm-build
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
