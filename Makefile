@@ -52,6 +52,19 @@ build: ## Build the manager and the NOMAD stand-in into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/nomad-stub ./cmd/nomad-stub
 
+##@ Image (no container engine needed; the Dockerfile is the alternative where one runs)
+
+IMAGE_ARCH ?= $(shell go env GOARCH)
+IMAGE_NAME ?= nomad-token-operator:dev
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
+.PHONY: image
+image: ## The manager image as a docker-archive tarball, bin/image/nomad-token-operator.tar (README "Image" says how to push it).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/image/manager ./cmd/manager
+	go run ./hack/image -binary $(LOCALBIN)/image/manager -out $(LOCALBIN)/image/nomad-token-operator.tar \
+		-arch $(IMAGE_ARCH) -tag $(IMAGE_NAME) -version $(IMAGE_VERSION) -revision $(IMAGE_REVISION)
+
 ##@ Tests
 
 .PHONY: envtest
@@ -61,8 +74,8 @@ envtest: ## Build (once, cached) the etcd, kube-apiserver and kube-controller-ma
 .PHONY: test
 test: test-unit test-envtest test-e2e test-chaos demo-once ## Every test: unit, envtest, e2e with the real binary, chaos, and the demo.
 
-# The chart, as its own prerequisite line so that other test targets merge beside it.
-test: test-chart
+# The chart and the image, as their own prerequisite line so that other test targets merge beside it.
+test: test-chart test-image
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane).
@@ -96,6 +109,10 @@ test-chart: envtest $(HELM) ## helm lint; the chart rendered for several value s
 	$(HELM) lint --strict $(CHART)
 	@set -e; for f in test/chart/testdata/values-*.yaml; do $(HELM) lint --strict $(CHART) --values $$f; done
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" HELM_BIN=$(HELM) go test $(GO_TEST_FLAGS) ./test/chart/...
+
+.PHONY: test-image
+test-image: image ## The image tarball: files, user, entrypoint, the binary runs; its build is reproducible.
+	IMAGE_TAR=$(LOCALBIN)/image/nomad-token-operator.tar go test $(GO_TEST_FLAGS) ./test/image/... ./hack/image/...
 
 CHAOS_KILLS ?= 20
 CHAOS_SEED ?=
