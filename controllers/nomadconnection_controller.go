@@ -420,24 +420,29 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(r.newConnection(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
-		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
+		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken, r.notHoldingYet), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Complete(r)
 }
 
-// dependencyBatch is how long a connection waits after a NomadToken started or stopped depending on
-// it before it is reconciled, so that the events of a burst (10,000 new tokens, a namespace deleted)
-// are taken together: each reconcile lists every token of the connection to hold its Secrets and
-// count its users, and one per event would cost a burst quadratic work. A second is short enough
-// for the in-use hold, which only guards against a deletion of the Secrets.
+// dependencyBatch is how long a connection that already holds its dependents waits after a
+// NomadToken started or stopped depending on it before it is reconciled, so that the events of a
+// burst (10,000 new tokens, a namespace deleted) are taken together: each reconcile lists every token
+// of the connection to count its users and hold its Secrets, and one per event would cost a burst
+// quadratic work.
 const dependencyBatch = time.Second
 
-// batchedEnqueue enqueues the requests mapFn returns after dependencyBatch. The work queue keeps one
-// pending entry per request, at the earliest time asked, so every event within a batch joins it.
-func batchedEnqueue(mapFn handler.MapFunc) handler.EventHandler {
+// batchedEnqueue enqueues the requests mapFn returns after dependencyBatch, or at once when urgent
+// says so. The work queue keeps one pending entry per request, at the earliest time asked, so every
+// event within a batch joins it.
+func batchedEnqueue(mapFn handler.MapFunc, urgent func(context.Context, reconcile.Request) bool) handler.EventHandler {
 	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range mapFn(ctx, obj) {
+			if urgent(ctx, req) {
+				q.Add(req)
+				continue
+			}
 			q.AddAfter(req, dependencyBatch)
 		}
 	}
@@ -456,6 +461,17 @@ func batchedEnqueue(mapFn handler.MapFunc) handler.EventHandler {
 			add(ctx, e.Object, q)
 		},
 	}
+}
+
+// notHoldingYet reports whether the connection does not hold its dependents yet (no in-use
+// finalizer), or is not in the cache. Its first dependent must not wait for a batch: the hold is what
+// keeps a GitOps prune from deleting the connection before the token revoked its PAT through it.
+func (r *NomadConnectionReconciler) notHoldingYet(ctx context.Context, req reconcile.Request) bool {
+	conn := r.newConnection()
+	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
+		return true
+	}
+	return !controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse)
 }
 
 // connectionsOfToken maps a NomadToken to the connections of the served kind it depends on.
