@@ -46,6 +46,11 @@ func newStatusCommand(e *env) *cobra.Command {
 			}
 			if len(names) > 0 {
 				list.Items = slices.DeleteFunc(list.Items, func(t v1alpha1.NomadToken) bool { return !slices.Contains(names, t.Name) })
+				for _, name := range names {
+					if !slices.ContainsFunc(list.Items, func(t v1alpha1.NomadToken) bool { return t.Name == name }) {
+						return fmt.Errorf("nomadtoken %q not found", name)
+					}
+				}
 			}
 			slices.SortFunc(list.Items, func(a, b v1alpha1.NomadToken) int {
 				return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)

@@ -148,6 +148,11 @@ func TestStatusOutputs(t *testing.T) {
 			t.Errorf("not NomadToken b (%v):\n%s", err, out)
 		}
 	})
+	t.Run("a NAME that does not exist is an error", func(t *testing.T) {
+		if _, _, err := runPlugin(t, c, "", "status", "-n", "default", "a", "nope"); err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
+			t.Errorf("err %v", err)
+		}
+	})
 	t.Run("an empty namespace says so", func(t *testing.T) {
 		out, errOut, err := runPlugin(t, c, "", "status", "-n", "empty")
 		if err != nil || out != "" || !strings.Contains(errOut, "No NomadTokens found") {
