@@ -51,9 +51,10 @@ verify: ## Fail if generated files drift, code is not gofmt'ed, or go vet compla
 	hack/verify.sh
 
 .PHONY: build
-build: ## Build the manager and the NOMAD stand-in into bin/.
+build: ## Build the manager, the NOMAD stand-in and the kubectl plugin (kubectl-nomadtoken) into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/nomad-stub ./cmd/nomad-stub
+	go build -o $(LOCALBIN)/kubectl-nomadtoken ./cmd/kubectl-nomadtoken
 
 ##@ Image (no container engine needed; the Dockerfile is the alternative where one runs)
 
@@ -115,7 +116,7 @@ test-envtest: envtest ## Controller tests against a real kube-apiserver + etcd a
 .PHONY: test-e2e
 test-e2e: envtest build ## The real manager binary against envtest and the stand-in binary.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" MANAGER_BIN=$(LOCALBIN)/manager STUB_BIN=$(LOCALBIN)/nomad-stub \
-		go test $(GO_TEST_FLAGS) -timeout 10m ./test/e2e/... $(GINKGO_FLAGS)
+		PLUGIN_BIN=$(LOCALBIN)/kubectl-nomadtoken go test $(GO_TEST_FLAGS) -timeout 10m ./test/e2e/... $(GINKGO_FLAGS)
 
 .PHONY: test-chart
 test-chart: envtest $(HELM) ## helm lint; the chart rendered for several value sets and dry-run applied in restricted namespaces; its CRDs and RBAC equal the generated ones.

@@ -91,6 +91,8 @@ type NomadConnectionReconciler struct {
 	Namespaces []string
 	// Workers is how many connections of this kind are reconciled at once; < 1 means 1.
 	Workers int
+	// Progress, if set, sees each reconcile start and finish (Settings.Progress).
+	Progress ReconcileObserver
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -423,7 +425,7 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken, r.notHoldingYet), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
-		Complete(r)
+		Complete(watchedBy(r, r.Progress))
 }
 
 // dependencyBatch is how long a connection that already holds its dependents waits after a

@@ -47,6 +47,8 @@ type NomadTokenReconciler struct {
 	RestartTargetsRecheck time.Duration
 	// Workers is how many NomadTokens are reconciled at once (never one token twice); < 1 means 1.
 	Workers int
+	// Progress, if set, sees each reconcile start and finish (Settings.Progress).
+	Progress ReconcileObserver
 
 	// holdOffs remembers, per NomadToken, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against

@@ -105,6 +105,8 @@ type Settings struct {
 	// PATLimitWarning is the share of PATLimit at which a connection reports NearPATLimit; 0 means
 	// DefaultPATLimitWarning.
 	PATLimitWarning float64
+	// Progress, if set, sees every reconcile start and finish (the manager's liveness check).
+	Progress ReconcileObserver
 }
 
 // Setup registers both controllers with mgr; they share one pool of NOMAD clients.
@@ -147,6 +149,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 			PATLimitWarning:     s.PATLimitWarning,
 			Namespaces:          s.WatchNamespaces,
 			Workers:             orDefaultInt(s.ConnectionMaxConcurrentReconciles, DefaultConnectionMaxConcurrentReconciles),
+			Progress:            s.Progress,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -162,6 +165,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		ClusterConnections:    clusterWide,
 		RestartTargetsRecheck: orDefault(s.RestartTargetsRecheck, s.VerificationInterval),
 		Workers:               orDefaultInt(s.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles),
+		Progress:              s.Progress,
 	}).SetupWithManager(mgr)
 }
 
