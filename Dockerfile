@@ -1,5 +1,5 @@
 # The manager image that config/manager deploys (controller:latest, /manager, uid 65532).
-# Not built by the tests (these machines run no container engine); build it where one runs:
+# `make image` builds the same image without a container engine (docs/install.md); with one:
 #   docker build -t <registry>/nomad-token-operator:<tag> .
 #   cd config/manager && kustomize edit set image controller=<registry>/nomad-token-operator:<tag>
 FROM golang:1.26 AS build

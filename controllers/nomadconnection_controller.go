@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -93,6 +94,8 @@ type NomadConnectionReconciler struct {
 	Namespaces []string
 	// Workers is how many connections of this kind are reconciled at once; < 1 means 1.
 	Workers int
+	// Progress, if set, sees each reconcile start and finish (Settings.Progress).
+	Progress ReconcileObserver
 
 	// checked remembers, per connection, the last check, so a resync within the check interval (or a
 	// NomadToken event soon after a failed check) costs no NOMAD call. Kept in memory: after a restart one check per connection is cheap.
@@ -209,7 +212,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionFalse, v1alpha1.ReasonTLS, "the URL uses https")
 	}
 	notReady := func(reason, msg string) {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		setReadyCondition(&st.Conditions, gen, metav1.ConditionFalse, reason, msg)
 		st.ObservedGeneration = gen
 	}
 
@@ -278,12 +281,23 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		// The connection works; the sweep is tried again at the next check.
 		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
+	path = pathInUse(nc, path)
 	st.PATPath = v1alpha1.PATPathMode(path)
 	r.reportPATBudget(conn, len(active))
 	st.ObservedGeneration = gen
-	setCondition(&st.Conditions, gen, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonConnected,
+	setReadyCondition(&st.Conditions, gen, metav1.ConditionTrue, v1alpha1.ReasonConnected,
 		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, "", nil
+}
+
+// pathInUse is the PAT path nc uses after the list, which proves it: a client built after a restart
+// takes the path from the connection's status without detecting it (nomad.Config.KnownPATPath), and a
+// path NOMAD has since moved is detected again by that list's 404.
+func pathInUse(nc nomad.Client, checked nomad.PATPath) nomad.PATPath {
+	if r, ok := nc.(interface{ ResolvedPATPath() nomad.PATPath }); ok && r.ResolvedPATPath() != "" {
+		return r.ResolvedPATPath()
+	}
+	return checked
 }
 
 // reportPATBudget records how many active PATs the bot account holds, against NOMAD's per-user cap,
@@ -413,10 +427,58 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(r.newConnection(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
-		Watches(&v1alpha1.NomadToken{}, handler.EnqueueRequestsFromMapFunc(r.connectionsOfToken), builder.WithPredicates(dependencyChanged{})).
+		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken, r.notHoldingYet), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
-		Complete(r)
+		Complete(watchedBy(r, r.Progress))
+}
+
+// dependencyBatch is how long a connection that already holds its dependents waits after a
+// NomadToken started or stopped depending on it before it is reconciled, so that the events of a
+// burst (10,000 new tokens, a namespace deleted) are taken together: each reconcile lists every token
+// of the connection to count its users and hold its Secrets, and one per event would cost a burst
+// quadratic work.
+const dependencyBatch = time.Second
+
+// batchedEnqueue enqueues the requests mapFn returns after dependencyBatch, or at once when urgent
+// says so. The work queue keeps one pending entry per request, at the earliest time asked, so every
+// event within a batch joins it.
+func batchedEnqueue(mapFn handler.MapFunc, urgent func(context.Context, reconcile.Request) bool) handler.EventHandler {
+	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range mapFn(ctx, obj) {
+			if urgent(ctx, req) {
+				q.Add(req)
+				continue
+			}
+			q.AddAfter(req, dependencyBatch)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectOld, q)
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
+}
+
+// notHoldingYet reports whether the connection does not hold its dependents yet (no in-use
+// finalizer), or is not in the cache. Its first dependent must not wait for a batch: the hold is what
+// keeps a GitOps prune from deleting the connection before the token revoked its PAT through it.
+func (r *NomadConnectionReconciler) notHoldingYet(ctx context.Context, req reconcile.Request) bool {
+	conn := r.newConnection()
+	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
+		return true
+	}
+	return !controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse)
 }
 
 // connectionsOfToken maps a NomadToken to the connections of the served kind it depends on.

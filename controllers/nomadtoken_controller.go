@@ -49,6 +49,8 @@ type NomadTokenReconciler struct {
 	Workers int
 	// PATs counts PATs issued, rotated, revoked and given up on; nil means the metrics' counters.
 	PATs PATRecorder
+	// Progress, if set, sees each reconcile start and finish (Settings.Progress).
+	Progress ReconcileObserver
 
 	// holdOffs remembers, per NomadToken, that NOMAD refused its current generation, and until when
 	// not to ask again: resyncs and connection events must not turn into a hot retry loop against

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/controllers"
 	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
 )
 
@@ -156,7 +157,7 @@ var _ = Describe("NomadToken", func() {
 		By("removing a label the operator set, keeping one another tool set")
 		s := secretOf(tok)
 		s.Labels["argocd.argoproj.io/instance"] = "team-a"
-		Expect(k8s.Update(ctx, s)).To(Succeed())
+		Expect(k8s.Update(ctx, s, client.FieldOwner("argocd-controller"))).To(Succeed())
 		tok.Spec.Secret.Labels = nil
 		Expect(k8s.Update(ctx, tok)).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -165,6 +166,13 @@ var _ = Describe("NomadToken", func() {
 			g.Expect(s.Labels).To(HaveKeyWithValue("argocd.argoproj.io/instance", "team-a"))
 			g.Expect(s.Labels).To(HaveKeyWithValue(v1alpha1.LabelManagedBy, v1alpha1.ManagedByValue))
 		}).Should(Succeed())
+		// The cache keeps only the operator's managedFields entries; its write must not send them as
+		// the Secret's whole managedFields, which would erase the other tool's ownership.
+		var managers []string
+		for _, mf := range secretOf(tok).ManagedFields {
+			managers = append(managers, mf.Manager)
+		}
+		Expect(managers).To(ContainElements("argocd-controller", controllers.FieldManager))
 
 		By("moving the Secret to a new name")
 		tok = waitReady(tok)

@@ -159,7 +159,7 @@ func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha
 		s.Labels = map[string]string{}
 	}
 	s.Labels[v1alpha1.LabelRetained] = "true"
-	return r.Update(ctx, s, client.FieldOwner(FieldManager))
+	return r.updateSecret(ctx, s)
 }
 
 // recordRetained notes the PAT that deletionPolicy Retain leaves active in the status of the connection

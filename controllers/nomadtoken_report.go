@@ -263,7 +263,10 @@ func secretConflictMessage(name string) string {
 	return fmt.Sprintf("Secret %q exists and is not owned by this NomadToken; it is never overwritten: delete or rename it, or set spec.secret.name", name)
 }
 
-// setReady sets the NomadToken's Ready condition; only this file calls it.
+// setReady sets the NomadToken's Ready condition, and Reconciling and Stalled with it; only this file
+// calls it. A Stalled verdict is about the current spec, so its generation counts as observed.
 func setReady(token *v1alpha1.NomadToken, status metav1.ConditionStatus, reason, message string) {
-	setCondition(&token.Status.Conditions, token.Generation, v1alpha1.ConditionReady, status, reason, message)
+	if setReadyCondition(&token.Status.Conditions, token.Generation, status, reason, message) {
+		token.Status.ObservedGeneration = token.Generation
+	}
 }

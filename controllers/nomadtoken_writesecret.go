@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -20,7 +21,7 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, r
 	if obs.secret == nil {
 		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
 	} else {
-		err = r.Update(ctx, desired, client.FieldOwner(FieldManager))
+		err = r.updateSecret(ctx, desired)
 	}
 	if err != nil {
 		return err
@@ -34,4 +35,12 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, r
 		obs.previous = nil
 	}
 	return nil
+}
+
+// updateSecret updates s, a changed copy of a cached Secret. The cache keeps only the operator's own
+// managedFields entries (trimManagedFields), and a request's managedFields replace the object's, so
+// they are left out: the server then keeps everyone's and records this write under FieldManager.
+func (r *NomadTokenReconciler) updateSecret(ctx context.Context, s *corev1.Secret) error {
+	s.ManagedFields = nil
+	return r.Update(ctx, s, client.FieldOwner(FieldManager))
 }

@@ -31,7 +31,8 @@ import (
 // Role in each of them is all the manager needs; nil caches the whole cluster.
 func CacheOptions(syncPeriod time.Duration, namespaces []string) cache.Options {
 	opts := cache.Options{
-		SyncPeriod: &syncPeriod,
+		SyncPeriod:       &syncPeriod,
+		DefaultTransform: trimManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
 			// Namespaces unset: the Secret informers follow DefaultNamespaces like every other.
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})},
@@ -106,6 +107,8 @@ type Settings struct {
 	// PATLimitWarning is the share of PATLimit at which a connection reports NearPATLimit; 0 means
 	// DefaultPATLimitWarning.
 	PATLimitWarning float64
+	// Progress, if set, sees every reconcile start and finish (the manager's liveness check).
+	Progress ReconcileObserver
 }
 
 // Setup registers both controllers with mgr; they share one pool of NOMAD clients.
@@ -152,6 +155,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 			PATLimitWarning:     s.PATLimitWarning,
 			Namespaces:          s.WatchNamespaces,
 			Workers:             orDefaultInt(s.ConnectionMaxConcurrentReconciles, DefaultConnectionMaxConcurrentReconciles),
+			Progress:            s.Progress,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -167,6 +171,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		ClusterConnections:    clusterWide,
 		RestartTargetsRecheck: orDefault(s.RestartTargetsRecheck, s.VerificationInterval),
 		Workers:               orDefaultInt(s.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles),
+		Progress:              s.Progress,
 	}).SetupWithManager(mgr)
 }
 

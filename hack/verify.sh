@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Fails when generated files (CRDs, RBAC, deepcopy) drift from the markers, when the install
-# manifests no longer fit the generated RBAC, when Go code is not gofmt'ed, when go.mod/go.sum are
+# Fails when generated files (CRDs, RBAC, deepcopy, and their copies in the Helm chart) drift from
+# the markers, when the install manifests no longer fit the generated RBAC, when Go code is not gofmt'ed, when go.mod/go.sum are
 # untidy, or when go vet complains. CI runs it on every change.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 make --no-print-directory generate manifests >/dev/null
-if ! git diff --exit-code --stat -- api config; then
+if ! git diff --exit-code --stat -- api config charts/nomad-token-operator/crds charts/nomad-token-operator/files; then
   echo "verify: generated files drifted; run 'make generate manifests' and commit the result" >&2
   exit 1
 fi
-untracked=$(git ls-files --others --exclude-standard -- api config/crd config/rbac)
+untracked=$(git ls-files --others --exclude-standard -- api config/crd config/rbac charts/nomad-token-operator/crds)
 if [[ -n "$untracked" ]]; then
   echo "verify: generated files not committed: $untracked" >&2
   exit 1

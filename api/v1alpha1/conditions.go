@@ -29,6 +29,24 @@ package v1alpha1
 // CredentialsInvalid, Unreachable, PATPathNotFound, Forbidden, InvalidCABundle, InvalidSpec.
 const ConditionReady = "Ready"
 
+// ConditionReconciling and ConditionStalled are the standard conditions that GitOps tools read
+// (kstatus, and so Flux; the Argo CD health check in config/argocd), with abnormal-true polarity: they
+// are present only while True. The operator derives both from Ready, in one place
+// (controllers/gitops_status.go), so they never disagree with it:
+//   - Ready=False with a reason that retrying, or another object appearing, can fix (Progressing,
+//     NomadUnavailable, ConnectionNotFound, ConnectionNotReady, SecretNotFound, Unreachable): Reconciling
+//     is True (kstatus InProgress, Argo CD Progressing).
+//   - Ready=False with a reason only a person can fix (a wrong spec, Secret, policy or NOMAD account):
+//     Stalled is True (kstatus Failed, Argo CD Degraded), and status.observedGeneration is the
+//     generation judged, so a tool knows the verdict is about the current spec.
+//   - Ready=True: neither (kstatus Current, Argo CD Healthy).
+//
+// Both carry Ready's reason and message. docs/gitops.md lists every reason's verdict.
+const (
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
 // ConditionInsecureTransport is True on a NomadConnection whose URL is plain http: the bot password,
 // access tokens and raw PATs cross the network unencrypted. Fine for a local Oasis, not elsewhere.
 const ConditionInsecureTransport = "InsecureTransport"

@@ -208,7 +208,8 @@ type NomadTokenStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// observedGeneration is the spec generation last reconciled successfully.
+	// observedGeneration is the spec generation last reconciled successfully, or last found to need a
+	// person (the Stalled condition): the generation the conditions judge.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// tokenID is the id of the current PAT in NOMAD.

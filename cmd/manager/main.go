@@ -9,8 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -38,6 +38,7 @@ func main() {
 		patLimit        int
 		patWarning      float64
 		watchNamespaces string
+		stallTimeout    time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true,
@@ -46,7 +47,8 @@ func main() {
 		"Directory with tls.crt and tls.key for the metrics endpoint (e.g. a cert-manager Certificate's Secret, mounted); empty: a self-signed certificate generated at start.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the net/http/pprof endpoints (/debug/pprof/), e.g. 127.0.0.1:6060; empty or 0 disables them. Never expose it beyond the pod.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica acts at a time.")
+	flag.BoolVar(&leaderElect, "leader-elect", true,
+		"Elect a leader, so that only one replica acts at a time (two would mint two PATs for one token). Outside a pod, also set --leader-election-namespace, or --leader-elect=false for a single manager.")
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
 	flag.DurationVar(&checkInterval, "verification-interval", controllers.DefaultVerificationInterval,
 		"How often each NomadConnection is checked and its tokens verified against NOMAD's list of active PATs (one list call per connection); also how often a NomadToken's restart targets are read again for their opt-in.")
@@ -72,8 +74,11 @@ func main() {
 		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
+	flag.DurationVar(&stallTimeout, "liveness-stall-timeout", DefaultStallTimeout,
+		"/healthz fails when reconciles are running but none has finished for this long (a wedged manager, which the kubelet then restarts); 0: /healthz only answers.")
 	var conc concurrency
 	conc.bind(flag.CommandLine)
+	clockOffset := bindTestingClock(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -110,6 +115,11 @@ func main() {
 		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
 	}
 	conc.settings(&settings)
+	settings.Clock = clockOffset.clock()
+	watchdog := newProgressWatchdog(clock.RealClock{}, stallTimeout)
+	if stallTimeout > 0 {
+		settings.Progress = watchdog
+	}
 	if len(namespaces) > 0 {
 		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
@@ -144,8 +154,7 @@ func main() {
 		log.Error(err, "cannot set up the controllers")
 		os.Exit(1)
 	}
-	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
-	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+	addProbes(mgr, watchdog, stallTimeout > 0)
 	log.Info("starting manager")
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped with an error")

@@ -128,12 +128,24 @@ func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.
 		}
 	}
 	return nomad.Config{
-		URL:      spec.URL,
-		PATPath:  nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
-		Username: string(username),
-		Password: string(password),
-		CABundle: ca,
+		URL:          spec.URL,
+		PATPath:      nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
+		KnownPATPath: knownPATPath(conn),
+		Username:     string(username),
+		Password:     string(password),
+		CABundle:     ca,
 	}, nil
+}
+
+// knownPATPath is the PAT path the connection's status records for its current spec (a URL change
+// makes it stale), so that a new client, after a restart say, need not detect it again. It is no
+// setting: the pool's fingerprint leaves it out, so recording it rebuilds no client.
+func knownPATPath(conn v1alpha1.Connection) nomad.PATPath {
+	st := conn.ConnectionStatus()
+	if st.ObservedGeneration != conn.GetGeneration() {
+		return ""
+	}
+	return nomad.PATPath(st.PATPath)
 }
 
 func (r *Resolver) secret(ctx context.Context, namespace, name, what string) (*corev1.Secret, error) {

@@ -44,8 +44,16 @@ type RequestObserver struct {
 	conn Connection
 }
 
-// ObserverFor returns the observer of conn's client.
-func ObserverFor(conn Connection) *RequestObserver { return &RequestObserver{conn: conn} }
+// ObserverFor returns the observer of conn's client. It also starts conn's logins and PAT counters
+// at 0, so that they exist (and increase() sees their first event) before anything happened: an
+// alert on nomadtoken_pats_revoke_abandoned_total needs the series to be there.
+func ObserverFor(conn Connection) *RequestObserver {
+	l := conn.labels()
+	for _, v := range []*prometheus.CounterVec{loginsTotal, patsIssued, patsRotated, patsRevoked, patsAbandoned} {
+		v.WithLabelValues(l...)
+	}
+	return &RequestObserver{conn: conn}
+}
 
 // Request counts one exchange: status is the HTTP status, 0 when no answer arrived.
 func (o *RequestObserver) Request(operation string, status int, took time.Duration) {

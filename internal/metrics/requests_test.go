@@ -62,8 +62,8 @@ func TestRequestObserverCountsPerConnectionAndForgets(t *testing.T) {
 	if n := seriesOf(t, "obs-a"); n != 0 {
 		t.Errorf("%d series of the forgotten connection remain", n)
 	}
-	if n := seriesOf(t, "obs-b"); n != 2 { // its requests and its latency
-		t.Errorf("%d series of the other connection, want 2", n)
+	if n := seriesOf(t, "obs-b"); n != 7 { // requests, latency, logins and the four PAT counters
+		t.Errorf("%d series of the other connection, want 7", n)
 	}
 }
 

@@ -32,6 +32,11 @@ type Config struct {
 	URL string
 	// PATPath says where the PAT routes live; "" means PATPathAuto.
 	PATPath PATPath
+	// KnownPATPath, for PATPathAuto, is where an earlier client found the PAT routes (a previous
+	// process, as the connection's status records it). It is used without detecting again, so that a
+	// restart costs NOMAD no openapi.json fetch per connection; a wrong one heals itself like a stale
+	// detection: the first PAT route that answers 404 makes the client detect anew.
+	KnownPATPath PATPath
 	// Username and Password are the bot account's, used only for the password grant at /v1/auth/token.
 	Username string
 	Password string
@@ -169,6 +174,9 @@ func New(cfg Config) (*HTTPClient, error) {
 	}
 	c.tokens = &tokenSource{c: c}
 	c.paths = newPathResolver(mode)
+	if mode == PATPathAuto && (cfg.KnownPATPath == PATPathPats || cfg.KnownPATPath == PATPathAuthPats) {
+		c.paths.set(cfg.KnownPATPath)
+	}
 	return c, nil
 }
 

@@ -212,3 +212,39 @@ func TestPATPathRedetection(t *testing.T) {
 			err, f2.hitCount("GET /api/v1/openapi.json"), f2.hitCount("GET /api/v1/pats/"+patID(1)))
 	}
 }
+
+// A path known from an earlier client (the connection's status) is used without detection, and a
+// wrong one heals like a stale detection: the first 404 from a PAT route makes the client detect anew.
+func TestKnownPATPath(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		known       PATPath
+		mode        PATPath
+		wantOpenAPI int // openapi.json fetches after Check and a list
+	}{
+		{name: "right known path: no detection", known: PATPathAuthPats, mode: PATPathAuto, wantOpenAPI: 0},
+		{name: "wrong known path: detected on the first 404", known: PATPathPats, mode: PATPathAuto, wantOpenAPI: 1},
+		{name: "not a path: detected", known: "Bogus", mode: PATPathAuto, wantOpenAPI: 1},
+		{name: "configured path wins over a known one", known: PATPathPats, mode: PATPathAuthPats, wantOpenAPI: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNomad(t)
+			f.handleRaw("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, 200, `{"paths":{"/auth/pats":{}}}`)
+			})
+			f.handle("GET /api/v1/auth/pats", listOK)
+			c, _ := newTestClient(t, f, func(cfg *Config) { cfg.PATPath, cfg.KnownPATPath = tc.mode, tc.known })
+			ctx := context.Background()
+			if _, err := c.Check(ctx); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if _, err := c.List(ctx, ListOptions{State: "active"}); err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if c.ResolvedPATPath() != PATPathAuthPats || f.hitCount("GET /api/v1/openapi.json") != tc.wantOpenAPI {
+				t.Fatalf("path %q, openapi fetched %d times; want AuthPats after %d fetches",
+					c.ResolvedPATPath(), f.hitCount("GET /api/v1/openapi.json"), tc.wantOpenAPI)
+			}
+		})
+	}
+}

@@ -46,6 +46,8 @@ type env struct {
 	managerFlags map[string]bool
 	// starts counts manager starts; each appends to manager.log.
 	starts int
+	// clockOffset is how far the storm moved every stand-in's clock, and so the manager's.
+	clockOffset time.Duration
 }
 
 func newEnv(ctx context.Context, cfg config) (*env, error) {
@@ -158,6 +160,9 @@ func (e *env) startManager(ctx context.Context, extra ...string) error {
 	}
 	if e.managerFlags["max-concurrent-reconciles"] {
 		args = append(args, "--max-concurrent-reconciles="+strconv.Itoa(e.cfg.workers))
+	}
+	if e.clockOffset != 0 {
+		args = append(args, "--testing-clock-offset="+e.clockOffset.String())
 	}
 	args = append(append(args, e.cfg.managerArgs...), extra...)
 	e.starts++

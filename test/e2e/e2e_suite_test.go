@@ -7,7 +7,7 @@
 //
 // or, after `make build`:
 //
-//	KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh) MANAGER_BIN=$PWD/bin/manager STUB_BIN=$PWD/bin/nomad-stub \
+//	KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh) MANAGER_BIN=$PWD/bin/manager STUB_BIN=$PWD/bin/nomad-stub PLUGIN_BIN=$PWD/bin/kubectl-nomadtoken \
 //	  go test -count=1 ./test/e2e/...
 //
 // The logs of the manager, the stand-in and kube-controller-manager are kept (their directory is printed) when a spec fails

@@ -29,7 +29,7 @@ import (
 // The real manager serves its metrics over HTTPS to those the API server authenticates and
 // authorizes, and they describe the tokens as their status does while one issues and rotates.
 var _ = Describe("Metrics endpoint", Ordered, func() {
-	const ns = "metrics"
+	const ns = "metrics-secure" // not "metrics": metrics_names_test.go has that tenant
 	var (
 		t          *tenant
 		key        client.ObjectKey

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,6 +42,12 @@ func StartManager(ctx context.Context, o ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	probeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// The manager elects a leader by default, which outside a pod needs a lease namespace: a test
+	// that wants election says so (--leader-elect and --leader-election-namespace); others run one
+	// manager without.
+	if !slices.ContainsFunc(o.Args, func(a string) bool { return a == "--leader-elect" || strings.HasPrefix(a, "--leader-elect=") }) {
+		o.Args = append([]string{"--leader-elect=false"}, o.Args...)
+	}
 	args := append([]string{
 		"--kubeconfig=" + o.Kubeconfig,
 		"--metrics-bind-address=0",

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/harness"
+	"github.com/nomad-operator/nomad-token-operator/test/monitoring"
+)
+
+// The alerts and the dashboard are only as good as the names they query: a renamed metric makes an
+// alert silently never fire. Their names are checked against a scrape of the real manager, after it
+// issued, rotated and revoked a PAT, so that the token, connection and counter series exist.
+var _ = Describe("The metrics that the alerts and the dashboard use", Ordered, func() {
+	It("are all exported by the manager", func(ctx SpecContext) {
+		var used []string
+		for _, f := range []string{"config/prometheus/rules.yaml", "config/grafana/nomad-token-operator.json"} {
+			data, err := os.ReadFile(filepath.Join(repoRoot, f))
+			Expect(err).NotTo(HaveOccurred())
+			var exprs []string
+			if strings.HasSuffix(f, ".json") {
+				exprs, err = monitoring.DashboardExpressions(data)
+			} else {
+				var pr *monitoring.PrometheusRule
+				if pr, err = monitoring.ParsePrometheusRule(data); err == nil {
+					exprs = pr.Expressions()
+				}
+			}
+			Expect(err).NotTo(HaveOccurred(), f)
+			for _, e := range exprs {
+				used = append(used, monitoring.MetricNames(e)...)
+			}
+		}
+		Expect(used).NotTo(BeEmpty())
+
+		By("running a manager with plain-HTTP metrics instead of the suite's")
+		stopSuiteManager()
+		DeferCleanup(startSuiteManager) // runs last: after this spec's manager stopped
+		addr := freeLoopbackAddr()
+		args := []string{"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
+			"--verification-interval=" + verificationInterval.String(), "--metrics-bind-address=" + addr}
+		if managerHasFlag("metrics-secure") {
+			args = append(args, "--metrics-secure=false")
+		}
+		m, err := harness.StartManager(ctx, harness.ManagerOptions{
+			Bin:        os.Getenv("MANAGER_BIN"),
+			Kubeconfig: managerKubeconfig,
+			LogPath:    filepath.Join(workDir, "manager-metrics.log"),
+			Args:       args,
+		})
+		succeed(err)
+		DeferCleanup(func() { Expect(m.Stop(20 * time.Second)).To(Succeed()) })
+
+		By("issuing a PAT, rotating it and revoking the replaced one")
+		t := newTenant(ctx, "metrics")
+		key := t.createToken(ctx, "scraped", v1alpha1.Rotation{GracePeriod: &metav1.Duration{}})
+		first := waitReady(ctx, key).Status.TokenID
+		Expect(controlPl.Client.Patch(ctx, &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}},
+			client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"metrics"}}}`, v1alpha1.AnnotationRotate)))).To(Succeed())
+		eventually(ctx, func(g Gomega) {
+			var tok v1alpha1.NomadToken
+			g.Expect(controlPl.Client.Get(ctx, key, &tok)).To(Succeed())
+			g.Expect(readyOf(tok.Status.Conditions).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(tok.Status.TokenID).NotTo(Equal(first))
+			g.Expect(tok.Status.RevokePending).To(BeEmpty())
+			g.Expect(tok.Status.PreviousTokenID).To(BeEmpty(), "the replaced PAT is revoked")
+		}).Should(Succeed())
+
+		By("scraping /metrics until every name is there")
+		var missing []string
+		eventually(ctx, func(g Gomega) {
+			body, err := scrape(ctx, addr)
+			g.Expect(err).NotTo(HaveOccurred())
+			missing = monitoring.Missing(used, monitoring.ExposedNames(body))
+			g.Expect(missing).To(BeEmpty(), "used in config/prometheus/rules.yaml or config/grafana/nomad-token-operator.json, not exported by the manager")
+		}).Should(Succeed())
+	})
+})
+
+// managerHasFlag reports whether the manager binary defines --name (from its -h output).
+func managerHasFlag(name string) bool {
+	out, _ := exec.Command(os.Getenv("MANAGER_BIN"), "-h").CombinedOutput() // -h exits non-zero
+	return strings.Contains(string(out), "-"+name+" ") || strings.Contains(string(out), "-"+name+"\n")
+}
+
+// freeLoopbackAddr is 127.0.0.1 with a port the kernel says is free.
+func freeLoopbackAddr() string {
+	GinkgoHelper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func scrape(ctx context.Context, addr string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/harness"
+)
+
+// A restarted manager finds everything as it left it: it logs in and lists each connection's PATs
+// once (the verification a new process owes its tokens), and makes no other NOMAD call and no write.
+// In particular it does not detect the PAT path again: the connection's status says where it is.
+// The connection talks to a stand-in of its own, so that the calls counted are its calls only.
+var _ = Describe("a manager restart in the steady state", func() {
+	It("costs one login and one list per connection, and no Kubernetes write", func(ctx SpecContext) {
+		c := controlPl.Client
+		dir := filepath.Join(workDir, "restart-steady")
+		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		own, err := harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: dir})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
+
+		ns := "restart-steady"
+		_, _, conn, err := harness.CreateTenant(ctx, c, own, ns)
+		Expect(err).NotTo(HaveOccurred())
+		deleteNamespaceAtCleanup(ns)
+		var keys []client.ObjectKey
+		for _, name := range []string{"a", "b", "c"} {
+			tok := harness.NomadToken(ns, name, conn.Name, v1alpha1.Rotation{})
+			Expect(c.Create(ctx, tok)).To(Succeed())
+			keys = append(keys, client.ObjectKeyFromObject(tok))
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
+				awaitNotFound(ctx, client.ObjectKeyFromObject(tok), &v1alpha1.NomadToken{}, teardownPatience)
+			})
+		}
+		for _, key := range keys {
+			waitReady(ctx, key)
+		}
+		connKey := client.ObjectKeyFromObject(conn)
+		eventually(ctx, func(g Gomega) {
+			g.Expect(c.Get(ctx, connKey, conn)).To(Succeed())
+			g.Expect(conn.Status.PATPath).NotTo(BeEmpty())
+			g.Expect(conn.Status.NomadTokens).To(HaveValue(BeEquivalentTo(len(keys))))
+		}).Should(Succeed())
+		// Let the verification that follows the issuances land, so that the snapshot is the steady state.
+		time.Sleep(verificationInterval + time.Second)
+
+		before := snapshotStates(ctx, connKey, keys)
+		calls, err := own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("restarting the manager")
+		stopSuiteManager()
+		startSuiteManager(ctx)
+
+		By("waiting for the restarted manager's first verification of the connection")
+		eventually(ctx, func(g Gomega) {
+			now, err := own.Calls(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(now["list"]).To(BeNumerically(">", calls["list"]))
+		}).Should(Succeed())
+		// A verification interval more: writes that follow the first check would show by then.
+		time.Sleep(verificationInterval + time.Second)
+
+		now := snapshotStates(ctx, connKey, keys)
+		for key, was := range before {
+			Expect(now[key].ResourceVersion).To(Equal(was.ResourceVersion), "%s was written after the restart:\nbefore %s\nafter  %s", key, was.Status, now[key].Status)
+		}
+		after, err := own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		for op, n := range after {
+			if op == "login" || op == "list" {
+				continue
+			}
+			Expect(n-calls[op]).To(BeZero(), "NOMAD %s calls after the restart", op)
+		}
+		Expect(after["login"]-calls["login"]).To(Equal(1), "the restarted manager logs in once")
+	})
+})
+
+// objectState is what a restart must not change of an object: its resourceVersion, and its status
+// (to show what changed when it did).
+type objectState struct {
+	ResourceVersion string
+	Status          string
+}
+
+// snapshotStates reads the connection, the tokens and their Secrets straight from the API server.
+func snapshotStates(ctx SpecContext, connKey client.ObjectKey, tokens []client.ObjectKey) map[string]objectState {
+	GinkgoHelper()
+	c := controlPl.Client
+	out := map[string]objectState{}
+	put := func(what string, obj client.Object, status any) {
+		b, err := json.Marshal(status)
+		Expect(err).NotTo(HaveOccurred())
+		out[what+" "+client.ObjectKeyFromObject(obj).String()] = objectState{ResourceVersion: obj.GetResourceVersion(), Status: string(b)}
+	}
+	conn := &v1alpha1.NomadConnection{}
+	Expect(c.Get(ctx, connKey, conn)).To(Succeed())
+	put("NomadConnection", conn, conn.Status)
+	for _, key := range tokens {
+		tok := &v1alpha1.NomadToken{}
+		Expect(c.Get(ctx, key, tok)).To(Succeed())
+		put("NomadToken", tok, tok.Status)
+		s := &corev1.Secret{}
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: tok.EffectiveSecretName()}, s)).To(Succeed())
+		put("Secret", s, metav1.ObjectMeta{Labels: s.Labels, Annotations: s.Annotations})
+	}
+	return out
+}
