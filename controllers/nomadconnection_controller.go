@@ -32,6 +32,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/internal/metrics"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
@@ -57,6 +58,8 @@ const (
 // instance serves each kind: NomadConnection and ClusterNomadConnection.
 type NomadConnectionReconciler struct {
 	client.Client
+	// PATs counts the orphans the sweep revokes; nil means the metrics' counters.
+	PATs PATRecorder
 	// Kind is the connection kind served: v1alpha1.KindNomadConnection ("" too) or
 	// v1alpha1.KindClusterNomadConnection.
 	Kind string
@@ -402,6 +405,8 @@ func checkKeyOf(conn v1alpha1.Connection) checkKey {
 // forget drops everything kept in memory for a connection that is gone.
 func (r *NomadConnectionReconciler) forget(key types.NamespacedName) {
 	r.Resolver.Pool.ForgetConnection(key)
+	// Its request and PAT counters go too: series of deleted objects disappear.
+	metrics.ForgetConnection(metrics.ConnectionNamed(key.Namespace, key.Name))
 	r.checked.Delete(key)
 	if r.Verifier != nil {
 		r.Verifier.forget(key)

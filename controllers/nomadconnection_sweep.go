@@ -151,6 +151,7 @@ func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn v1alp
 			if err := nc.Revoke(ctx, p.ID); err != nil {
 				return err
 			}
+			r.pats().Revoked(metricsConnection(conn), 1)
 			log.FromContext(ctx).Info("revoked orphaned PAT", "tokenID", p.ID)
 			r.event(conn, corev1.EventTypeNormal, v1alpha1.EventOrphanRevoked, "Sweep",
 				fmt.Sprintf("Revoked PAT %s (%q): it carries this operator's marker but no NomadToken accounts for it", p.ID, p.Name))

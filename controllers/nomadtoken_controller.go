@@ -47,6 +47,8 @@ type NomadTokenReconciler struct {
 	RestartTargetsRecheck time.Duration
 	// Workers is how many NomadTokens are reconciled at once (never one token twice); < 1 means 1.
 	Workers int
+	// PATs counts PATs issued, rotated, revoked and given up on; nil means the metrics' counters.
+	PATs PATRecorder
 	// Progress, if set, sees each reconcile start and finish (Settings.Progress).
 	Progress ReconcileObserver
 

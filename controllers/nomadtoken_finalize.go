@@ -85,6 +85,11 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 	if err != nil && (st.ExpiresAt == nil || !obs.now.After(st.ExpiresAt.Add(expirySkew))) {
 		return err // still alive: deletion waits (an expired PAT needs no revocation)
 	}
+	if minted := connectionOf(token.Namespace, currentMinter(token).connection); err == nil {
+		r.pats().Revoked(minted, 1)
+	} else {
+		r.pats().RevokeAbandoned(minted, 1) // expired: the finalizer goes without a revoke
+	}
 	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
 	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventRevoked, "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
 	return nil
@@ -120,6 +125,8 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 	var ids []string
 	for _, ref := range st.RevokePending {
 		ids = append(ids, ref.ID)
+		// The NomadToken goes with them still queued: nobody will try again.
+		r.pats().RevokeAbandoned(connectionOf(token.Namespace, orSpecConnection(token, ref.ConnectionName)), 1)
 	}
 	if st.PendingIssuance != nil {
 		ids = append(ids, "a PAT marked "+st.PendingIssuance.Marker+" in its description, if NOMAD created it")

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -15,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/connection"
+	"github.com/nomad-operator/nomad-token-operator/internal/metrics"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
@@ -118,12 +120,16 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 	resolver := &connection.Resolver{
 		Reader: mgr.GetAPIReader(),
 		Pool: &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient,
-			Guard: &guard, RequestTimeout: s.NomadRequestTimeout},
+			Guard: &guard, RequestTimeout: s.NomadRequestTimeout, Observer: requestObserver},
 		ClusterResourceNamespace: s.ClusterResourceNamespace,
 	}
 	clusterWide := len(s.WatchNamespaces) == 0
 	if clusterWide && s.ClusterResourceNamespace == "" {
 		return errors.New("ClusterNomadConnections need a cluster resource namespace (--cluster-resource-namespace, default the pod's namespace)")
+	}
+	// The state gauges read the manager's cache at scrape time (internal/metrics/state.go).
+	if err := metrics.RegisterStateCollector(metrics.NewStateCollector(mgr.GetClient(), clusterWide)); err != nil {
+		return err
 	}
 	verifier := NewVerifier(s.LastUsedGranularity)
 	recorder := mgr.GetEventRecorder("nomad-token-operator")
@@ -167,6 +173,11 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Workers:               orDefaultInt(s.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles),
 		Progress:              s.Progress,
 	}).SetupWithManager(mgr)
+}
+
+// requestObserver counts the requests of the client of the connection named name.
+func requestObserver(name types.NamespacedName) nomad.Observer {
+	return metrics.ObserverFor(metrics.ConnectionNamed(name.Namespace, name.Name))
 }
 
 // orDefaultInt is n, or def when n is not set (<= 0).

@@ -36,6 +36,10 @@ type Pool struct {
 	Guard *nomad.GuardOptions
 	// RequestTimeout bounds each request of every client; 0 means nomad.DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Observer, when set, gives the client of the connection named name the observer of its
+	// requests (the operator's metrics): built with the client, so every request is counted for
+	// the connection it was sent for.
+	Observer func(name types.NamespacedName) nomad.Observer
 
 	mu      sync.Mutex
 	clients map[string]pooled
@@ -70,6 +74,9 @@ func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *
 	cfg.Clock = p.Clock
 	cfg.Log = p.Log
 	cfg.Guard = p.Guard
+	if p.Observer != nil {
+		cfg.Observer = p.Observer(name)
+	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = p.RequestTimeout
 	}

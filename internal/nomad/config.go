@@ -61,6 +61,9 @@ type Config struct {
 	UserAgent string
 	// Log receives structured, token-free logs (logins, path detection). Zero value discards.
 	Log logr.Logger
+	// Observer, when set, is told about every request sent and every login (the operator's
+	// metrics); it belongs to this connection alone.
+	Observer Observer
 }
 
 // String hides the password, so logging a Config by accident cannot leak it.
@@ -90,6 +93,7 @@ type HTTPClient struct {
 	timeout   time.Duration
 	userAgent string
 	log       logr.Logger
+	observer  Observer // nil: none
 
 	tokens *tokenSource
 	paths  *pathResolver
@@ -151,6 +155,7 @@ func New(cfg Config) (*HTTPClient, error) {
 		timeout:   cfg.RequestTimeout,
 		userAgent: cfg.UserAgent,
 		log:       cfg.Log,
+		observer:  cfg.Observer,
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}

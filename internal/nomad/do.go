@@ -49,7 +49,7 @@ func (c *HTTPClient) roundTrip(parent context.Context, r request) (*reply, error
 				return nil, c.transportError(parent, r.op, fmt.Errorf("rate limiter: %w", err))
 			}
 		}
-		return c.exchange(ctx, parent, r)
+		return c.observedExchange(ctx, parent, r)
 	}
 	p, ref, err := c.guard.enter(ctx)
 	switch {
@@ -58,7 +58,7 @@ func (c *HTTPClient) roundTrip(parent context.Context, r request) (*reply, error
 	case ref != nil:
 		return nil, c.refused(r.op, ref)
 	}
-	rep, err := c.exchange(ctx, parent, r)
+	rep, err := c.observedExchange(ctx, parent, r)
 	o, detail := c.outcomeOf(parent, r.op, rep, err)
 	p.done(o, detail)
 	return rep, err

@@ -149,10 +149,13 @@ func (c *HTTPClient) probePATPath(ctx context.Context, p PATPath) error {
 	return err
 }
 
+// openAPIPath is NOMAD's OpenAPI document, below the API root.
+const openAPIPath = "/v1/openapi.json"
+
 // pathFromOpenAPI returns the PAT path listed in {root}/v1/openapi.json, or "" when the document is
 // unavailable, unreadable or lists neither. The documented /pats wins when both are listed.
 func (c *HTTPClient) pathFromOpenAPI(ctx context.Context) PATPath {
-	rep, err := c.roundTrip(ctx, request{op: opDetect, method: http.MethodGet, path: "/v1/openapi.json"})
+	rep, err := c.roundTrip(ctx, request{op: opDetect, method: http.MethodGet, path: openAPIPath})
 	if err != nil || !rep.ok() {
 		c.log.V(1).Info("NOMAD openapi.json unavailable; probing the PAT path instead")
 		return ""

@@ -152,6 +152,9 @@ func (c *HTTPClient) passwordGrant(ctx context.Context) (tok string, refreshAt, 
 		lifetime = time.Duration(min(*tr.ExpiresIn, maxAccessTokenLifetime.Seconds()) * float64(time.Second))
 	}
 	margin := max(minRefreshMargin, lifetime/10)
+	if c.observer != nil {
+		c.observer.LoggedIn()
+	}
 	c.log.V(1).Info("logged in to NOMAD", "user", c.username, "expiresIn", lifetime)
 	return tr.AccessToken, start.Add(lifetime - margin), start.Add(lifetime), nil
 }

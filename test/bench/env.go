@@ -149,7 +149,7 @@ func (e *env) startManager(ctx context.Context, extra ...string) error {
 		return err
 	}
 	e.metricsAddr = "127.0.0.1:" + strconv.Itoa(mp)
-	args := []string{"--metrics-bind-address=" + e.metricsAddr, "--nomad-pat-limit=" + strconv.Itoa(2*e.cfg.n/e.cfg.c+100)}
+	args := []string{"--metrics-bind-address=" + e.metricsAddr, "--metrics-secure=false", "--nomad-pat-limit=" + strconv.Itoa(2*e.cfg.n/e.cfg.c+100)}
 	if e.managerFlags["pprof-bind-address"] {
 		pp, err := freePort()
 		if err != nil {

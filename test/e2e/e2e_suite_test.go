@@ -17,6 +17,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,6 +49,8 @@ var (
 	// the objects to itself stops it and starts it again (stopSuiteManager, startSuiteManager).
 	manager           *harness.Manager
 	managerKubeconfig string
+	// metricsAddr is where the suite's manager serves its metrics (host:port, HTTPS).
+	metricsAddr string
 	// anyFailure keeps the logs for a look afterwards; so does a setup that never finished.
 	anyFailure bool
 	setUp      bool
@@ -122,6 +125,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 // startSuiteManager starts the suite's manager, appending to manager.log.
 func startSuiteManager(ctx context.Context) {
 	GinkgoHelper()
+	// Metrics as deployed: HTTPS behind the API server's authentication and authorization, here on
+	// a free loopback port (metrics_test.go scrapes it).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	succeed(err)
+	metricsAddr = ln.Addr().String()
+	succeed(ln.Close())
 	m, err := harness.StartManager(ctx, harness.ManagerOptions{
 		Bin:        os.Getenv("MANAGER_BIN"),
 		Kubeconfig: managerKubeconfig,
@@ -132,6 +141,8 @@ func startSuiteManager(ctx context.Context) {
 			// Debug level, so that the log scan also covers what an operator would turn on to debug.
 			"--zap-log-level=debug",
 			"--verification-interval=" + verificationInterval.String(),
+			// After StartManager's --metrics-bind-address=0: the last one counts.
+			"--metrics-bind-address=" + metricsAddr, "--metrics-secure=true",
 		},
 	})
 	succeed(err)
