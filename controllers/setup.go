@@ -128,7 +128,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		return errors.New("ClusterNomadConnections need a cluster resource namespace (--cluster-resource-namespace, default the pod's namespace)")
 	}
 	// The state gauges read the manager's cache at scrape time (internal/metrics/state.go).
-	if err := metrics.RegisterStateCollector(metrics.NewStateCollector(mgr.GetClient(), clusterWide)); err != nil {
+	if err := metrics.RegisterStateCollector(metrics.NewStateCollector(mgr.GetClient(), clusterWide).OnlyWhenLeading(mgr.Elected())); err != nil {
 		return err
 	}
 	verifier := NewVerifier(s.LastUsedGranularity)

@@ -52,6 +52,16 @@ type StateCollector struct {
 	clusterConnections bool
 	// timeout bounds the lists of one scrape: a cache that has not synced yet blocks List.
 	timeout time.Duration
+	// elected, when set, is closed once this replica leads (the manager's Elected()). Until then
+	// Collect exports nothing: a standby's cache holds the same objects, and two replicas exporting
+	// them would double every sum and fire every alert once per pod.
+	elected <-chan struct{}
+}
+
+// OnlyWhenLeading makes c export nothing until elected is closed, and returns c.
+func (c *StateCollector) OnlyWhenLeading(elected <-chan struct{}) *StateCollector {
+	c.elected = elected
+	return c
 }
 
 // NewStateCollector returns a collector over reader. clusterConnections says whether
@@ -88,6 +98,13 @@ func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.elected != nil {
+		select {
+		case <-c.elected:
+		default:
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	// The cache's objects are shared: read them, never change them.

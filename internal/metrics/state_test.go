@@ -164,3 +164,19 @@ func TestStateCollectorLabelsCarryNoToken(t *testing.T) {
 		}
 	}
 }
+
+// A standby replica exports no state: its cache holds the same objects as the leader's.
+func TestStateCollectorExportsOnlyWhileLeading(t *testing.T) {
+	cluster := &v1alpha1.ClusterNomadConnection{ObjectMeta: metav1.ObjectMeta{Name: "central"}}
+	var listed []string
+	spy := listSpy{Client: fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(cluster).Build(), listed: &listed}
+	elected := make(chan struct{})
+	col := NewStateCollector(spy, true).OnlyWhenLeading(elected)
+	if n := testutil.CollectAndCount(col); n != 0 || len(listed) != 0 {
+		t.Fatalf("standby: %d series, lists %q; want none", n, listed)
+	}
+	close(elected)
+	if n := testutil.CollectAndCount(col); n != 3 {
+		t.Fatalf("leader: %d series, want 3", n)
+	}
+}
