@@ -430,7 +430,7 @@ func (r *NomadConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.NomadToken{}, batchedEnqueue(r.connectionsOfToken, r.notHoldingYet), builder.WithPredicates(dependencyChanged{})).
 		Named(strings.ToLower(r.newConnection().ConnectionKind())).
 		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).
-		Complete(watchedBy(r, r.Progress))
+		Complete(watchedBy(r, r.Progress, strings.ToLower(r.newConnection().ConnectionKind())))
 }
 
 // dependencyBatch is how long a connection that already holds its dependents waits after a

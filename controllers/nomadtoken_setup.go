@@ -46,7 +46,7 @@ func (r *NomadTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Named("nomadtoken").
 		// Several workers, but never two on one NomadToken: the work queue hands a key to one worker
 		// at a time, which is what keeps a token's status writes in order.
-		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).Complete(watchedBy(r, r.Progress))
+		WithOptions(controller.Options{RateLimiter: nomadBackoff(), MaxConcurrentReconciles: max(r.Workers, 1)}).Complete(watchedBy(r, r.Progress, "nomadtoken"))
 }
 
 // enqueueTokensOfConnection maps a connection to the NomadTokens that depend on it, so that a connection

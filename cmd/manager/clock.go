@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -18,6 +19,14 @@ func bindTestingClock(fs *flag.FlagSet) *testingClockOffset {
 	fs.DurationVar((*time.Duration)(&o), "testing-clock-offset", 0,
 		"TESTING ONLY (the benchmark's renewal storm): run the operator's clock this far ahead of real time. Never set it in production.")
 	return &o
+}
+
+// validate refuses a negative offset: a clock behind NOMAD's would renew late, after PATs expired.
+func (o testingClockOffset) validate() error {
+	if o < 0 {
+		return fmt.Errorf("--testing-clock-offset must not be negative, not %s", time.Duration(o))
+	}
+	return nil
 }
 
 // clock is the operator's clock: the real one, or the real one plus the offset.

@@ -21,3 +21,14 @@ func TestTestingClockOffset(t *testing.T) {
 		t.Fatalf("clock is %s ahead, want 720h", ahead)
 	}
 }
+
+func TestTestingClockOffsetRefusesANegativeOffset(t *testing.T) {
+	for _, tc := range []struct {
+		offset time.Duration
+		ok     bool
+	}{{0, true}, {time.Hour, true}, {-time.Second, false}} {
+		if err := testingClockOffset(tc.offset).validate(); (err == nil) != tc.ok {
+			t.Errorf("offset %s: %v, want ok=%v", tc.offset, err, tc.ok)
+		}
+	}
+}

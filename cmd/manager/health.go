@@ -19,6 +19,20 @@ import (
 // is restarted within the quarter hour.
 const DefaultStallTimeout = 10 * time.Minute
 
+// stallRequestsFactor is how many NOMAD requests, each up to --nomad-request-timeout, one
+// reconcile may legitimately wait for (a login, a create, a revoke, a retry): a stall timeout
+// below that many timeouts would restart a manager that is only slow.
+const stallRequestsFactor = 4
+
+// validateStallTimeout refuses a --liveness-stall-timeout that a legitimate reconcile can exceed.
+func validateStallTimeout(stall, requestTimeout time.Duration) error {
+	if stall < 0 || stall > 0 && stall < stallRequestsFactor*requestTimeout {
+		return fmt.Errorf("--liveness-stall-timeout %s must be 0 (off) or at least %d × --nomad-request-timeout (%s)",
+			stall, stallRequestsFactor, stallRequestsFactor*requestTimeout)
+	}
+	return nil
+}
+
 // cacheSyncTimeout bounds how long one /readyz request waits for the caches: kubelet's probe gives
 // up after a second, and a synced cache answers at once.
 const cacheSyncTimeout = 500 * time.Millisecond
@@ -46,42 +60,55 @@ func cacheSyncedCheck(c cacheSynced, timeout time.Duration) healthz.Checker {
 	}
 }
 
-// progressWatchdog is the liveness check: it fails when reconciles are running but none has
-// finished for stallAfter, i.e. every busy worker is stuck (a deadlock, a call that never returns).
+// progressWatchdog is the liveness check: it fails when a controller has reconciles running but none
+// of them has finished for stallAfter, i.e. every busy worker of that controller is stuck (a
+// deadlock, a call that never returns). Each controller is watched on its own, so that wedged
+// NomadToken workers are not hidden by connection checks that still finish.
 //
 // It looks at finished reconciles, not at the queue's length, so that it cannot flap under load: a
 // burst of 10,000 tokens keeps every worker busy and the queue long for a long time, but workers
-// keep finishing items, and each finish counts as progress. An idle manager (nothing in flight) and
-// a standby replica (no controllers running) are always live. When work starts after an idle spell,
-// the clock starts then, not at the last finish before the spell.
+// keep finishing items, and each finish counts as progress. An idle controller (nothing in flight)
+// and a standby replica (no controllers running) are always live. When work starts after an idle
+// spell, the clock starts then, not at the last finish before the spell.
 type progressWatchdog struct {
 	clock      clock.PassiveClock
 	stallAfter time.Duration
 
-	mu         sync.Mutex
-	inFlight   int
-	progressAt time.Time // the last finish, or the start of work after an idle spell
+	mu          sync.Mutex
+	controllers map[string]*progress
+}
+
+// progress is one controller's: its reconciles in flight, and the last finish (or the start of work
+// after an idle spell).
+type progress struct {
+	inFlight int
+	at       time.Time
 }
 
 func newProgressWatchdog(c clock.PassiveClock, stallAfter time.Duration) *progressWatchdog {
-	return &progressWatchdog{clock: c, stallAfter: stallAfter, progressAt: c.Now()}
+	return &progressWatchdog{clock: c, stallAfter: stallAfter, controllers: map[string]*progress{}}
 }
 
-// ReconcileStarted records a reconcile starting; the returned function records it finishing (once,
-// however often it is called).
-func (w *progressWatchdog) ReconcileStarted() (finished func()) {
+// ReconcileStarted records a reconcile of controller starting; the returned function records it
+// finishing (once, however often it is called).
+func (w *progressWatchdog) ReconcileStarted(controller string) (finished func()) {
 	w.mu.Lock()
-	if w.inFlight == 0 {
-		w.progressAt = w.clock.Now()
+	p := w.controllers[controller]
+	if p == nil {
+		p = &progress{}
+		w.controllers[controller] = p
 	}
-	w.inFlight++
+	if p.inFlight == 0 {
+		p.at = w.clock.Now()
+	}
+	p.inFlight++
 	w.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			w.mu.Lock()
-			w.inFlight--
-			w.progressAt = w.clock.Now()
+			p.inFlight--
+			p.at = w.clock.Now()
 			w.mu.Unlock()
 		})
 	}
@@ -91,9 +118,11 @@ func (w *progressWatchdog) ReconcileStarted() (finished func()) {
 func (w *progressWatchdog) Check(*http.Request) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if stalled := w.clock.Since(w.progressAt); w.inFlight > 0 && stalled > w.stallAfter {
-		return fmt.Errorf("%d reconciles running and none finished for %s (--liveness-stall-timeout=%s)",
-			w.inFlight, stalled.Truncate(time.Second), w.stallAfter)
+	for name, p := range w.controllers {
+		if stalled := w.clock.Since(p.at); p.inFlight > 0 && stalled > w.stallAfter {
+			return fmt.Errorf("controller %s: %d reconciles running and none finished for %s (--liveness-stall-timeout=%s)",
+				name, p.inFlight, stalled.Truncate(time.Second), w.stallAfter)
+		}
 	}
 	return nil
 }

@@ -103,6 +103,17 @@ func main() {
 		log.Error(err, "invalid concurrency flags")
 		os.Exit(2)
 	}
+	if err := validateStallTimeout(stallTimeout, conc.requestTimeout); err != nil {
+		log.Error(err, "invalid liveness flag")
+		os.Exit(2)
+	}
+	if err := clockOffset.validate(); err != nil {
+		log.Error(err, "invalid testing flag")
+		os.Exit(2)
+	}
+	if *clockOffset != 0 {
+		log.Info("TESTING ONLY: the operator's clock runs ahead of real time; PATs are renewed early", "offset", time.Duration(*clockOffset).String())
+	}
 	for _, w := range conc.warnings() {
 		log.Info("concurrency flags defeat their purpose", "warning", w)
 	}
