@@ -294,8 +294,8 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 // takes the path from the connection's status without detecting it (nomad.Config.KnownPATPath), and a
 // path NOMAD has since moved is detected again by that list's 404.
 func pathInUse(nc nomad.Client, checked nomad.PATPath) nomad.PATPath {
-	if r, ok := nc.(interface{ ResolvedPATPath() nomad.PATPath }); ok && r.ResolvedPATPath() != "" {
-		return r.ResolvedPATPath()
+	if p := nc.ResolvedPATPath(); p != "" {
+		return p
 	}
 	return checked
 }

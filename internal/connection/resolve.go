@@ -13,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -137,12 +139,14 @@ func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.
 	}, nil
 }
 
-// knownPATPath is the PAT path the connection's status records for its current spec (a URL change
-// makes it stale), so that a new client, after a restart say, need not detect it again. It is no
-// setting: the pool's fingerprint leaves it out, so recording it rebuilds no client.
+// knownPATPath is the PAT path the connection's status records, if a check of its current spec found
+// it (Ready for this generation: a failed check after a URL change leaves the old URL's path in
+// status), so that a new client, after a restart say, need not detect it again. It is no setting:
+// the pool's fingerprint leaves it out, so recording it rebuilds no client.
 func knownPATPath(conn v1alpha1.Connection) nomad.PATPath {
 	st := conn.ConnectionStatus()
-	if st.ObservedGeneration != conn.GetGeneration() {
+	ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != conn.GetGeneration() {
 		return ""
 	}
 	return nomad.PATPath(st.PATPath)

@@ -28,6 +28,9 @@ type Client interface {
 	Rotate(ctx context.Context, id string) (*IssuedToken, error)
 	// Check logs in and resolves the PAT path prefix; it is what NomadConnection readiness reports.
 	Check(ctx context.Context) (PATPath, error)
+	// ResolvedPATPath is the PAT path in use now ("" while none is known): after a PAT route
+	// answered 404 and the path was detected again, it is the new one.
+	ResolvedPATPath() PATPath
 	// Account identifies the NOMAD user the client acts as, without naming it (a hash of the API root
 	// and the username). PATs belong to one user: any other gets 404 for them, as for a pruned PAT.
 	Account() string

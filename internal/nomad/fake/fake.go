@@ -171,5 +171,8 @@ func (c *Client) Check(ctx context.Context) (nomad.PATPath, error) {
 	return c.CheckFunc(ctx)
 }
 
+// ResolvedPATPath is "": the fake keeps no path of its own, so callers go by what CheckFunc answered.
+func (c *Client) ResolvedPATPath() nomad.PATPath { return "" }
+
 // Account returns AccountID; it is not recorded as a call (it asks NOMAD nothing).
 func (c *Client) Account() string { return c.AccountID }
