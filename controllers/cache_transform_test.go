@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,7 +45,7 @@ func TestTrimManagedFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := managersOf(got); len(m) != len(tc.want) || (len(m) > 0 && m[0] != tc.want[0]) {
+			if m := managersOf(got); !slices.Equal(m, tc.want) {
 				t.Fatalf("managers = %q, want %q", m, tc.want)
 			}
 		})

@@ -86,9 +86,10 @@ var _ = Describe("GitOps health", func() {
 		Expect(k8s.Create(ctx, wrong)).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wrong), wrong)).To(Succeed())
-			g.Expect(meta.FindStatusCondition(wrong.Status.Conditions, v1alpha1.ConditionReady)).NotTo(BeNil())
+			ready := meta.FindStatusCondition(wrong.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(v1alpha1.ReasonCredentialsInvalid))
 		}).Should(Succeed())
-		Expect(meta.FindStatusCondition(wrong.Status.Conditions, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonCredentialsInvalid))
 		k, argo = verdicts(wrong)
 		Expect([]any{k, argo}).To(Equal([]any{status.FailedStatus, "Degraded"}))
 	})

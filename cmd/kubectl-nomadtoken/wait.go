@@ -151,7 +151,7 @@ func timedOut(key client.ObjectKey, timeout time.Duration, what string, last *v1
 		if c := meta.FindStatusCondition(last.Status.Conditions, v1alpha1.ConditionReady); c != nil {
 			state = fmt.Sprintf("Ready=%s (%s): %s", c.Status, c.Reason, c.Message)
 			if c.Status == metav1.ConditionTrue && last.Status.ObservedGeneration < last.Generation {
-				// Ready, but for an older spec (the operator records the generation only on success).
+				// Ready, but for an older spec: the operator has not reconciled the latest one yet.
 				state += fmt.Sprintf(" [generation %d not reconciled yet, last %d]", last.Generation, last.Status.ObservedGeneration)
 			}
 		}

@@ -11,7 +11,7 @@ func TestMetricsOptions(t *testing.T) {
 		wantCertDir     string
 		wantSecureServe bool
 	}{
-		{"secure by default: HTTPS behind the API server's authn/authz", true, "", true, "", true},
+		{"secure: HTTPS behind the API server's authn/authz", true, "", true, "", true},
 		{"secure with a mounted certificate", true, "/certs", true, "/certs", true},
 		{"plain HTTP: no filter, and no certificate even if one is named", false, "/certs", false, "", false},
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -47,13 +46,25 @@ var _ = Describe("a manager restart in the steady state", func() {
 			waitReady(ctx, key)
 		}
 		connKey := client.ObjectKeyFromObject(conn)
+		// The steady state: a check after the issuances has counted their PATs, and the one after
+		// it (a list more) found nothing to change.
+		listsAfter := func(n int) {
+			GinkgoHelper()
+			calls, err := own.Calls(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			eventually(ctx, func(g Gomega) {
+				now, err := own.Calls(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(now["list"]).To(BeNumerically(">=", calls["list"]+n))
+			}).Should(Succeed())
+		}
 		eventually(ctx, func(g Gomega) {
 			g.Expect(c.Get(ctx, connKey, conn)).To(Succeed())
 			g.Expect(conn.Status.PATPath).NotTo(BeEmpty())
 			g.Expect(conn.Status.NomadTokens).To(HaveValue(BeEquivalentTo(len(keys))))
+			g.Expect(conn.Status.ActiveTokens).To(HaveValue(BeEquivalentTo(len(keys))))
 		}).Should(Succeed())
-		// Let the verification that follows the issuances land, so that the snapshot is the steady state.
-		time.Sleep(verificationInterval + time.Second)
+		listsAfter(1)
 
 		before := snapshotStates(ctx, connKey, keys)
 		calls, err := own.Calls(ctx)
@@ -63,14 +74,13 @@ var _ = Describe("a manager restart in the steady state", func() {
 		stopSuiteManager()
 		startSuiteManager(ctx)
 
-		By("waiting for the restarted manager's first verification of the connection")
+		By("waiting for the restarted manager's first two checks of the connection")
+		// Two lists: writes that follow the first check have landed once the second one is made.
 		eventually(ctx, func(g Gomega) {
 			now, err := own.Calls(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(now["list"]).To(BeNumerically(">", calls["list"]))
+			g.Expect(now["list"]).To(BeNumerically(">=", calls["list"]+2))
 		}).Should(Succeed())
-		// A verification interval more: writes that follow the first check would show by then.
-		time.Sleep(verificationInterval + time.Second)
 
 		now := snapshotStates(ctx, connKey, keys)
 		for key, was := range before {
