@@ -144,16 +144,7 @@ func TestCrashAfterSecretWriteBeforeStatusWriteAdoptsThePAT(t *testing.T) {
 }
 
 func TestFailedSecretWriteRevokesTheNewPATAtOnce(t *testing.T) {
-	failed := false
-	w := newCrashWorld(t, interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if _, ok := obj.(*corev1.Secret); ok && !failed {
-				failed = true
-				return errInjected
-			}
-			return c.Create(ctx, obj, opts...)
-		},
-	})
+	w := newCrashWorld(t, failFirstSecretCreate())
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {
 		t.Fatalf("first reconcile: %v, want the injected failure", err)
 	}
@@ -221,5 +212,19 @@ func TestCrashBetweenOverlapSwapAndRevokeStillRevokesTheOldPAT(t *testing.T) {
 	final := w.assertOneActivePATInSecret(t)
 	if final.Status.TokenID != tok.Status.TokenID || final.Status.PreviousTokenID != "" {
 		t.Fatalf("final status: current %q previous %q", final.Status.TokenID, final.Status.PreviousTokenID)
+	}
+}
+
+// failFirstSecretCreate makes the first Create of a Secret fail, as a Secret write that never landed.
+func failFirstSecretCreate() interceptor.Funcs {
+	failed := false
+	return interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*corev1.Secret); ok && !failed {
+				failed = true
+				return errInjected
+			}
+			return c.Create(ctx, obj, opts...)
+		},
 	}
 }

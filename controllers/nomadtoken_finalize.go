@@ -85,7 +85,7 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 	if err != nil && (st.ExpiresAt == nil || !obs.now.After(st.ExpiresAt.Add(expirySkew))) {
 		return err // still alive: deletion waits (an expired PAT needs no revocation)
 	}
-	if minted := connectionOf(token.Namespace, currentMinter(token).connection); err == nil {
+	if minted := metricsConnectionOf(token.Namespace, currentMinter(token).connection); err == nil {
 		r.pats().Revoked(minted, 1)
 	} else {
 		r.pats().RevokeAbandoned(minted, 1) // expired: the finalizer goes without a revoke
@@ -126,7 +126,7 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) 
 	for _, ref := range st.RevokePending {
 		ids = append(ids, ref.ID)
 		// The NomadToken goes with them still queued: nobody will try again.
-		r.pats().RevokeAbandoned(connectionOf(token.Namespace, orSpecConnection(token, ref.ConnectionName)), 1)
+		r.pats().RevokeAbandoned(queuedMinter(token, ref), 1)
 	}
 	if st.PendingIssuance != nil {
 		ids = append(ids, "a PAT marked "+st.PendingIssuance.Marker+" in its description, if NOMAD created it")

@@ -126,7 +126,7 @@ func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc noma
 	raw := []byte(issued.RawToken)
 	if err := r.writeSecretPersistently(ctx, obs, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
-			r.pats().Revoked(connectionOf(token.Namespace, pendingMinter(token).connection), 1)
+			r.pats().Revoked(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), 1)
 			token.Status.PendingIssuance = nil
 		}
 		if old == alreadyRevoked && token.Status.TokenID != "" {
@@ -136,8 +136,9 @@ func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc noma
 	}
 	rotated := isRotation(reason) && token.Status.TokenID != ""
 	// Counted as rotated: any new PAT that replaces the current one (renewal, a rotate request, a
-	// material spec change), not only what the Ready condition calls a rotation.
-	r.pats().Issued(connectionOf(token.Namespace, pendingMinter(token).connection), token.Status.TokenID != "" && token.Status.TokenID != pat.ID)
+	// material spec change), not only the rotations the Ready condition and the Event speak of.
+	replacesCurrent := token.Status.TokenID != "" && token.Status.TokenID != pat.ID
+	r.pats().Issued(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), replacesCurrent)
 	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), old, r.Clock.Now())
 	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
 	out.issued = &issuedFact{id: pat.ID, reason: reason, rotated: rotated, expiresAt: token.Status.ExpiresAt.Time}

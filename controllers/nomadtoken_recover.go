@@ -81,7 +81,7 @@ func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *
 		if err := nc.Revoke(ctx, pat.ID); err != nil {
 			return err
 		}
-		r.pats().Revoked(connectionOf(token.Namespace, by.connection), 1)
+		r.pats().Revoked(metricsConnectionOf(token.Namespace, by.connection), 1)
 		log.FromContext(ctx).Info("revoked PAT whose raw token was lost", "tokenID", pat.ID)
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokedOrphan, "Revoke",
 			"Revoked PAT %s: it was created but its raw token never reached the Secret", pat.ID)

@@ -40,12 +40,12 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, obs *observed) r
 		switch {
 		case err == nil:
 			res.revoked = append(res.revoked, ref.ID)
-			r.pats().Revoked(connectionOf(obs.token.Namespace, orSpecConnection(obs.token, ref.ConnectionName)), 1)
+			r.pats().Revoked(queuedMinter(obs.token, ref), 1)
 			continue
 		case ref.ExpiresAt != nil && obs.now.After(ref.ExpiresAt.Add(expirySkew)):
 			// Harmless (it can no longer authenticate), but never revoked: given up on.
 			res.expired = append(res.expired, ref.ID)
-			r.pats().RevokeAbandoned(connectionOf(obs.token.Namespace, orSpecConnection(obs.token, ref.ConnectionName)), 1)
+			r.pats().RevokeAbandoned(queuedMinter(obs.token, ref), 1)
 			continue
 		}
 		if msg := classify(err).message; msg != ref.LastError && !nomad.Deferred(err) {

@@ -31,11 +31,16 @@ func (r *NomadTokenReconciler) pats() PATRecorder { return patsOr(r.PATs) }
 // pats is where this reconciler counts PATs.
 func (r *NomadConnectionReconciler) pats() PATRecorder { return patsOr(r.PATs) }
 
-// connectionOf is the connection named key (a connection key, as in status) by a NomadToken of
-// namespace, in metric labels.
-func connectionOf(namespace, key string) metrics.Connection {
+// metricsConnectionOf is the connection named key (a connection key, as in status) by a NomadToken
+// of namespace, in metric labels.
+func metricsConnectionOf(namespace, key string) metrics.Connection {
 	kind, name := connectionObjectKey(namespace, key)
 	return metrics.Connection{Kind: kind, Namespace: name.Namespace, Name: name.Name}
+}
+
+// queuedMinter is the connection that minted ref, a PAT in token's revoke queue, in metric labels.
+func queuedMinter(token *v1alpha1.NomadToken, ref v1alpha1.PATReference) metrics.Connection {
+	return metricsConnectionOf(token.Namespace, orSpecConnection(token, ref.ConnectionName))
 }
 
 // metricsConnection is conn in metric labels.

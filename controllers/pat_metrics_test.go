@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -94,16 +92,7 @@ func TestPATCountersFollowTheLifecycle(t *testing.T) {
 
 // A PAT whose raw token reached no Secret is revoked at once: issued is not counted, revoked is.
 func TestPATCountersCountARevokedUnstoredPAT(t *testing.T) {
-	failed := false
-	w := newCrashWorld(t, interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if _, ok := obj.(*corev1.Secret); ok && !failed {
-				failed = true
-				return errInjected
-			}
-			return c.Create(ctx, obj, opts...)
-		},
-	})
+	w := newCrashWorld(t, failFirstSecretCreate())
 	log := &patEventLog{}
 	w.r.PATs = log
 	if err := w.reconcile(t); !errors.Is(err, errInjected) {

@@ -59,6 +59,16 @@ func (e *env) apiClient() (client.WithWatch, error) {
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme()})
 }
 
+// clientIn is a client and the namespace the command works in, for the commands on one NomadToken.
+func (e *env) clientIn() (client.WithWatch, string, error) {
+	ns, err := e.namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := e.newClient()
+	return c, ns, err
+}
+
 // namespace is -n, or the kubeconfig context's namespace, or "default".
 func (e *env) namespace() (string, error) {
 	ns, _, err := e.config.ToRawKubeConfigLoader().Namespace()

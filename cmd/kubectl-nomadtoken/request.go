@@ -103,11 +103,7 @@ func confirm(in io.Reader, out io.Writer, question string) error {
 // alone (no read-modify-write, no conflict with the operator's status writes), then, with --wait,
 // waits until the operator has handled that value and the token is Ready again.
 func (e *env) ask(ctx context.Context, r request, name string, w waitFlags, what string) error {
-	ns, err := e.namespace()
-	if err != nil {
-		return err
-	}
-	c, err := e.newClient()
+	c, ns, err := e.clientIn()
 	if err != nil {
 		return err
 	}

@@ -42,11 +42,7 @@ func newWaitCommand(e *env) *cobra.Command {
 		Example: `  kubectl nomadtoken wait my-token --timeout 2m`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := e.namespace()
-			if err != nil {
-				return err
-			}
-			c, err := e.newClient()
+			c, ns, err := e.clientIn()
 			if err != nil {
 				return err
 			}
