@@ -67,6 +67,11 @@ func TestChartManagerArguments(t *testing.T) {
 			wantReplicas: 2,
 		},
 		{
+			name: "large whole numbers from a values file", values: []string{"values-large-numbers.yaml"},
+			wantArgs:  []string{"--nomad-pat-limit=1000000", "--pat-limit-warning-ratio=0.75"},
+			wantImage: "ghcr.io/nomad-operator/nomad-token-operator:v0.1.0", wantReplicas: 1,
+		},
+		{
 			name: "metrics off, tag", set: []string{"metrics.enabled=false", "image.tag=v9.9.9", "leaderElection.enabled=false"},
 			wantArgs:   []string{"--metrics-bind-address=0", "--leader-elect=false"},
 			wantAbsent: []string{"--metrics-secure"},

@@ -105,16 +105,30 @@ cannot drift from the controllers' RBAC markers.
 {{- range $flag, $key := dict "nomad-pat-limit" "nomadPATLimit" "pat-limit-warning-ratio" "patLimitWarningRatio" "orphan-sweep" "orphanSweep" "verification-interval" "verificationInterval" "sync-period" "syncPeriod" }}
 {{- $v := get $m $key }}
 {{- if not (kindIs "invalid" $v) }}
-- --{{ $flag }}={{ $v }}
+- --{{ $flag }}={{ include "nomad-token-operator.flagValue" $v }}
 {{- end }}
 {{- end }}
 {{- range $flag, $key := dict "max-concurrent-reconciles" "maxConcurrentReconciles" "connection-max-concurrent-reconciles" "connectionMaxConcurrentReconciles" "kube-api-qps" "kubeAPIQPS" "kube-api-burst" "kubeAPIBurst" "nomad-max-in-flight" "nomadMaxInFlight" "nomad-request-timeout" "nomadRequestTimeout" }}
 {{- $v := get $m.concurrency $key }}
 {{- if not (kindIs "invalid" $v) }}
-- --{{ $flag }}={{ $v }}
+- --{{ $flag }}={{ include "nomad-token-operator.flagValue" $v }}
 {{- end }}
 {{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+
+{{/*
+A flag's value as the manager parses it. Helm reads every YAML number as a float64, which prints
+large whole numbers in exponent form (1e+06) that integer flags refuse: whole numbers print as
+integers.
+*/}}
+{{- define "nomad-token-operator.flagValue" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
 {{- end -}}
