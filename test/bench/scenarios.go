@@ -121,19 +121,7 @@ func (b *bench) burst(ctx context.Context) error {
 	for i := range n {
 		b.keys = append(b.keys, types.NamespacedName{Namespace: b.namespaces[i%c], Name: fmt.Sprintf("t-%05d", i)})
 	}
-	idle, err := b.memory(ctx)
-	if err != nil {
-		return err
-	}
-	c0, err := b.calls(ctx, b.stubs)
-	if err != nil {
-		return err
-	}
-	m0, err := b.scrape(ctx)
-	if err != nil {
-		return err
-	}
-	cpu0, err := b.cpu()
+	before, err := b.read(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -159,32 +147,15 @@ func (b *bench) burst(ctx context.Context) error {
 		b.saveProfile(ctx, "heap?gc=1", "burst-heap.pprof") // gc=1: what is live now, not as of the last collection
 		profiled.Wait()
 	}
-	cpu1, err := b.cpu()
+	after, err := b.read(ctx, true)
 	if err != nil {
 		return err
 	}
-	end, err := b.memory(ctx)
-	if err != nil {
-		return err
-	}
-	m1, err := b.scrape(ctx)
-	if err != nil {
-		return err
-	}
-	c1, err := b.calls(ctx, b.stubs)
-	if err != nil {
-		return err
-	}
-	d := diffCalls(c1, c0)
+	d := diffCalls(after.calls, before.calls)
 	b.creates = d["create"]
-	others := 0
-	for op, v := range d {
-		if op != "create" {
-			others += v
-		}
-	}
-	b.writesPerToken = (m1.kubeWrites() - m0.kubeWrites()) / float64(n)
-	readsPerToken := (m1.kubeReads() - m0.kubeReads()) / float64(n)
+	others := sumExcept(d, "create")
+	b.writesPerToken = (after.metrics.kubeWrites() - before.metrics.kubeWrites()) / float64(n)
+	readsPerToken := (after.metrics.kubeReads() - before.metrics.kubeReads()) / float64(n)
 	b.rep.add(s, fmt.Sprintf("time to all %d Ready (first create to last Ready)", n), secs(b.burstTime), "")
 	b.rep.add(s, "of which the bench's creates took", secs(createdIn), "")
 	b.rep.add(s, "create-to-Ready p50 / p99 / max", fmt.Sprintf("%s / %s / %s", secs(percentile(ds, 50)), secs(percentile(ds, 99)), secs(percentile(ds, 100))), "p99 ≤ 60 s")
@@ -193,9 +164,9 @@ func (b *bench) burst(ctx context.Context) error {
 	b.rep.add(s, "other NOMAD calls per token", fmt.Sprintf("%.3f (%s)", float64(others)/float64(n), perOp(d, n, "create")), "")
 	b.rep.add(s, "Kubernetes writes per token (manager)", fmt.Sprintf("%.2f", b.writesPerToken), "")
 	b.rep.add(s, "Kubernetes reads per token (manager; GETs incl. lists/watches)", fmt.Sprintf("%.2f", readsPerToken), "")
-	b.rep.add(s, "manager CPU time during the burst (share of one core)", fmt.Sprintf("%s (%.0f%%)", secs(cpu1-cpu0), 100*(cpu1-cpu0).Seconds()/b.burstTime.Seconds()), "")
-	b.rep.add(s, "manager RSS / Go heap, idle before", fmt.Sprintf("%s / %s", mib(idle.rss), mib(idle.heap)), "")
-	b.rep.add(s, fmt.Sprintf("manager RSS / Go heap at %d tokens", n), fmt.Sprintf("%s / %s", mib(end.rss), mib(end.heap)), "RSS ≤ 128 MiB at 10,000")
+	b.rep.add(s, "manager CPU time during the burst (share of one core)", fmt.Sprintf("%s (%.0f%%)", secs(after.cpu-before.cpu), 100*(after.cpu-before.cpu).Seconds()/b.burstTime.Seconds()), "")
+	b.rep.add(s, "manager RSS / Go heap, idle before", fmt.Sprintf("%s / %s", mib(before.memory.rss), mib(before.memory.heap)), "")
+	b.rep.add(s, fmt.Sprintf("manager RSS / Go heap at %d tokens", n), fmt.Sprintf("%s / %s", mib(after.memory.rss), mib(after.memory.heap)), "RSS ≤ 128 MiB at 10,000")
 	return nil
 }
 
@@ -242,6 +213,44 @@ func perOp(d map[string]int, n int, skip string) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// reading is what a scenario compares before and after: NOMAD calls at the stand-ins, the manager's
+// metrics and, with process, its CPU time and memory (CPU first: reading memory runs a collection).
+type reading struct {
+	calls   map[string]int
+	metrics metrics
+	cpu     time.Duration
+	memory  memory
+}
+
+func (b *bench) read(ctx context.Context, process bool) (reading, error) {
+	var r reading
+	var err error
+	if process {
+		if r.cpu, err = b.cpu(); err != nil {
+			return r, err
+		}
+		if r.memory, err = b.memory(ctx); err != nil {
+			return r, err
+		}
+	}
+	if r.metrics, err = b.scrape(ctx); err != nil {
+		return r, err
+	}
+	r.calls, err = b.calls(ctx, b.stubs)
+	return r, err
+}
+
+// sumExcept adds up the calls of every operation but skip.
+func sumExcept(d map[string]int, skip ...string) int {
+	n := 0
+	for op, v := range d {
+		if !slices.Contains(skip, op) {
+			n += v
+		}
+	}
+	return n
 }
 
 // floor: the burst's Kubernetes writes made by a plain client, with -workers goroutines: per token,
@@ -360,11 +369,7 @@ func (b *bench) steady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c0, err := b.calls(ctx, b.stubs)
-	if err != nil {
-		return err
-	}
-	m0, err := b.scrape(ctx)
+	before, err := b.read(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -379,21 +384,12 @@ func (b *bench) steady(ctx context.Context) error {
 		return ctx.Err()
 	case <-time.After(b.cfg.steady - time.Since(start)):
 	}
-	m1, err := b.scrape(ctx)
+	after, err := b.read(ctx, false)
 	if err != nil {
 		return err
 	}
-	c1, err := b.calls(ctx, b.stubs)
-	if err != nil {
-		return err
-	}
-	d := diffCalls(c1, c0)
-	beyond := 0
-	for op, v := range d {
-		if op != "list" && op != "login" {
-			beyond += v
-		}
-	}
+	d := diffCalls(after.calls, before.calls)
+	beyond := sumExcept(d, "list", "login")
 	changed := 0
 	for k, id := range b.tokenIDs() {
 		if ids[k] != id {
@@ -415,10 +411,10 @@ func (b *bench) steady(ctx context.Context) error {
 	b.rep.add(s, "NOMAD calls other than list and login", fmt.Sprintf("%d (%s)", beyond, counts(d)), "0")
 	b.rep.add(s, "NOMAD list requests (pages) per connection; logins", fmt.Sprintf("%.1f; %d", float64(d["list"])/float64(b.cfg.c), d["login"]),
 		fmt.Sprintf("one paged list (%d pages of %d) per verification", pages(len(b.keys)/b.cfg.c), listPageSize))
-	writes := mOld.kubeWrites() - m0.kubeWrites() + m1.kubeWrites()
-	byReq := m1.writesByRequest()
+	writes := mOld.kubeWrites() - before.metrics.kubeWrites() + after.metrics.kubeWrites()
+	byReq := after.metrics.writesByRequest()
 	for k, v := range mOld.writesByRequest() {
-		byReq[k] += v - m0.writesByRequest()[k]
+		byReq[k] += v - before.metrics.writesByRequest()[k]
 	}
 	b.rep.add(s, "Kubernetes writes (manager, both processes)", fmt.Sprintf("%.0f (%s)", writes, countsF(byReq)), "0")
 	b.rep.add(s, "objects whose resourceVersion changed", countsF(changedObjs), "none")
