@@ -18,7 +18,35 @@ const (
 	PATPathAuthPats PATPathMode = "AuthPats"
 )
 
-// CredentialsSecretRef names the Secret holding the NOMAD bot account's username and password.
+// CredentialMethod is how the operator signs in to NOMAD's Keycloak realm.
+// +kubebuilder:validation:Enum=Password;RefreshToken;ClientCredentials
+type CredentialMethod string
+
+const (
+	// CredentialMethodPassword sends a username and password to NOMAD's /auth/token (Keycloak's
+	// password grant, run by NOMAD). Accounts that sign in through ORCID, GitHub or Google have no
+	// password and cannot use it.
+	CredentialMethodPassword CredentialMethod = "Password"
+	// CredentialMethodRefreshToken exchanges an (offline) refresh token at the realm's own token
+	// endpoint; `kubectl nomadtoken login` puts one into the Secret. A rotated refresh token is
+	// written back into the Secret.
+	CredentialMethodRefreshToken CredentialMethod = "RefreshToken"
+	// CredentialMethodClientCredentials signs in as a confidential client's service account at the
+	// realm's token endpoint.
+	CredentialMethodClientCredentials CredentialMethod = "ClientCredentials"
+)
+
+// Default data keys of the credentials Secret, and NOMAD's own OIDC client.
+const (
+	DefaultUsernameKey     = "username"
+	DefaultPasswordKey     = "password"
+	DefaultRefreshTokenKey = "refresh_token"
+	DefaultClientSecretKey = "client_secret"
+	DefaultOIDCClientID    = "nomad_public"
+)
+
+// CredentialsSecretRef names the Secret holding what the operator signs in with. Which keys it reads
+// depends on spec.credentials.method.
 type CredentialsSecretRef struct {
 	// name is the Secret's name, in the NomadConnection's namespace (for a ClusterNomadConnection, in
 	// the operator's namespace). The Secret must carry the label
@@ -34,21 +62,72 @@ type CredentialsSecretRef struct {
 	// Secret is.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
-	// usernameKey is the data key holding the username. Default "username".
+	// usernameKey is the data key holding the username (method Password). Default "username".
 	// +kubebuilder:default=username
 	// +optional
 	UsernameKey string `json:"usernameKey,omitempty"`
-	// passwordKey is the data key holding the password. Default "password".
+	// passwordKey is the data key holding the password (method Password). Default "password".
 	// +kubebuilder:default=password
 	// +optional
 	PasswordKey string `json:"passwordKey,omitempty"`
+	// refreshTokenKey is the data key holding the refresh token (method RefreshToken). Default
+	// "refresh_token". When the realm rotates refresh tokens, the operator writes each new one back
+	// into this key, and only this key.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +optional
+	RefreshTokenKey string `json:"refreshTokenKey,omitempty"`
+	// clientSecretKey is the data key holding the OIDC client's secret: for method ClientCredentials
+	// (default "client_secret"), and for method RefreshToken only when the client is confidential
+	// (no default there: a public client such as nomad_public has no secret).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +optional
+	ClientSecretKey string `json:"clientSecretKey,omitempty"`
 }
 
-// Credentials say how the operator logs in to NOMAD. Only a Keycloak access token, obtained with a
-// username and password, may manage PATs; a PAT can never mint PATs.
+// OIDCProvider is NOMAD's Keycloak realm, used directly by the RefreshToken and ClientCredentials
+// methods: NOMAD accepts any access token of its realm for the PAT API.
+type OIDCProvider struct {
+	// issuerURL is the realm's issuer, e.g.
+	// https://nomad-lab.eu/fairdi/keycloak/auth/realms/fairdi_nomad_prod. The token endpoint is found
+	// at {issuerURL}/.well-known/openid-configuration. It must be https, or plain http on a loopback
+	// address only (then reported by the InsecureTransport condition).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && (url(self).getHostname() == 'localhost' || url(self).getHostname() == '::1' || url(self).getHostname().matches('^127[.][0-9]+[.][0-9]+[.][0-9]+$'))))",message="issuerURL must be https, or http on a loopback address (localhost, 127.0.0.0/8, [::1])"
+	IssuerURL string `json:"issuerURL"`
+	// clientID is the realm client the operator signs in through. Default nomad_public (NOMAD's own
+	// public client); method ClientCredentials needs a confidential client with a service account.
+	// +kubebuilder:default=nomad_public
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	ClientID string `json:"clientID,omitempty"`
+}
+
+// Credentials say how the operator signs in to NOMAD. Only a Keycloak access token of NOMAD's realm
+// may manage PATs; a PAT can never mint PATs.
+// +kubebuilder:validation:XValidation:rule="!has(self.method) || self.method == 'Password' || has(self.oidc)",message="oidc is required unless method is Password"
 type Credentials struct {
-	// secretRef names the Secret with the bot account's username and password.
+	// method is how to sign in: Password (default; NOMAD's /auth/token with a username and
+	// password), RefreshToken (an offline refresh token at the realm's token endpoint) or
+	// ClientCredentials (a confidential client's service account).
+	// +kubebuilder:default=Password
+	// +optional
+	Method CredentialMethod `json:"method,omitempty"`
+	// secretRef names the Secret with the credentials of the method.
 	SecretRef CredentialsSecretRef `json:"secretRef"`
+	// oidc is NOMAD's Keycloak realm; required unless method is Password.
+	// +optional
+	OIDC *OIDCProvider `json:"oidc,omitempty"`
+}
+
+// MethodOrDefault is the method, Password when unset.
+func (c Credentials) MethodOrDefault() CredentialMethod {
+	if c.Method == "" {
+		return CredentialMethodPassword
+	}
+	return c.Method
 }
 
 // CASecretRef names a Secret key holding PEM CA certificates.
@@ -93,7 +172,7 @@ type NomadConnectionSpec struct {
 	// +kubebuilder:default=Auto
 	// +optional
 	PATPath PATPathMode `json:"patPath,omitempty"`
-	// credentials are the NOMAD bot account the operator logs in as. Every PAT is owned by that account.
+	// credentials say how the operator signs in to NOMAD, and so which account every PAT belongs to.
 	Credentials Credentials `json:"credentials"`
 	// caBundle is PEM CA certificates trusted for NOMAD's TLS certificate, on top of the system pool.
 	// +optional
@@ -144,6 +223,10 @@ type NomadConnectionStatus struct {
 	// patPath is the PAT path prefix in use (Pats or AuthPats), detected or configured.
 	// +optional
 	PATPath PATPathMode `json:"patPath,omitempty"`
+	// credentials is the health of the connection's sign-in: the method, the account NOMAD sees, the
+	// last successful sign-in and, when Keycloak says so, when the refresh token ends.
+	// +optional
+	Credentials *CredentialsStatus `json:"credentials,omitempty"`
 	// activeTokens is how many active PATs the bot account holds in NOMAD (all of them, not only
 	// this operator's); NOMAD caps this per user (100 by default).
 	// +optional
@@ -179,6 +262,27 @@ type NomadConnectionStatus struct {
 	// +listMapKey=id
 	// +optional
 	RetainedPATs []RetainedPAT `json:"retainedPATs,omitempty"`
+}
+
+// CredentialsStatus is what the last successful sign-in showed about the credentials.
+type CredentialsStatus struct {
+	// method the connection signs in with.
+	Method CredentialMethod `json:"method"`
+	// account is the NOMAD user the access token belongs to (its preferred_username; for method
+	// Password, the username). Every PAT of the connection belongs to it.
+	// +optional
+	Account string `json:"account,omitempty"`
+	// userID is the account's NOMAD user_id (the access token's sub), when known.
+	// +optional
+	UserID string `json:"userID,omitempty"`
+	// lastSignInTime is when the operator last signed in successfully. It is written at most once an
+	// hour (the metric nomadconnection_last_signin_timestamp_seconds is exact).
+	// +optional
+	LastSignInTime *metav1.Time `json:"lastSignInTime,omitempty"`
+	// refreshTokenExpiresAt is when the refresh token (or its offline session) ends unless it is
+	// used again, when Keycloak says so (refresh_expires_in, or the refresh token's exp).
+	// +optional
+	RefreshTokenExpiresAt *metav1.Time `json:"refreshTokenExpiresAt,omitempty"`
 }
 
 // OrphanedPAT is an active PAT of the bot account that no NomadToken accounts for.

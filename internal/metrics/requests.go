@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // Operations of nomadconnection_requests_total: what the client was doing, named by the client
@@ -62,8 +64,8 @@ func (o *RequestObserver) Request(operation string, status int, took time.Durati
 	requestDuration.WithLabelValues(append(l, operation)...).Observe(took.Seconds())
 }
 
-// LoggedIn counts one access token obtained.
-func (o *RequestObserver) LoggedIn() { loginsTotal.WithLabelValues(o.conn.labels()...).Inc() }
+// SignedIn counts one access token obtained.
+func (o *RequestObserver) SignedIn(nomad.SignIn) { loginsTotal.WithLabelValues(o.conn.labels()...).Inc() }
 
 // codeClass is 2xx..5xx, or "error" when there was no answer (or one outside 100..599).
 func codeClass(status int) string {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 func TestCodeClass(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRequestObserverCountsPerConnectionAndForgets(t *testing.T) {
 	}
 	ObserverFor(a).Request("create", 201, 10*time.Millisecond)
 	ObserverFor(a).Request("create", 0, time.Second)
-	ObserverFor(a).LoggedIn()
+	ObserverFor(a).SignedIn(nomad.SignIn{})
 	ObserverFor(b).Request("list", 503, time.Millisecond)
 	PATCounters{}.Issued(a, true)
 	PATCounters{}.Revoked(a, 2)

@@ -37,9 +37,14 @@ type Config struct {
 	// restart costs NOMAD no openapi.json fetch per connection; a wrong one heals itself like a stale
 	// detection: the first PAT route that answers 404 makes the client detect anew.
 	KnownPATPath PATPath
-	// Username and Password are the bot account's, used only for the password grant at /v1/auth/token.
+	// Method is how the client signs in; "" means MethodPassword.
+	Method CredentialMethod
+	// Username and Password are the bot account's, used only for the password grant at /v1/auth/token
+	// (MethodPassword).
 	Username string
 	Password string
+	// OIDC is the realm and its credentials, for MethodRefreshToken and MethodClientCredentials.
+	OIDC OIDCConfig
 	// CABundle is PEM, added to the system pool for TLS. It cannot be combined with HTTPClient.
 	CABundle []byte
 	// HTTPClient overrides the transport (tests, proxies). When nil, a client that does not follow
@@ -244,3 +249,9 @@ func defaultHTTPClient(caPEM []byte) (*http.Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
 }
+
+// SignInState is what the last successful sign-in showed. TODO(oidc): filled by the sign-in.
+func (c *HTTPClient) SignInState() (SignIn, bool) { return SignIn{}, false }
+
+// HoldsRefreshToken reports whether rt is a refresh token this client started from or received.
+func (c *HTTPClient) HoldsRefreshToken(string) bool { return false }

@@ -31,6 +31,13 @@ type Client interface {
 	// ResolvedPATPath is the PAT path in use now ("" while none is known): after a PAT route
 	// answered 404 and the path was detected again, it is the new one.
 	ResolvedPATPath() PATPath
+	// SignInState is what the last successful sign-in showed (false before any): the account, when,
+	// and when the refresh token ends. It makes no call.
+	SignInState() (SignIn, bool)
+	// HoldsRefreshToken reports whether rt is the refresh token the client started from or one it
+	// received since (and handed to OIDCConfig.RefreshTokenRotated): a Secret holding it was written
+	// by the operator itself, so it is no new credential and the client must not be replaced.
+	HoldsRefreshToken(rt string) bool
 	// Account identifies the NOMAD user the client acts as, without naming it (a hash of the API root
 	// and the username). PATs belong to one user: any other gets 404 for them, as for a pruned PAT.
 	Account() string

@@ -13,8 +13,9 @@ type Observer interface {
 	// from sending to having read the answer. Requests the guard refused were never sent and are
 	// not reported.
 	Request(operation string, status int, took time.Duration)
-	// LoggedIn reports an access token obtained from /auth/token.
-	LoggedIn()
+	// SignedIn reports an access token obtained: from /auth/token (MethodPassword) or the realm's
+	// token endpoint. It never carries a token.
+	SignedIn(SignIn)
 }
 
 // operation names r for Observer. It comes from what the client was doing (the op that also

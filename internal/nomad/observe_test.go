@@ -26,7 +26,7 @@ func (r *recorder) Request(operation string, status int, took time.Duration) {
 	r.requests = append(r.requests, operation+" "+http.StatusText(status))
 }
 
-func (r *recorder) LoggedIn() {
+func (r *recorder) SignedIn(SignIn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins++

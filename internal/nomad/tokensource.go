@@ -153,7 +153,7 @@ func (c *HTTPClient) passwordGrant(ctx context.Context) (tok string, refreshAt, 
 	}
 	margin := max(minRefreshMargin, lifetime/10)
 	if c.observer != nil {
-		c.observer.LoggedIn()
+		c.observer.SignedIn(SignIn{Method: MethodPassword, Account: c.username, At: start})
 	}
 	c.log.V(1).Info("logged in to NOMAD", "user", c.username, "expiresIn", lifetime)
 	return tr.AccessToken, start.Add(lifetime - margin), start.Add(lifetime), nil

@@ -12,6 +12,7 @@ package fake
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -39,6 +40,10 @@ type Client struct {
 
 	// AccountID is what Account returns.
 	AccountID string
+	// SignedIn is what SignInState returns (reported only once At is set).
+	SignedIn nomad.SignIn
+	// RefreshTokens are the refresh tokens HoldsRefreshToken knows.
+	RefreshTokens []string
 
 	// TB, when set, is failed (Errorf) on every call to a method whose function field is nil.
 	TB testing.TB
@@ -176,3 +181,9 @@ func (c *Client) ResolvedPATPath() nomad.PATPath { return "" }
 
 // Account returns AccountID; it is not recorded as a call (it asks NOMAD nothing).
 func (c *Client) Account() string { return c.AccountID }
+
+// SignInState returns SignedIn, and whether it is set; it is not recorded as a call.
+func (c *Client) SignInState() (nomad.SignIn, bool) { return c.SignedIn, !c.SignedIn.At.IsZero() }
+
+// HoldsRefreshToken reports whether rt is one of RefreshTokens.
+func (c *Client) HoldsRefreshToken(rt string) bool { return slices.Contains(c.RefreshTokens, rt) }
