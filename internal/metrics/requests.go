@@ -65,7 +65,9 @@ func (o *RequestObserver) Request(operation string, status int, took time.Durati
 }
 
 // SignedIn counts one access token obtained.
-func (o *RequestObserver) SignedIn(nomad.SignIn) { loginsTotal.WithLabelValues(o.conn.labels()...).Inc() }
+func (o *RequestObserver) SignedIn(nomad.SignIn) {
+	loginsTotal.WithLabelValues(o.conn.labels()...).Inc()
+}
 
 // codeClass is 2xx..5xx, or "error" when there was no answer (or one outside 100..599).
 func codeClass(status int) string {
