@@ -119,6 +119,9 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 	guard := s.NomadGuard
 	resolver := &connection.Resolver{
 		Reader: mgr.GetAPIReader(),
+		// Only reconcilers sign in, and they run on the leader alone: a rotated refresh token is
+		// refreshed and written back by one replica only.
+		Writer: mgr.GetClient(),
 		Pool: &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient,
 			Guard: &guard, RequestTimeout: s.NomadRequestTimeout, Observer: requestObserver},
 		ClusterResourceNamespace: s.ClusterResourceNamespace,

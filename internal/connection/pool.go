@@ -58,10 +58,10 @@ type pooled struct {
 // whose name was reused: it is dropped here, because the work queue merges the deletion and the
 // re-creation into one request that finds the new object, so no reconcile ever sees the NotFound.
 func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *v1alpha1.RateLimit) (nomad.Client, error) {
-	fp := fingerprint(cfg, rl)
+	fp := fingerprint(cfg, rl, false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.clients[uid]; ok && c.fingerprint == fp {
+	if c, ok := p.clients[uid]; ok && c.fingerprint == fp && holds(c.client, cfg) {
 		return c.client, nil
 	}
 	for other, c := range p.clients {
@@ -93,6 +93,13 @@ func (p *Pool) Get(name types.NamespacedName, uid string, cfg nomad.Config, rl *
 	}
 	p.clients[uid] = pooled{name: name, fingerprint: fp, client: c}
 	return c, nil
+}
+
+// holds reports whether c started from, or itself received, the refresh token cfg was read with: a
+// Secret the operator rewrote after a rotation is no new credential, and replacing the client would
+// throw away the access token it just paid a refresh for.
+func holds(c nomad.Client, cfg nomad.Config) bool {
+	return cfg.OIDC.RefreshToken == "" || c.HoldsRefreshToken(cfg.OIDC.RefreshToken)
 }
 
 // ForgetConnection drops the client of the connection named name, whatever its UID: a NomadConnection

@@ -44,6 +44,9 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // the cache only holds Secrets the operator labelled, and credentials Secrets belong to users.
 type Resolver struct {
 	Reader client.Reader
+	// Writer stores a refresh token the realm rotated into its credentials Secret (writeBack); nil
+	// refuses to (tests that need no write-back).
+	Writer client.Writer
 	Pool   *Pool
 	// ClusterResourceNamespace is where every ClusterNomadConnection's Secrets live: the operator's
 	// own namespace, which tenants cannot read.
@@ -99,12 +102,12 @@ func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.
 	if err != nil {
 		return nomad.Config{}, err
 	}
-	username, err := secretValue(creds, defaulted(ref.UsernameKey, "username"))
-	if err != nil {
-		return nomad.Config{}, err
+	cfg := nomad.Config{
+		URL:          spec.URL,
+		PATPath:      nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
+		KnownPATPath: knownPATPath(conn),
 	}
-	password, err := secretValue(creds, defaulted(ref.PasswordKey, "password"))
-	if err != nil {
+	if err := r.credentials(&cfg, creds, spec.Credentials); err != nil {
 		return nomad.Config{}, err
 	}
 	ca, caSource := []byte(spec.CABundle), "spec.caBundle"
@@ -129,14 +132,8 @@ func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.
 			SpecOnly: caRef == nil,
 		}
 	}
-	return nomad.Config{
-		URL:          spec.URL,
-		PATPath:      nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
-		KnownPATPath: knownPATPath(conn),
-		Username:     string(username),
-		Password:     string(password),
-		CABundle:     ca,
-	}, nil
+	cfg.CABundle = ca
+	return cfg, nil
 }
 
 // knownPATPath is the PAT path the connection's status records, if a check of its current spec found
@@ -190,10 +187,18 @@ func defaulted(v, def string) string {
 	return v
 }
 
-// fingerprint identifies a Config's settings without keeping the password around in clear.
-func fingerprint(cfg nomad.Config, rl *v1alpha1.RateLimit) string {
+// fingerprint identifies a Config's settings without keeping a secret around in clear. The refresh
+// token is in it only when withRefreshToken says so: the pool leaves it out, because the operator
+// itself rewrites it on every rotation (Pool.Get asks the client whether it holds the Secret's one).
+func fingerprint(cfg nomad.Config, rl *v1alpha1.RateLimit, withRefreshToken bool) string {
 	h := sha256.New()
-	for _, part := range []string{cfg.URL, string(cfg.PATPath), cfg.Username, cfg.Password, string(cfg.CABundle), fmt.Sprint(qpsBurst(rl))} {
+	o := cfg.OIDC
+	parts := []string{cfg.URL, string(cfg.PATPath), string(cfg.Method), cfg.Username, cfg.Password, o.IssuerURL, o.ClientID, o.ClientSecret,
+		string(cfg.CABundle), fmt.Sprint(qpsBurst(rl))}
+	if withRefreshToken {
+		parts = append(parts, o.RefreshToken)
+	}
+	for _, part := range parts {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

@@ -1,0 +1,51 @@
+package connection
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// writeBack returns the nomad.OIDCConfig.RefreshTokenRotated of a connection whose refresh token is
+// key of Secret namespace/name. A realm with "Revoke Refresh Token" on answers each refresh with a new
+// refresh token and refuses the previous one from then on, so the new one must be in the Secret before
+// the access token is used: after a restart, or on another leader, the Secret is all there is.
+//
+// The write is a merge patch of that one key, locked to the resourceVersion just read (a concurrent
+// edit makes it fail, and the next sign-in tries again), and only on a Secret that still carries the
+// opt-in label. If the Secret no longer holds previous, its owner wrote another token since (kubectl
+// nomadtoken login, say): theirs wins and nothing is written; the pool then builds a client from it.
+func (r *Resolver) writeBack(namespace, name, key string) func(ctx context.Context, previous, current string) error {
+	return func(ctx context.Context, previous, current string) error {
+		if r.Writer == nil {
+			return fmt.Errorf("cannot store the rotated refresh token in Secret %s/%s: the resolver has no writer", namespace, name)
+		}
+		s := &corev1.Secret{}
+		if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+			return fmt.Errorf("reading Secret %s/%s to store the rotated refresh token: %w", namespace, name, err)
+		}
+		if !OptedIn(s) {
+			return notOptedIn("credentials", s)
+		}
+		switch string(s.Data[key]) {
+		case current:
+			return nil // stored already (an earlier attempt whose answer was lost)
+		case previous:
+		default:
+			log.FromContext(ctx).Info("credentials Secret holds another refresh token than the one refreshed; keeping the Secret's",
+				"secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+			return nil
+		}
+		base := s.DeepCopy()
+		s.Data[key] = []byte(current)
+		if err := r.Writer.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("storing the rotated refresh token in key %q of Secret %s/%s: %w", key, namespace, name, err)
+		}
+		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+		return nil
+	}
+}
