@@ -46,9 +46,9 @@ func classify(err error) failure {
 	}
 	switch ne.Code {
 	case nomad.CodeCredentialsInvalid:
-		return failure{v1alpha1.ReasonCredentialsInvalid, fmt.Sprintf("NOMAD refused the connection's username or password (%s): fix the credentials Secret", ne.Detail), false}
+		return failure{v1alpha1.ReasonCredentialsInvalid, fmt.Sprintf("NOMAD or its realm refused the connection's credentials (%s): fix the credentials Secret; the NomadConnection's Ready condition says how for its method", ne.Detail), false}
 	case nomad.CodeForbidden, nomad.CodeUnauthorized:
-		return failure{v1alpha1.ReasonForbidden, fmt.Sprintf("NOMAD refused the bot account (%s): it must be a user allowed on this NOMAD, logging in with a password", ne.Detail), false}
+		return failure{v1alpha1.ReasonForbidden, fmt.Sprintf("NOMAD refused the bot account (%s): it must be a user NOMAD knows and allows on this Oasis", ne.Detail), false}
 	case nomad.CodeInvalidScopes:
 		return failure{v1alpha1.ReasonInvalidScopes, fmt.Sprintf("NOMAD refused the scopes (%s): fix spec.scopes", ne.Detail), false}
 	case nomad.CodeLifetimeExceeded:

@@ -205,12 +205,7 @@ func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn v1alph
 func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Connection) (ctrl.Result, string, error) {
 	st := conn.ConnectionStatus()
 	gen := conn.GetGeneration()
-	if strings.HasPrefix(strings.ToLower(conn.ConnectionSpec().URL), "http://") {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionTrue, v1alpha1.ReasonPlainHTTP,
-			"the URL is plain http: the bot password, access tokens and raw PATs cross the network unencrypted; use https outside a local Oasis")
-	} else {
-		setCondition(&st.Conditions, gen, v1alpha1.ConditionInsecureTransport, metav1.ConditionFalse, v1alpha1.ReasonTLS, "the URL uses https")
-	}
+	reportTransport(conn)
 	notReady := func(reason, msg string) {
 		setReadyCondition(&st.Conditions, gen, metav1.ConditionFalse, reason, msg)
 		st.ObservedGeneration = gen
@@ -247,8 +242,11 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 	}
 	if err != nil {
 		f := classify(err)
-		if nomad.CodeOf(err) == nomad.CodePathNotFound {
+		switch nomad.CodeOf(err) {
+		case nomad.CodePathNotFound:
 			f.reason = v1alpha1.ReasonPATPathNotFound
+		case nomad.CodeCredentialsInvalid:
+			f.message = credentialsRefused(conn, r.Resolver.SecretNamespace(conn), nomadDetail(err))
 		}
 		if f.transient {
 			f.reason = v1alpha1.ReasonUnreachable
@@ -281,12 +279,13 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		// The connection works; the sweep is tried again at the next check.
 		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
+	recordSignIn(conn, nc)
 	path = pathInUse(nc, path)
 	st.PATPath = v1alpha1.PATPathMode(path)
 	r.reportPATBudget(conn, len(active))
 	st.ObservedGeneration = gen
 	setReadyCondition(&st.Conditions, gen, metav1.ConditionTrue, v1alpha1.ReasonConnected,
-		fmt.Sprintf("logged in; PAT endpoints found (%s)", path))
+		fmt.Sprintf("signed in (%s); PAT endpoints found (%s)", conn.ConnectionSpec().Credentials.MethodOrDefault(), path))
 	return ctrl.Result{RequeueAfter: orDefault(r.CheckInterval, DefaultVerificationInterval)}, "", nil
 }
 

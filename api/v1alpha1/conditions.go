@@ -10,7 +10,10 @@ package v1alpha1
 //   - SecretConflict: a Secret of that name exists and is not owned by this NomadToken; rename one of them.
 //   - ConnectionNotFound / ConnectionNotReady: the referenced NomadConnection is missing or not Ready
 //     (or its Secrets do not resolve, e.g. CredentialsNotLabelled, which the message names).
-//   - CredentialsInvalid: NOMAD refused the connection's username or password.
+//   - CredentialsInvalid: NOMAD or its Keycloak realm refused the connection's credentials: a wrong
+//     password (or an account without one: ORCID, GitHub, Google), a pending required action, a spent,
+//     revoked or expired refresh token, a wrong client secret. The connection's message says what to do
+//     for its method, e.g. the `kubectl nomadtoken login` command that signs it in again.
 //   - InvalidScopes, LifetimeExceeded, TokenLimitReached, Forbidden, NomadRejected: NOMAD refused the
 //     request; the message carries NOMAD's own words and what to change. Not retried until the spec,
 //     the connection or its Secret changes.
