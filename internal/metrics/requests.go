@@ -31,12 +31,22 @@ var (
 
 	loginsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nomadconnection_logins_total",
-		Help: "Access tokens a connection's client obtained from NOMAD's /auth/token (successful logins; failed ones are nomadconnection_requests_total{operation=\"login\",code_class!=\"2xx\"}).",
+		Help: "Access tokens a connection's client obtained: from NOMAD's /auth/token (method Password) or the realm's token endpoint (successful sign-ins; failed ones are nomadconnection_requests_total{operation=\"login\",code_class!=\"2xx\"}).",
+	}, connectionLabels)
+
+	lastSignIn = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nomadconnection_last_signin_timestamp_seconds",
+		Help: "When the connection last signed in successfully (Unix seconds). Absent until this process signed in once.",
+	}, connectionLabels)
+
+	refreshTokenExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nomadconnection_refresh_token_expiration_timestamp_seconds",
+		Help: "When the connection's refresh token or offline session ends unless used again (Unix seconds), as Keycloak said at the last sign-in. Absent where Keycloak does not say (most offline tokens) and for other methods.",
 	}, connectionLabels)
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(requestsTotal, requestDuration, loginsTotal)
+	crmetrics.Registry.MustRegister(requestsTotal, requestDuration, loginsTotal, lastSignIn, refreshTokenExpiry)
 }
 
 // RequestObserver counts the requests and logins of one connection's NOMAD client; it implements
@@ -64,9 +74,18 @@ func (o *RequestObserver) Request(operation string, status int, took time.Durati
 	requestDuration.WithLabelValues(append(l, operation)...).Observe(took.Seconds())
 }
 
-// SignedIn counts one access token obtained.
-func (o *RequestObserver) SignedIn(nomad.SignIn) {
-	loginsTotal.WithLabelValues(o.conn.labels()...).Inc()
+// SignedIn counts one access token obtained and records when, and when the refresh token ends.
+func (o *RequestObserver) SignedIn(s nomad.SignIn) {
+	l := o.conn.labels()
+	loginsTotal.WithLabelValues(l...).Inc()
+	if !s.At.IsZero() {
+		lastSignIn.WithLabelValues(l...).Set(float64(s.At.Unix()))
+	}
+	if s.RefreshTokenExpiresAt.IsZero() {
+		refreshTokenExpiry.DeleteLabelValues(l...)
+		return
+	}
+	refreshTokenExpiry.WithLabelValues(l...).Set(float64(s.RefreshTokenExpiresAt.Unix()))
 }
 
 // codeClass is 2xx..5xx, or "error" when there was no answer (or one outside 100..599).
@@ -84,7 +103,7 @@ func ForgetConnection(conn Connection) {
 	m := prometheus.Labels{"kind": conn.Kind, "namespace": conn.Namespace, "name": conn.Name}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{requestsTotal, requestDuration.MetricVec, loginsTotal, patsIssued, patsRotated, patsRevoked, patsAbandoned} {
+	}{requestsTotal, requestDuration.MetricVec, loginsTotal, lastSignIn, refreshTokenExpiry, patsIssued, patsRotated, patsRevoked, patsAbandoned} {
 		v.DeletePartialMatch(m)
 	}
 }

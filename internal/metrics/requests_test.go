@@ -142,3 +142,31 @@ func (c *cachedLists) List(_ context.Context, list client.ObjectList, _ ...clien
 	}
 	return nil
 }
+
+// A sign-in records when it happened and, where Keycloak says, when the refresh token ends; a later
+// sign-in that does not say drops the old end instead of leaving it to fire an alert.
+func TestSignedInRecordsTheSignInAndTheRefreshTokensEnd(t *testing.T) {
+	c := ConnectionNamed("team-a", "signin")
+	l := c.labels()
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	ends := at.Add(30 * 24 * time.Hour)
+	o := ObserverFor(c)
+	o.SignedIn(nomad.SignIn{Method: nomad.MethodRefreshToken, At: at, RefreshTokenExpiresAt: ends})
+	if got := testutil.ToFloat64(lastSignIn.WithLabelValues(l...)); got != float64(at.Unix()) {
+		t.Errorf("last sign-in = %v, want %d", got, at.Unix())
+	}
+	if got := testutil.ToFloat64(refreshTokenExpiry.WithLabelValues(l...)); got != float64(ends.Unix()) {
+		t.Errorf("refresh token end = %v, want %d", got, ends.Unix())
+	}
+	o.SignedIn(nomad.SignIn{Method: nomad.MethodRefreshToken, At: at.Add(time.Hour)})
+	if refreshTokenExpiry.DeleteLabelValues(l...) {
+		t.Error("a sign-in that does not say when the refresh token ends must drop the old end")
+	}
+	if got := testutil.ToFloat64(lastSignIn.WithLabelValues(l...)); got != float64(at.Add(time.Hour).Unix()) {
+		t.Errorf("last sign-in = %v, want the later one", got)
+	}
+	ForgetConnection(c)
+	if lastSignIn.DeleteLabelValues(l...) {
+		t.Error("a deleted connection's last sign-in must go with it")
+	}
+}

@@ -35,6 +35,8 @@ var (
 		append(append([]string{}, connectionLabels...), conditionLabels...), nil)
 	connActiveDesc = prometheus.NewDesc("nomadconnection_active_pats",
 		"Active PATs of the connection's bot account in NOMAD, all of them, not only this operator's (status.activeTokens).", connectionLabels, nil)
+	connTokensDesc = prometheus.NewDesc("nomadconnection_nomadtokens",
+		"NomadTokens that mint through the connection (status.nomadTokens).", connectionLabels, nil)
 	connLimitDesc = prometheus.NewDesc("nomadconnection_pat_limit",
 		"NOMAD's per-user cap on active PATs, as the operator assumes it (status.patLimit, from --nomad-pat-limit).", connectionLabels, nil)
 )
@@ -91,7 +93,7 @@ func RegisterStateCollector(c *StateCollector) error {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{tokenExpirationDesc, tokenRenewalDesc, tokenReadyDesc, tokenRevokePendingDesc,
-		connReadyDesc, connActiveDesc, connLimitDesc} {
+		connReadyDesc, connActiveDesc, connLimitDesc, connTokensDesc} {
 		ch <- d
 	}
 }
@@ -156,6 +158,9 @@ func collectConnection(ch chan<- prometheus.Metric, conn v1alpha1.Connection) {
 	}
 	if st.PATLimit != nil {
 		ch <- prometheus.MustNewConstMetric(connLimitDesc, prometheus.GaugeValue, float64(*st.PATLimit), l...)
+	}
+	if st.NomadTokens != nil {
+		ch <- prometheus.MustNewConstMetric(connTokensDesc, prometheus.GaugeValue, float64(*st.NomadTokens), l...)
 	}
 	collectReady(ch, connReadyDesc, st.Conditions, l)
 }
