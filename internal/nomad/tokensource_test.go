@@ -73,7 +73,8 @@ func TestAccessTokenIsCached(t *testing.T) {
 	})
 }
 
-// refresh when less than max(10s, 10% of expires_in) remains, counted from before the login request.
+// refresh when less than max(10s, 10% of expires_in) remains, counted from before the login request,
+// and at the latest maxSignInAge after it.
 func TestAccessTokenRefreshBeforeExpiry(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -84,7 +85,9 @@ func TestAccessTokenRefreshBeforeExpiry(t *testing.T) {
 	}{
 		{name: "300 s: the 10% margin (30 s) applies", expiresIn: 300, noRefresh: 269 * time.Second, refresh: 270 * time.Second},
 		{name: "60 s: the 10 s floor applies", expiresIn: 60, noRefresh: 49 * time.Second, refresh: 50 * time.Second},
-		{name: "24 h (central NOMAD)", expiresIn: 86400, noRefresh: 21*time.Hour + 35*time.Minute, refresh: 21*time.Hour + 36*time.Minute},
+		{name: "10 h: the 10% margin (1 h) applies", expiresIn: 36000, noRefresh: 9*time.Hour - time.Second, refresh: 9 * time.Hour},
+		{name: "24 h (central NOMAD): signed in again after maxSignInAge (12 h)", expiresIn: 86400,
+			noRefresh: maxSignInAge - time.Second, refresh: maxSignInAge},
 		{name: "expires_in null means 300 s", expiresIn: nil, noRefresh: 269 * time.Second, refresh: 270 * time.Second},
 		{name: "the M2024 answer (no expires_in) means 300 s", body: `{"access_token":"TOKEN","token_type":"bearer"}`,
 			noRefresh: 269 * time.Second, refresh: 270 * time.Second},
