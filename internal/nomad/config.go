@@ -50,11 +50,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Clock is used for token expiry, Retry-After dates and client-side list filtering; nil = real.
 	Clock clock.PassiveClock
-	// Limiter, when set, is waited on before every HTTP request (login and detection included).
+	// Limiter, when set, is waited on before every HTTP request to NOMAD (its /auth/token and
+	// detection included). Requests to the realm (discovery, token endpoint) do not wait for it.
 	// Share one Limiter between every caller of the same NOMAD connection.
 	Limiter *rate.Limiter
 	// Guard, when set, protects this connection (and the callers sharing it) from a slow or dead
-	// NOMAD: a bound on requests in flight, a circuit breaker, and a bounded wait for Limiter
+	// NOMAD (not the realm's Keycloak): a bound on requests in flight, a circuit breaker, and a bounded wait for Limiter
 	// (guard.go). Without it, Limiter is waited on for as long as RequestTimeout allows.
 	Guard *GuardOptions
 	// RequestTimeout bounds each HTTP exchange (rate-limiter wait included), on top of the caller's
