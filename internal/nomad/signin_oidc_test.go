@@ -358,7 +358,9 @@ func TestOIDCRefusals(t *testing.T) {
 			realm:    func(r *fakeRealm) { r.tokenStatus, r.tokenBody = 401, `` },
 			wantCode: CodeCredentialsInvalid, wantStatus: 401, wantDetail: "Keycloak refused the client_credentials grant: unrecognised error"},
 		{name: "another 400 is BadRequest", method: withClientCredentials,
-			realm:    func(r *fakeRealm) { r.tokenStatus, r.tokenBody = 400, `{"error":"invalid_request","error_description":"Missing form parameter"}` },
+			realm: func(r *fakeRealm) {
+				r.tokenStatus, r.tokenBody = 400, `{"error":"invalid_request","error_description":"Missing form parameter"}`
+			},
 			wantCode: CodeBadRequest, wantStatus: 400, wantDetail: "Keycloak refused the client_credentials grant: invalid_request: Missing form parameter"},
 		{name: "a realm that is down", method: withClientCredentials,
 			realm: func(r *fakeRealm) {
