@@ -162,6 +162,22 @@ func TestLoginFailures(t *testing.T) {
 		{name: "a Keycloak failure is transient", mutate: func(f *fakeNomad, _ *Config) {
 			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request","exception":"x"}}`
 		}, wantCode: CodeTransient, wantSub: "Unexpected exception"},
+		{name: "Keycloak's 400 inside NOMAD's 500 is CredentialsInvalid", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"400: b'{\"error\":\"invalid_grant\",\"error_description\":\"Account is not fully set up\"}'",`+
+				`"exception_class":"keycloak.exceptions.KeycloakAuthenticationError","exception_traceback":"Traceback: password=`+testPass+`"}}`
+		}, wantCode: CodeCredentialsInvalid, wantSub: "Keycloak refused the password grant: invalid_grant: Account is not fully set up"},
+		{name: "a client without direct access grants is CredentialsInvalid", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"b'{\"error\":\"unauthorized_client\",\"error_description\":\"Client not allowed for direct access grants\"}'"}}`
+		}, wantCode: CodeCredentialsInvalid, wantSub: "Keycloak refused the password grant: unauthorized_client: Client not allowed for direct access grants"},
+		{name: "Keycloak's own server_error inside NOMAD's 500 stays transient", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"b'{\"error\":\"server_error\"}'"}}`
+		}, wantCode: CodeTransient, wantSub: "Unexpected exception"},
+		{name: "a 502 with a Keycloak body stays transient", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 502, `{"detail":{"reason":"bad gateway","exception":"400: b'{\"error\":\"invalid_grant\"}'"}}`
+		}, wantCode: CodeTransient, wantSub: "bad gateway"},
 		{name: "an answer without access_token is transient", mutate: func(f *fakeNomad, _ *Config) {
 			f.loginBody = `{"token_type":"bearer"}`
 		}, wantCode: CodeTransient, wantSub: "no access_token"},
@@ -176,6 +192,9 @@ func TestLoginFailures(t *testing.T) {
 				_, err := c.Get(context.Background(), patID(1))
 				if e := asError(t, err); e.Code != tc.wantCode || e.Op != "login" || !strings.Contains(e.Detail, tc.wantSub) {
 					t.Fatalf("got %v (%s), want %s containing %q", err, e.Code, tc.wantCode, tc.wantSub)
+				}
+				if strings.Contains(err.Error(), "Traceback") || strings.Contains(err.Error(), "exception_class") {
+					t.Fatalf("only Keycloak's error and description may be taken from the exception: %v", err)
 				}
 			}
 			if f.hitCount("GET /api/v1/pats/"+patID(1)) != 0 {
