@@ -35,7 +35,9 @@ func TestSignInStateAndObserver(t *testing.T) {
 			mint: func(int) string { return "opaque-access-token-zzzz" },
 			want: SignIn{Method: MethodPassword, Account: testUser, At: testEpoch}},
 		{name: "password, Keycloak access token", config: func(*fakeRealm) func(*Config) { return func(*Config) {} },
-			mint: func(int) string { return jwtWith(map[string]any{"sub": testUserID, "preferred_username": "bot-in-keycloak"}) },
+			mint: func(int) string {
+				return jwtWith(map[string]any{"sub": testUserID, "preferred_username": "bot-in-keycloak"})
+			},
 			want: SignIn{Method: MethodPassword, Account: "bot-in-keycloak", UserID: testUserID, At: testEpoch}},
 		{name: "refresh token with refresh_expires_in", config: func(r *fakeRealm) func(*Config) { return withRefreshToken(r, nil) },
 			refreshExpiresIn: 1800,
