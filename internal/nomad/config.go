@@ -55,8 +55,9 @@ type Config struct {
 	// Share one Limiter between every caller of the same NOMAD connection.
 	Limiter *rate.Limiter
 	// Guard, when set, protects this connection (and the callers sharing it) from a slow or dead
-	// NOMAD (not the realm's Keycloak): a bound on requests in flight, a circuit breaker, and a bounded wait for Limiter
-	// (guard.go). Without it, Limiter is waited on for as long as RequestTimeout allows.
+	// NOMAD (not from its realm's Keycloak): a bound on requests in flight, a circuit breaker, and a
+	// bounded wait for Limiter (guard.go). Without it, Limiter is waited on for as long as
+	// RequestTimeout allows.
 	Guard *GuardOptions
 	// RequestTimeout bounds each HTTP exchange (rate-limiter wait included), on top of the caller's
 	// context. Zero means DefaultRequestTimeout.

@@ -15,6 +15,12 @@ type credentials struct {
 	secret             string
 }
 
+// String and GoString keep the password and client secret out of any accidental %v or %#v.
+func (cr credentials) String() string {
+	return "nomad.credentials{method:" + string(cr.method) + ", <redacted>}"
+}
+func (cr credentials) GoString() string { return cr.String() }
+
 // checkCredentials validates the sign-in settings for cfg.Method.
 func checkCredentials(cfg Config) (credentials, error) {
 	cr := credentials{method: cfg.Method}

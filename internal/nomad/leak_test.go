@@ -227,7 +227,7 @@ func TestNoSecretLeaksWithTheRealm(t *testing.T) {
 			}
 		}
 	}
-	record(rt, *rt, cc, *cc, rt.tokens, Config{Method: MethodRefreshToken, OIDC: OIDCConfig{RefreshToken: current, ClientSecret: testClientSecret}})
+	record(rt, *rt, cc, *cc, rt.tokens, rt.refresh, rt.signer, cc.signer, rt.refresh.getPending(), Config{Method: MethodRefreshToken, OIDC: OIDCConfig{RefreshToken: current, ClientSecret: testClientSecret}})
 
 	realm.mu.Lock()
 	secrets := []string{testClientSecret, realm.lastAccess}

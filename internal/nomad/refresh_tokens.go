@@ -92,3 +92,11 @@ func (r *refreshTokens) pendingAccessToken() string {
 	}
 	return r.pending.g.accessToken
 }
+
+// String and GoString keep the refresh tokens out of any accidental %v or %#v.
+func (r *refreshTokens) String() string   { return "nomad.refreshTokens{<redacted>}" }
+func (r *refreshTokens) GoString() string { return r.String() }
+
+// String and GoString keep the tokens of a pending rotation out of any accidental %v or %#v.
+func (p *pendingRotation) String() string   { return "nomad.pendingRotation{<redacted>}" }
+func (p *pendingRotation) GoString() string { return p.String() }

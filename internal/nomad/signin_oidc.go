@@ -152,3 +152,9 @@ func numberExtra(tok *oauth2.Token, key string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// String and GoString keep the client secret out of any accidental %v or %#v.
+func (s *oidcSigner) String() string {
+	return "nomad.oidcSigner{method:" + string(s.method) + ", client:" + s.clientID + "}"
+}
+func (s *oidcSigner) GoString() string { return s.String() }

@@ -47,6 +47,12 @@ func (g grant) refreshAt() time.Time {
 	return g.start.Add(min(g.lifetime-margin, maxSignInAge))
 }
 
+// String and GoString keep the access token out of any accidental %v or %#v.
+func (g grant) String() string {
+	return "nomad.grant{method:" + string(g.state.Method) + ", token:<redacted>}"
+}
+func (g grant) GoString() string { return g.String() }
+
 // expiresAt is when g's access token stops working.
 func (g grant) expiresAt() time.Time { return g.start.Add(g.lifetime) }
 
