@@ -28,6 +28,7 @@ type oidcSigner struct {
 }
 
 func (s *oidcSigner) signIn(ctx context.Context) (grant, error) {
+	start := s.c.clock.Now() // before discovery too: At is the sign-in's start, lifetimes err early
 	if s.method == MethodRefreshToken {
 		if g, done, err := s.resumePendingRotation(ctx); done || err != nil {
 			return g, err
@@ -37,7 +38,6 @@ func (s *oidcSigner) signIn(ctx context.Context) (grant, error) {
 	if err != nil {
 		return grant{}, err
 	}
-	start := s.c.clock.Now()
 	var rec keycloakExchange
 	tctx, cancel := s.c.keycloakContext(ctx, &rec)
 	defer cancel()
