@@ -1,10 +1,8 @@
 package nomad
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,12 +50,14 @@ type Config struct {
 	HTTPClient *http.Client
 	// Clock is used for token expiry, Retry-After dates and client-side list filtering; nil = real.
 	Clock clock.PassiveClock
-	// Limiter, when set, is waited on before every HTTP request (login and detection included).
+	// Limiter, when set, is waited on before every HTTP request to NOMAD (its /auth/token and
+	// detection included). Requests to the realm (discovery, token endpoint) do not wait for it.
 	// Share one Limiter between every caller of the same NOMAD connection.
 	Limiter *rate.Limiter
 	// Guard, when set, protects this connection (and the callers sharing it) from a slow or dead
-	// NOMAD: a bound on requests in flight, a circuit breaker, and a bounded wait for Limiter
-	// (guard.go). Without it, Limiter is waited on for as long as RequestTimeout allows.
+	// NOMAD (not from its realm's Keycloak): a bound on requests in flight, a circuit breaker, and a
+	// bounded wait for Limiter (guard.go). Without it, Limiter is waited on for as long as
+	// RequestTimeout allows.
 	Guard *GuardOptions
 	// RequestTimeout bounds each HTTP exchange (rate-limiter wait included), on top of the caller's
 	// context. Zero means DefaultRequestTimeout.
@@ -71,37 +71,60 @@ type Config struct {
 	Observer Observer
 }
 
-// String hides the password, so logging a Config by accident cannot leak it.
+// String hides the password, the client secret and the refresh token, so logging a Config by
+// accident cannot leak them.
 func (c Config) String() string {
-	pw := ""
-	if c.Password != "" {
-		pw = "<redacted>"
-	}
-	return fmt.Sprintf("nomad.Config{URL:%q, PATPath:%q, Username:%q, Password:%q, CABundle:%d bytes}",
-		c.URL, c.PATPath, c.Username, pw, len(c.CABundle))
+	return fmt.Sprintf("nomad.Config{URL:%q, PATPath:%q, Method:%q, Username:%q, Password:%q, OIDC:%s, CABundle:%d bytes}",
+		c.URL, c.PATPath, c.Method, c.Username, redacted(c.Password), c.OIDC, len(c.CABundle))
 }
 
-// GoString keeps %#v from printing the password as well.
+// GoString keeps %#v from printing the secrets as well.
 func (c Config) GoString() string { return c.String() }
+
+// String hides the client secret and the refresh token.
+func (o OIDCConfig) String() string {
+	return fmt.Sprintf("{IssuerURL:%q, ClientID:%q, ClientSecret:%q, RefreshToken:%q}",
+		o.IssuerURL, o.ClientID, redacted(o.ClientSecret), redacted(o.RefreshToken))
+}
+
+// GoString keeps %#v from printing them as well.
+func (o OIDCConfig) GoString() string { return o.String() }
+
+// redacted shows whether a secret is set, never what it is.
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "<redacted>"
+}
 
 // HTTPClient is the Client implementation that talks to a real NOMAD server. It is safe for
 // concurrent use; every caller shares its access token, PAT path and rate limiter.
 type HTTPClient struct {
-	root      string // normalised API root, without "/v1"
-	patMode   PATPath
-	username  string
-	password  string
-	hc        *http.Client
-	clock     clock.PassiveClock
-	limiter   *rate.Limiter
-	guard     *guard // nil: only limiter
-	timeout   time.Duration
-	userAgent string
-	log       logr.Logger
-	observer  Observer // nil: none
+	root     string // normalised API root, without "/v1"
+	patMode  PATPath
+	method   CredentialMethod
+	username string // MethodPassword
+	password string // MethodPassword
+	issuer   string // the OIDC methods: IssuerURL without a trailing "/"
+	clientID string // the OIDC methods
+	secret   string // the client secret, "" for a public client
+	// refreshSub is the sub claim of the starting refresh token (MethodRefreshToken), "" if it is
+	// not a JWT; it names the account before any sign-in (Account).
+	refreshSub string
+	hc         *http.Client
+	clock      clock.PassiveClock
+	limiter    *rate.Limiter
+	guard      *guard // nil: only limiter
+	timeout    time.Duration
+	userAgent  string
+	log        logr.Logger
+	observer   Observer // nil: none
 
-	tokens *tokenSource
-	paths  *pathResolver
+	signer  signer
+	refresh *refreshTokens // MethodRefreshToken only
+	tokens  *tokenSource
+	paths   *pathResolver
 }
 
 var _ Client = (*HTTPClient)(nil)
@@ -109,18 +132,14 @@ var _ Client = (*HTTPClient)(nil)
 // String names the connection without any credential (fmt would otherwise print every field).
 // Value receivers, so that formatting a dereferenced client is covered too.
 func (c HTTPClient) String() string {
-	return fmt.Sprintf("nomad.HTTPClient{root:%q, user:%q}", c.root, c.username)
+	if c.method == MethodPassword {
+		return fmt.Sprintf("nomad.HTTPClient{root:%q, user:%q}", c.root, c.username)
+	}
+	return fmt.Sprintf("nomad.HTTPClient{root:%q, method:%s, issuer:%q, client:%q}", c.root, c.method, c.issuer, c.clientID)
 }
 
-// GoString keeps %#v from printing the password or the cached access token.
+// GoString keeps %#v from printing the credentials or the cached access token.
 func (c HTTPClient) GoString() string { return c.String() }
-
-// Account is a short hash of the API root and the username: stable for one NOMAD user, different
-// after a connection's credentials move to another user.
-func (c *HTTPClient) Account() string {
-	sum := sha256.Sum256([]byte(c.root + "\n" + c.username))
-	return hex.EncodeToString(sum[:8])
-}
 
 // New validates cfg and returns a client. It makes no network call; use Check for that.
 func New(cfg Config) (*HTTPClient, error) {
@@ -136,8 +155,9 @@ func New(cfg Config) (*HTTPClient, error) {
 	default:
 		return nil, configError("PAT path %q is not one of %s, %s, %s", mode, PATPathAuto, PATPathPats, PATPathAuthPats)
 	}
-	if cfg.Username == "" || cfg.Password == "" {
-		return nil, configError("username and password are both required")
+	creds, err := checkCredentials(cfg)
+	if err != nil {
+		return nil, err
 	}
 	hc := cfg.HTTPClient
 	switch {
@@ -152,8 +172,12 @@ func New(cfg Config) (*HTTPClient, error) {
 	c := &HTTPClient{
 		root:      root,
 		patMode:   mode,
-		username:  cfg.Username,
-		password:  cfg.Password,
+		method:    creds.method,
+		username:  creds.username,
+		password:  creds.password,
+		issuer:    creds.issuer,
+		clientID:  creds.clientID,
+		secret:    creds.secret,
 		hc:        hc,
 		clock:     cfg.Clock,
 		limiter:   cfg.Limiter,
@@ -176,6 +200,19 @@ func New(cfg Config) (*HTTPClient, error) {
 	}
 	if cfg.Guard != nil {
 		c.guard = newGuard(*cfg.Guard, cfg.Limiter)
+	}
+	c.signer = passwordSigner{c: c}
+	if c.method != MethodPassword {
+		oidc := &oidcSigner{c: c, method: c.method, clientID: c.clientID, clientSecret: c.secret,
+			discovery: &discovery{c: c, issuer: c.issuer}}
+		if c.method == MethodRefreshToken {
+			c.refresh = newRefreshTokens(cfg.OIDC.RefreshToken)
+			oidc.refresh, oidc.onRotated = c.refresh, cfg.OIDC.RefreshTokenRotated
+			if claims, ok := unverifiedClaims(cfg.OIDC.RefreshToken); ok {
+				c.refreshSub = claims.Sub
+			}
+		}
+		c.signer = oidc
 	}
 	c.tokens = &tokenSource{c: c}
 	c.paths = newPathResolver(mode)
@@ -249,9 +286,3 @@ func defaultHTTPClient(caPEM []byte) (*http.Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
 }
-
-// SignInState is what the last successful sign-in showed. TODO(oidc): filled by the sign-in.
-func (c *HTTPClient) SignInState() (SignIn, bool) { return SignIn{}, false }
-
-// HoldsRefreshToken reports whether rt is a refresh token this client started from or received.
-func (c *HTTPClient) HoldsRefreshToken(string) bool { return false }

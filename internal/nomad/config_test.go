@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,10 @@ func TestNormalizeURL(t *testing.T) {
 		{name: "a URL without host is rejected", in: "https:///api", wantErr: "no host"},
 		{name: "credentials in the URL are rejected", in: "https://bot:hunter22@h/api", wantErr: "must not contain credentials"},
 		{name: "a query is rejected", in: "https://h/api?x=1", wantErr: "query or fragment"},
+		// api_base_path "/" (nomad-pat-api.md §9b): the API root is right below the host.
+		{name: "an API root at / is kept", in: "https://host/api", want: "https://host/api"},
+		{name: "an API root at / with /v1", in: "https://host/api/v1", want: "https://host/api"},
+		{name: "an API root at / with a trailing slash", in: "https://host/api/", want: "https://host/api"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := NormalizeURL(tc.in)
@@ -114,6 +119,80 @@ func TestConfigStringHidesPassword(t *testing.T) {
 		if strings.Contains(s, testPass) || !strings.Contains(s, "<redacted>") {
 			t.Fatalf("Config formatting must redact the password: %s", s)
 		}
+	}
+}
+
+func TestConfigStringHidesOIDCSecrets(t *testing.T) {
+	const refresh = "refresh-token-secret-value"
+	cfg := Config{URL: "https://h/api", Method: MethodRefreshToken,
+		OIDC: OIDCConfig{IssuerURL: "https://kc/realms/nomad", ClientSecret: testClientSecret, RefreshToken: refresh}}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{cfg.String(), cfg.GoString(), cfg.OIDC.String(), fmt.Sprintf("%v %+v %#v", cfg.OIDC, cfg.OIDC, cfg.OIDC),
+		fmt.Sprintf("%v %+v %#v %v", c, c, c, *c)} {
+		if strings.Contains(s, refresh) || strings.Contains(s, testClientSecret) {
+			t.Fatalf("formatting leaks an OIDC secret: %s", s)
+		}
+	}
+	if !strings.Contains(cfg.String(), "https://kc/realms/nomad") || !strings.Contains(c.String(), "RefreshToken") {
+		t.Fatalf("formatting should still name the issuer and method: %s / %s", cfg, c)
+	}
+}
+
+func TestNewValidatesTheSignInMethod(t *testing.T) {
+	const issuer = "https://nomad-lab.eu/fairdi/keycloak/auth/realms/fairdi_nomad_prod"
+	refresh := func(issuerURL string) Config {
+		return Config{URL: "https://h/api", Method: MethodRefreshToken, OIDC: OIDCConfig{IssuerURL: issuerURL, RefreshToken: "rt"}}
+	}
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		wantErr string // "" means valid
+	}{
+		{name: "password is the default", cfg: Config{URL: "https://h/api", Username: "u", Password: "p"}},
+		{name: "password needs a password", cfg: Config{URL: "https://h/api", Method: MethodPassword, Username: "u"}, wantErr: "username and password"},
+		{name: "an unknown method", cfg: Config{URL: "https://h/api", Method: "Device"}, wantErr: `credentials method "Device"`},
+		{name: "refresh token", cfg: refresh(issuer)},
+		{name: "refresh token without the token", cfg: Config{URL: "https://h/api", Method: MethodRefreshToken,
+			OIDC: OIDCConfig{IssuerURL: issuer}}, wantErr: "needs a refresh token"},
+		{name: "refresh token without issuer", cfg: refresh(""), wantErr: "needs the realm's issuer URL"},
+		{name: "client credentials", cfg: Config{URL: "https://h/api", Method: MethodClientCredentials,
+			OIDC: OIDCConfig{IssuerURL: issuer, ClientID: "bot", ClientSecret: "s"}}},
+		{name: "client credentials without secret", cfg: Config{URL: "https://h/api", Method: MethodClientCredentials,
+			OIDC: OIDCConfig{IssuerURL: issuer}}, wantErr: "needs a client secret"},
+		{name: "client credentials without issuer", cfg: Config{URL: "https://h/api", Method: MethodClientCredentials,
+			OIDC: OIDCConfig{ClientSecret: "s"}}, wantErr: "needs the realm's issuer URL"},
+		{name: "http on localhost", cfg: refresh("http://localhost:8080/realms/nomad")},
+		{name: "http on 127.0.0.1", cfg: refresh("http://127.0.0.1:8080/realms/nomad")},
+		{name: "http on 127.1.2.3", cfg: refresh("http://127.1.2.3/realms/nomad")},
+		{name: "http on ::1", cfg: refresh("http://[::1]:8080/realms/nomad")},
+		{name: "http elsewhere", cfg: refresh("http://keycloak.example.org/realms/nomad"), wantErr: "must use https"},
+		{name: "http on a name that only starts like localhost", cfg: refresh("http://localhost.example.org/realms/nomad"), wantErr: "must use https"},
+		{name: "http on 10.0.0.1", cfg: refresh("http://10.0.0.1/realms/nomad"), wantErr: "must use https"},
+		{name: "another scheme", cfg: refresh("ftp://kc/realms/nomad"), wantErr: "must use https"},
+		{name: "no host", cfg: refresh("https:///realms/nomad"), wantErr: "has no host"},
+		{name: "credentials in the issuer", cfg: refresh("https://u:p@kc/realms/nomad"), wantErr: "must not contain credentials"},
+		{name: "a query in the issuer", cfg: refresh("https://kc/realms/nomad?x=1"), wantErr: "query or fragment"},
+		{name: "an unparsable issuer", cfg: refresh("https://kc/%zz"), wantErr: "cannot be parsed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(tc.cfg)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || CodeOf(err) != CodeInvalidConfig {
+				t.Fatalf("New = %v, %v; want an InvalidConfig error containing %q", c, err, tc.wantErr)
+			}
+		})
+	}
+	c, err := New(refresh(issuer + "/"))
+	if err != nil || c.clientID != DefaultClientID || c.issuer != issuer {
+		t.Fatalf("client %q, issuer %q, %v; want the default client and the issuer without its trailing slash", c.clientID, c.issuer, err)
 	}
 }
 

@@ -11,8 +11,13 @@ import (
 type Code string
 
 const (
-	// CodeCredentialsInvalid: /auth/token answered 401 "Incorrect username or password".
+	// CodeCredentialsInvalid: the sign-in was refused for its credentials: /auth/token answered 401
+	// "Incorrect username or password" (or a 500 carrying Keycloak's 400, e.g. "Account is not fully
+	// set up"), or the realm's token endpoint refused the grant (invalid_grant, invalid_client, ...).
 	CodeCredentialsInvalid Code = "CredentialsInvalid"
+	// CodeIssuerInvalid: the issuerURL does not serve an OpenID discovery document (404, not JSON,
+	// no token_endpoint, or one naming another issuer).
+	CodeIssuerInvalid Code = "IssuerInvalid"
 	// CodeUnauthorized: a PAT endpoint still answered 401 after one fresh login.
 	CodeUnauthorized Code = "Unauthorized"
 	// CodeForbidden: 403, e.g. "You are not authorized to access this Oasis" or "Missing scopes".

@@ -44,15 +44,16 @@ func Redact(s string) string {
 }
 
 // withheldDetail replaces a whole detail that contained one of the client's own secrets.
-const withheldDetail = "details withheld: they contained the connection's password or access token " +
-	"(if every error says this, the password also occurs in the URL or in NOMAD's messages: choose a longer, random one)"
+const withheldDetail = "details withheld: they contained one of the connection's secrets (password, client secret, " +
+	"refresh or access token); if every error says this, the password or secret also occurs in the URL or in the " +
+	"server's messages: choose a longer, random one"
 
 // redact is Redact plus the secrets this client knows literally: its password and its access token.
 // A detail containing one of them is withheld as a whole, not substituted in place: the text around
 // a "<redacted>" marker gives the secret away whenever it also occurs in harmless text (password
 // "oasis" in "http://h/nomad-oasis/api" would read "nomad-<redacted>"). Raw PATs and JWTs are
 // matched by shape, so replacing them in place reveals nothing and keeps the rest of the detail.
-// Passwords shorter than 4 characters are not looked for (they would withhold almost every message,
+// Secrets shorter than 4 characters are not looked for (they would withhold almost every message,
 // and a 3-character secret protects nothing).
 func (c *HTTPClient) redact(s string) string {
 	if c.containsSecret(s) {
@@ -61,17 +62,25 @@ func (c *HTTPClient) redact(s string) string {
 	return Redact(s)
 }
 
-// containsSecret reports whether s holds the password or the current access token, also in the
-// escaped forms in which a URL or an echoed form body would carry them.
+// containsSecret reports whether s holds one of the client's secrets, also in the escaped forms in
+// which a URL or an echoed form body would carry them: the password or client secret, the current
+// access token, and for MethodRefreshToken every refresh token it knows and an access token held
+// back by a pending rotation.
 func (c *HTTPClient) containsSecret(s string) bool {
-	var secrets []string
-	if len(c.password) >= 4 {
-		secrets = append(secrets, c.password)
-	}
+	secrets := []string{c.password, c.secret}
 	if tok := c.tokens.current(); tok != "" {
 		secrets = append(secrets, tok)
 	}
+	if c.refresh != nil {
+		secrets = append(secrets, c.refresh.all()...)
+		if tok := c.refresh.pendingAccessToken(); tok != "" {
+			secrets = append(secrets, tok)
+		}
+	}
 	for _, secret := range secrets {
+		if len(secret) < 4 {
+			continue // see redact
+		}
 		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
 			if strings.Contains(s, form) {
 				return true
@@ -130,6 +139,14 @@ func (c *HTTPClient) classify(op string, rep *reply) *Error {
 				detail += "; is the URL the NOMAD API root (e.g. https://host/nomad-oasis/api)?"
 			}
 		}
+	case s == http.StatusInternalServerError && op == opLogin:
+		// NOMAD answers a Keycloak 400 to its password grant (required actions pending, direct
+		// grants disabled) with a 500 carrying Keycloak's error in detail.exception: that is the
+		// account's problem, not an outage. Any other 500 is.
+		code = CodeTransient
+		if kc, desc, ok := keycloakErrorInException(rep.body); ok {
+			code, detail = CodeCredentialsInvalid, keycloakRefusal(grantPassword, kc, desc)
+		}
 	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500:
 		code = CodeTransient
 	default:
@@ -167,6 +184,8 @@ func classify400(detail string) Code {
 
 // parseDetail reads FastAPI's {"detail": ...}: a string (400/401/403/404), a list of validation
 // objects (422) or an object (NOMAD's 500). structured is false when the body is not that shape.
+// For a 500 it returns the reason only; the one thing classify takes from the exception, Keycloak's
+// refusal of a password grant, is read by keycloakErrorInException.
 // Only msg and loc are kept from a 422 item: its "input" echoes the request, which for a login
 // form includes the password.
 func parseDetail(body []byte) (detail string, structured bool) {

@@ -157,3 +157,98 @@ func leakScenario(t *testing.T, mint func(int) string) {
 		}
 	}
 }
+
+// TestNoSecretLeaksWithTheRealm does the same for the realm sign-ins: a realm that echoes the
+// refresh token and client secret in error descriptions and bodies, a write-back that fails with
+// the new refresh token in its error, and every formatted value. None of the refresh tokens, the
+// client secret, the access tokens or the id tokens may appear.
+func TestNoSecretLeaksWithTheRealm(t *testing.T) {
+	var logMu sync.Mutex
+	var logs []string
+	logger := funcr.New(func(prefix, args string) {
+		logMu.Lock()
+		logs = append(logs, prefix+" "+args)
+		logMu.Unlock()
+	}, funcr.Options{Verbosity: 10})
+	cfg := func(c *Config) { c.Log = logger }
+
+	f := newFakeNomad(t)
+	getHandler(f)
+	realm := newFakeRealm(t, f)
+	realm.rotate = true
+	var seen []string
+	record := func(vs ...any) {
+		for _, v := range vs {
+			if v != nil {
+				seen = append(seen, fmt.Sprintf("%v", v), fmt.Sprintf("%+v", v), fmt.Sprintf("%#v", v))
+			}
+		}
+	}
+	ctx := context.Background()
+
+	// Rotation whose write-back fails with the new refresh token in its message, then succeeds.
+	fail := true
+	rt, clk := newTestClient(t, f, cfg, withRefreshToken(realm, func(_ context.Context, prev, cur string) error {
+		if fail {
+			return fmt.Errorf("cannot store %s (was %s)", cur, prev)
+		}
+		return nil
+	}), func(c *Config) { c.OIDC.ClientSecret = testClientSecret }) // a confidential client: both know the secret
+	_, err := rt.Get(ctx, patID(1))
+	record(err)
+	fail = false
+	for i := range 3 {
+		clk.SetTime(testEpoch.Add(time.Duration(i) * 300 * time.Second))
+		_, err = rt.Get(ctx, patID(1))
+		record(err)
+	}
+	cc, ccClk := newTestClient(t, f, cfg, withClientCredentials(realm))
+	_, err = cc.Get(ctx, patID(1))
+	record(err)
+
+	// The realm echoes what it got in every refusal.
+	current := rt.refresh.next()
+	for _, body := range []string{
+		`{"error":"invalid_grant","error_description":"token ` + current + ` is not active"}`,
+		`{"error":"invalid_client","error_description":"secret ` + testClientSecret + ` is wrong"}`,
+		`{"error":"invalid_` + testClientSecret + `","error_description":"x"}`,
+		`<html>` + current + testClientSecret + `</html>`,
+	} {
+		for _, status := range []int{400, 401, 502} {
+			realm.set(func(r *fakeRealm) { r.tokenStatus, r.tokenBody = status, body })
+			clk.SetTime(clk.Now().Add(time.Hour))
+			ccClk.SetTime(ccClk.Now().Add(time.Hour))
+			for _, c := range []*HTTPClient{rt, cc} {
+				_, err := c.Get(ctx, patID(1))
+				if err == nil {
+					t.Fatalf("expected a refusal for %d %s", status, body)
+				}
+				record(err, err.Error())
+			}
+		}
+	}
+	record(rt, *rt, cc, *cc, rt.tokens, rt.refresh, rt.signer, cc.signer, rt.refresh.getPending(), Config{Method: MethodRefreshToken, OIDC: OIDCConfig{RefreshToken: current, ClientSecret: testClientSecret}})
+
+	realm.mu.Lock()
+	secrets := []string{testClientSecret, realm.lastAccess}
+	for n := 1; n <= realm.issued; n++ {
+		secrets = append(secrets, refreshTokenN(n))
+	}
+	realm.mu.Unlock()
+	logMu.Lock()
+	all := append(seen, logs...)
+	logMu.Unlock()
+	if len(logs) == 0 {
+		t.Fatal("expected some log lines to check")
+	}
+	for _, s := range all {
+		if jwtPattern.MatchString(s) {
+			t.Errorf("a JWT (access, refresh or id token) leaked in: %s", s)
+		}
+		for _, secret := range secrets {
+			if strings.Contains(s, secret) {
+				t.Errorf("secret %.12s… leaked in: %s", secret, s)
+			}
+		}
+	}
+}

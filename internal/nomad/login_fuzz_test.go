@@ -2,6 +2,7 @@ package nomad
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,14 @@ func FuzzLoginResponse(f *testing.F) {
 		{422, `{"detail":[{"type":"missing","loc":["body","grant_type"],"msg":"Field required","input":null}]}`},
 		{422, `{"detail":[{"loc":["body","password"],"msg":"bad ` + echoPassword + `","input":"` + echoPassword + `"}]}`},
 		{500, `{"detail":{"reason":"Unexpected exception while handling your request","exception":"` + echoPassword + `"}}`},
+		// Keycloak's 400 inside NOMAD's 500 (§9a): pending required actions, direct grants off, one
+		// echoing the password and the access token, a traceback, one without an error object.
+		{500, `{"detail":{"reason":"Unexpected exception while handling your request","exception":"400: b'{\"error\":\"invalid_grant\",\"error_description\":\"Account is not fully set up\"}'","exception_class":"KeycloakAuthenticationError","exception_traceback":"Traceback (most recent call last): ..."}}`},
+		{500, `{"detail":{"reason":"Unexpected exception while handling your request","exception":"400: b'{\"error\":\"unauthorized_client\",\"error_description\":\"Client not allowed for direct access grants\"}'"}}`},
+		{500, `{"detail":{"reason":"x","exception":"400: b'{\"error\":\"invalid_grant\",\"error_description\":\"` + echoPassword + ` ` + echoAccess + `\"}'","exception_traceback":"` + echoPassword + `"}}`},
+		{500, `{"detail":{"reason":"x","exception":"400: b''"}}`},
+		{500, `{"detail":{"reason":"x","exception":"4000 Keycloak unreachable"}}`},
+		{500, `{"detail":{"reason":"x","exception":"b'{\"error\":\"temporarily_unavailable\"}'"}}`},
 		// The URL is not the API root: a framework 404 and an ingress 404.
 		{404, `{"detail":"Not Found"}`},
 		{404, `<html>nginx</html>`},
@@ -56,6 +65,10 @@ func FuzzLoginResponse(f *testing.F) {
 			e := checkFailure(t, err, opGet)
 			if e.Op != opLogin {
 				t.Fatalf("only the login can fail here, got %v", e)
+			}
+			if e.Code == CodeCredentialsInvalid && e.StatusCode == 500 &&
+				!strings.HasPrefix(e.Detail, "Keycloak refused the password grant: ") && e.Detail != withheldDetail {
+				t.Fatalf("a refusal found in NOMAD's 500 must be reported as Keycloak's: %v", e)
 			}
 			return
 		}

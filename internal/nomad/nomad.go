@@ -1,8 +1,12 @@
 // Package nomad is the operator's client for NOMAD's Personal Access Token (PAT) API
 // (the FAIR materials-science data platform, not HashiCorp Nomad).
 //
-// Only a Keycloak access token may manage PATs, so every client logs in with a bot account's
-// username and password through NOMAD's /auth/token endpoint and caches the access token it gets.
+// Only a Keycloak access token of NOMAD's realm may manage PATs, so every client signs in and caches
+// the access token it gets, in one of three ways (Config.Method): a bot account's username and
+// password through NOMAD's own /auth/token endpoint, or directly at the realm's token endpoint
+// (found by OpenID discovery) with a refresh token or as a confidential client's service account.
+// A refresh token the realm rotates is handed back (OIDCConfig.RefreshTokenRotated) before the
+// access token obtained with it is used.
 // The raw PAT returned by Create and Rotate is held only in IssuedToken.RawToken; it never appears in
 // an error string, a log line or a String() method of this package.
 package nomad
@@ -26,7 +30,7 @@ type Client interface {
 	// Rotate calls NOMAD's rotate endpoint, which revokes the old PAT *before* it validates and creates
 	// the new one (see nomad-pat-api.md §5: a 400 may leave the user with no token at all).
 	Rotate(ctx context.Context, id string) (*IssuedToken, error)
-	// Check logs in and resolves the PAT path prefix; it is what NomadConnection readiness reports.
+	// Check signs in and resolves the PAT path prefix; it is what NomadConnection readiness reports.
 	Check(ctx context.Context) (PATPath, error)
 	// ResolvedPATPath is the PAT path in use now ("" while none is known): after a PAT route
 	// answered 404 and the path was detected again, it is the new one.
@@ -39,7 +43,8 @@ type Client interface {
 	// by the operator itself, so it is no new credential and the client must not be replaced.
 	HoldsRefreshToken(rt string) bool
 	// Account identifies the NOMAD user the client acts as, without naming it (a hash of the API root
-	// and the username). PATs belong to one user: any other gets 404 for them, as for a pruned PAT.
+	// and the username, the user's sub, or the OIDC client: see HTTPClient.Account). PATs belong to
+	// one user: any other gets 404 for them, as for a pruned PAT.
 	Account() string
 }
 

@@ -8,7 +8,8 @@ import (
 // Observer is told about the requests a client sends and the logins it makes, for metrics. Its
 // methods are called on the request path: they must be cheap and safe for concurrent use.
 type Observer interface {
-	// Request reports one exchange sent to NOMAD: operation is one of login, create, list, get,
+	// Request reports one exchange sent to NOMAD, or to its realm for a sign-in (discovery and the
+	// token endpoint, reported as login): operation is one of login, create, list, get,
 	// revoke, rotate, openapi, other; status is the HTTP status, 0 when no answer arrived; took is
 	// from sending to having read the answer. Requests the guard refused were never sent and are
 	// not reported.

@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -79,5 +80,32 @@ func TestTransportErrorWithThePasswordInTheURL(t *testing.T) {
 	}
 	if msg := e.Error(); strings.Contains(msg, "redacted") || strings.Contains(msg, "nomad-") {
 		t.Fatalf("the message must not show where the password was: %q", msg)
+	}
+}
+
+// TestRedactWithholdsTheRealmSecrets: the client secret, every refresh token the client holds and
+// an access token held back by a pending rotation are withheld like the password.
+func TestRedactWithholdsTheRealmSecrets(t *testing.T) {
+	const (
+		first   = "opaque-refresh-token-1"
+		rotated = "opaque-refresh-token-2"
+		held    = "opaque-held-access-token"
+	)
+	c, err := New(Config{URL: "https://h/api", PATPath: PATPathPats, Method: MethodRefreshToken,
+		OIDC: OIDCConfig{IssuerURL: "https://kc/realms/nomad", ClientSecret: testClientSecret, RefreshToken: first}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.refresh.receive(rotated)
+	c.refresh.setPending(&pendingRotation{previous: first, current: rotated, g: grant{accessToken: held}})
+	for _, secret := range []string{testClientSecret, first, rotated, held} {
+		for _, detail := range []string{"echo " + secret, "form: refresh_token=" + url.QueryEscape(secret)} {
+			if got := c.newError(opLogin, CodeTransient, 0, detail).Detail; got != withheldDetail {
+				t.Errorf("detail %q: got %q, want it withheld", detail, got)
+			}
+		}
+	}
+	if got := c.newError(opLogin, CodeTransient, 0, "the realm is down").Detail; got != "the realm is down" {
+		t.Errorf("a detail without secrets must be kept, got %q", got)
 	}
 }

@@ -124,6 +124,7 @@ var knownCodes = map[Code]bool{
 	CodeCredentialsInvalid: true, CodeUnauthorized: true, CodeForbidden: true, CodeNotFound: true,
 	CodePathNotFound: true, CodeInvalidScopes: true, CodeLifetimeExceeded: true,
 	CodeTokenLimitReached: true, CodeNotActive: true, CodeBadRequest: true, CodeTransient: true,
+	CodeIssuerInvalid: true,
 }
 
 // checkFailure asserts what every failed call must look like: a classified *Error (never a raw
@@ -182,6 +183,9 @@ func codeFitsStatus(code Code, status int, op string) bool {
 		return code == CodeForbidden
 	case status == 404:
 		return code == CodeNotFound || code == CodePathNotFound
+	case status == 500 && op == opLogin:
+		// NOMAD's 500 carrying Keycloak's refusal of the password grant.
+		return code == CodeTransient || code == CodeCredentialsInvalid
 	case status == 408, status == 429, status >= 500:
 		return code == CodeTransient
 	default:

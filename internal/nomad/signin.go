@@ -56,6 +56,7 @@ type SignIn struct {
 	// At is when the sign-in was made (the client's clock).
 	At time.Time
 	// RefreshTokenExpiresAt is when the refresh token or its offline session ends unless used
-	// again, as Keycloak said (refresh_expires_in > 0, or the refresh token's exp); zero if unknown.
+	// again, as Keycloak said (refresh_expires_in > 0, or the refresh token's exp); zero if unknown,
+	// and always for MethodPassword and MethodClientCredentials, which use no refresh token.
 	RefreshTokenExpiresAt time.Time
 }

@@ -2,9 +2,6 @@ package nomad
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
@@ -20,7 +17,53 @@ const (
 	// NOMAD's last 24 h), and a garbage value such as 1e300 must not overflow a Duration into the
 	// past, which would make every call log in again.
 	maxAccessTokenLifetime = 7 * 24 * time.Hour
+	// maxSignInAge is the longest an access token is used before the client signs in again, whatever
+	// its lifetime. Keycloak ends an offline session that goes unused for its idle timeout (30 days by
+	// default), and only a refresh uses it; the connection's periodic check (every 10 minutes) thus
+	// refreshes at least twice a day even where access tokens last 24 h (central NOMAD), and a
+	// password or client secret that was revoked shows within half a day. It applies to every method.
+	maxSignInAge = 12 * time.Hour
 )
+
+// signer obtains a new access token: the password grant through NOMAD, or a grant at the realm's
+// token endpoint. tokenSource calls it from one goroutine at a time (its single-flight login), so a
+// signer may keep state between sign-ins without locking against itself.
+type signer interface {
+	signIn(ctx context.Context) (grant, error)
+}
+
+// grant is one successful sign-in.
+type grant struct {
+	accessToken string
+	start       time.Time     // the client's clock before the request was sent, to err on the early side
+	lifetime    time.Duration // expires_in, defaulted and capped (accessTokenLifetime)
+	state       SignIn
+}
+
+// refreshAt is when g's access token is replaced: max(minRefreshMargin, 10% of its lifetime) before
+// it expires, and at the latest maxSignInAge after the sign-in.
+func (g grant) refreshAt() time.Time {
+	margin := max(minRefreshMargin, g.lifetime/10)
+	return g.start.Add(min(g.lifetime-margin, maxSignInAge))
+}
+
+// String and GoString keep the access token out of any accidental %v or %#v.
+func (g grant) String() string {
+	return "nomad.grant{method:" + string(g.state.Method) + ", token:<redacted>}"
+}
+func (g grant) GoString() string { return g.String() }
+
+// expiresAt is when g's access token stops working.
+func (g grant) expiresAt() time.Time { return g.start.Add(g.lifetime) }
+
+// accessTokenLifetime turns expires_in (seconds, ok false when absent) into a lifetime: the default
+// when absent, null or not positive, capped at maxAccessTokenLifetime.
+func accessTokenLifetime(expiresIn float64, ok bool) time.Duration {
+	if !ok || !(expiresIn > 0) {
+		return defaultAccessTokenLifetime
+	}
+	return time.Duration(min(expiresIn, maxAccessTokenLifetime.Seconds()) * float64(time.Second))
+}
 
 // tokenSource caches one Keycloak access token per HTTPClient. Concurrent callers that find no usable
 // token share a single login; the login runs detached from any one caller's cancellation so that a
@@ -33,9 +76,11 @@ type tokenSource struct {
 	refreshAt time.Time // when to replace token (ahead of expiresAt)
 	expiresAt time.Time // when token stops working
 	inflight  *login
+
+	lastSignIn SignIn // what the last successful sign-in showed; At is zero before any
 }
 
-// login is one password grant in progress; done is closed when token/err are set.
+// login is one sign-in in progress; done is closed when token/err are set.
 type login struct {
 	done  chan struct{}
 	token string
@@ -48,7 +93,7 @@ func (ts *tokenSource) String() string { return "nomad.tokenSource{token:<redact
 // GoString does the same for %#v.
 func (ts *tokenSource) GoString() string { return ts.String() }
 
-// get returns a usable access token, logging in when there is none or it is due for refresh.
+// get returns a usable access token, signing in when there is none or it is due for refresh.
 func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	ts.mu.Lock()
 	if ts.token != "" && ts.c.clock.Now().Before(ts.refreshAt) {
@@ -83,15 +128,30 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 }
 
 func (ts *tokenSource) run(ctx context.Context, l *login) {
-	tok, refreshAt, expiresAt, err := ts.c.passwordGrant(ctx)
+	g, err := ts.c.signer.signIn(ctx)
 	ts.mu.Lock()
 	if err == nil {
-		ts.token, ts.refreshAt, ts.expiresAt = tok, refreshAt, expiresAt
+		ts.token, ts.refreshAt, ts.expiresAt = g.accessToken, g.refreshAt(), g.expiresAt()
+		ts.lastSignIn = g.state
 	}
 	ts.inflight = nil
 	ts.mu.Unlock()
-	l.token, l.err = tok, err
+	if err == nil {
+		if ts.c.observer != nil {
+			ts.c.observer.SignedIn(g.state)
+		}
+		ts.c.log.V(1).Info("signed in to NOMAD", "method", g.state.Method, "account", g.state.Account,
+			"expiresIn", g.lifetime)
+	}
+	l.token, l.err = g.accessToken, err
 	close(l.done)
+}
+
+// signInState is what the last successful sign-in showed.
+func (ts *tokenSource) signInState() (SignIn, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.lastSignIn, !ts.lastSignIn.At.IsZero()
 }
 
 // invalidate drops tok after NOMAD rejected it with a 401, unless another caller already replaced it
@@ -112,49 +172,4 @@ func (ts *tokenSource) current() string {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return ts.token
-}
-
-// tokenReply is /auth/token's answer: the full OIDC set (V-B/C) or just access_token and token_type
-// (M2024). Only what we use is decoded.
-type tokenReply struct {
-	AccessToken string   `json:"access_token"`
-	ExpiresIn   *float64 `json:"expires_in"`
-}
-
-// passwordGrant logs in at POST {root}/v1/auth/token and returns the access token, when to
-// replace it and when it expires. Both are counted from before the request was sent, to err on the
-// early side.
-func (c *HTTPClient) passwordGrant(ctx context.Context) (tok string, refreshAt, expiresAt time.Time, err error) {
-	start := c.clock.Now()
-	form := url.Values{"grant_type": {"password"}, "username": {c.username}, "password": {c.password}}
-	rep, err := c.roundTrip(ctx, request{
-		op:          opLogin,
-		method:      http.MethodPost,
-		path:        "/v1/auth/token",
-		body:        []byte(form.Encode()),
-		contentType: "application/x-www-form-urlencoded",
-	})
-	if err != nil {
-		return "", time.Time{}, time.Time{}, err
-	}
-	if !rep.ok() {
-		return "", time.Time{}, time.Time{}, c.classify(opLogin, rep)
-	}
-	var tr tokenReply
-	if err := json.Unmarshal(rep.body, &tr); err != nil {
-		return "", time.Time{}, time.Time{}, c.badAnswer(opLogin, rep, "not JSON")
-	}
-	if tr.AccessToken == "" {
-		return "", time.Time{}, time.Time{}, c.badAnswer(opLogin, rep, "no access_token")
-	}
-	lifetime := defaultAccessTokenLifetime
-	if tr.ExpiresIn != nil && *tr.ExpiresIn > 0 {
-		lifetime = time.Duration(min(*tr.ExpiresIn, maxAccessTokenLifetime.Seconds()) * float64(time.Second))
-	}
-	margin := max(minRefreshMargin, lifetime/10)
-	if c.observer != nil {
-		c.observer.SignedIn(SignIn{Method: MethodPassword, Account: c.username, At: start})
-	}
-	c.log.V(1).Info("logged in to NOMAD", "user", c.username, "expiresIn", lifetime)
-	return tr.AccessToken, start.Add(lifetime - margin), start.Add(lifetime), nil
 }

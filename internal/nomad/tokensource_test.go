@@ -73,7 +73,8 @@ func TestAccessTokenIsCached(t *testing.T) {
 	})
 }
 
-// refresh when less than max(10s, 10% of expires_in) remains, counted from before the login request.
+// refresh when less than max(10s, 10% of expires_in) remains, counted from before the login request,
+// and at the latest maxSignInAge after it.
 func TestAccessTokenRefreshBeforeExpiry(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -84,7 +85,9 @@ func TestAccessTokenRefreshBeforeExpiry(t *testing.T) {
 	}{
 		{name: "300 s: the 10% margin (30 s) applies", expiresIn: 300, noRefresh: 269 * time.Second, refresh: 270 * time.Second},
 		{name: "60 s: the 10 s floor applies", expiresIn: 60, noRefresh: 49 * time.Second, refresh: 50 * time.Second},
-		{name: "24 h (central NOMAD)", expiresIn: 86400, noRefresh: 21*time.Hour + 35*time.Minute, refresh: 21*time.Hour + 36*time.Minute},
+		{name: "10 h: the 10% margin (1 h) applies", expiresIn: 36000, noRefresh: 9*time.Hour - time.Second, refresh: 9 * time.Hour},
+		{name: "24 h (central NOMAD): signed in again after maxSignInAge (12 h)", expiresIn: 86400,
+			noRefresh: maxSignInAge - time.Second, refresh: maxSignInAge},
 		{name: "expires_in null means 300 s", expiresIn: nil, noRefresh: 269 * time.Second, refresh: 270 * time.Second},
 		{name: "the M2024 answer (no expires_in) means 300 s", body: `{"access_token":"TOKEN","token_type":"bearer"}`,
 			noRefresh: 269 * time.Second, refresh: 270 * time.Second},
@@ -159,6 +162,22 @@ func TestLoginFailures(t *testing.T) {
 		{name: "a Keycloak failure is transient", mutate: func(f *fakeNomad, _ *Config) {
 			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request","exception":"x"}}`
 		}, wantCode: CodeTransient, wantSub: "Unexpected exception"},
+		{name: "Keycloak's 400 inside NOMAD's 500 is CredentialsInvalid", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"400: b'{\"error\":\"invalid_grant\",\"error_description\":\"Account is not fully set up\"}'",`+
+				`"exception_class":"keycloak.exceptions.KeycloakAuthenticationError","exception_traceback":"Traceback: password=`+testPass+`"}}`
+		}, wantCode: CodeCredentialsInvalid, wantSub: "Keycloak refused the password grant: invalid_grant: Account is not fully set up"},
+		{name: "a client without direct access grants is CredentialsInvalid", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"b'{\"error\":\"unauthorized_client\",\"error_description\":\"Client not allowed for direct access grants\"}'"}}`
+		}, wantCode: CodeCredentialsInvalid, wantSub: "Keycloak refused the password grant: unauthorized_client: Client not allowed for direct access grants"},
+		{name: "Keycloak's own server_error inside NOMAD's 500 stays transient", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 500, `{"detail":{"reason":"Unexpected exception while handling your request",`+
+				`"exception":"b'{\"error\":\"server_error\"}'"}}`
+		}, wantCode: CodeTransient, wantSub: "Unexpected exception"},
+		{name: "a 502 with a Keycloak body stays transient", mutate: func(f *fakeNomad, _ *Config) {
+			f.loginStatus, f.loginBody = 502, `{"detail":{"reason":"bad gateway","exception":"400: b'{\"error\":\"invalid_grant\"}'"}}`
+		}, wantCode: CodeTransient, wantSub: "bad gateway"},
 		{name: "an answer without access_token is transient", mutate: func(f *fakeNomad, _ *Config) {
 			f.loginBody = `{"token_type":"bearer"}`
 		}, wantCode: CodeTransient, wantSub: "no access_token"},
@@ -173,6 +192,9 @@ func TestLoginFailures(t *testing.T) {
 				_, err := c.Get(context.Background(), patID(1))
 				if e := asError(t, err); e.Code != tc.wantCode || e.Op != "login" || !strings.Contains(e.Detail, tc.wantSub) {
 					t.Fatalf("got %v (%s), want %s containing %q", err, e.Code, tc.wantCode, tc.wantSub)
+				}
+				if strings.Contains(err.Error(), "Traceback") || strings.Contains(err.Error(), "exception_class") {
+					t.Fatalf("only Keycloak's error and description may be taken from the exception: %v", err)
 				}
 			}
 			if f.hitCount("GET /api/v1/pats/"+patID(1)) != 0 {
