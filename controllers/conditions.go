@@ -47,6 +47,8 @@ func classify(err error) failure {
 	switch ne.Code {
 	case nomad.CodeCredentialsInvalid:
 		return failure{v1alpha1.ReasonCredentialsInvalid, fmt.Sprintf("NOMAD or its realm refused the connection's credentials (%s): fix the credentials Secret; the NomadConnection's Ready condition says how for its method", ne.Detail), false}
+	case nomad.CodeIssuerInvalid:
+		return failure{v1alpha1.ReasonInvalidSpec, fmt.Sprintf("the OIDC issuer does not answer as NOMAD's Keycloak realm (%s): fix spec.credentials.oidc.issuerURL", ne.Detail), false}
 	case nomad.CodeForbidden, nomad.CodeUnauthorized:
 		return failure{v1alpha1.ReasonForbidden, fmt.Sprintf("NOMAD refused the bot account (%s): it must be a user NOMAD knows and allows on this Oasis", ne.Detail), false}
 	case nomad.CodeInvalidScopes:

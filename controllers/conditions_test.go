@@ -28,6 +28,7 @@ func TestClassifyNamesTheReasonAndWhatToChange(t *testing.T) {
 		{"PAT limit", nomadErr(nomad.CodeTokenLimitReached, "Maximum number of active PAT (100) reached."),
 			v1alpha1.ReasonTokenLimitReached, false, "revoke unused PATs"},
 		{"password", nomadErr(nomad.CodeCredentialsInvalid, "Incorrect username or password"), v1alpha1.ReasonCredentialsInvalid, false, "credentials Secret"},
+		{"an issuer that is no realm", nomadErr(nomad.CodeIssuerInvalid, "GET https://x/.well-known/openid-configuration answered 404"), v1alpha1.ReasonInvalidSpec, false, "spec.credentials.oidc.issuerURL"},
 		{"forbidden", nomadErr(nomad.CodeForbidden, "You are not authorized to access this Oasis"), v1alpha1.ReasonForbidden, false, "not authorized"},
 		{"other refusal", nomadErr(nomad.CodeBadRequest, "something else"), v1alpha1.ReasonNomadRejected, false, "something else"},
 		{"outage", nomadErr(nomad.CodeTransient, "Service Unavailable"), v1alpha1.ReasonNomadUnavailable, true, "will retry"},
