@@ -199,3 +199,17 @@ func ids(records []nomadstub.Record) []string {
 }
 
 func containsRawToken(s string) bool { return strings.Contains(s, "nomad_pat_") }
+
+// waitConnectionIn waits for the NomadConnection ns/name to be Ready=status with reason, and returns it.
+func waitConnectionIn(ns, name string, status metav1.ConditionStatus, reason string) *v1alpha1.NomadConnection {
+	GinkgoHelper()
+	conn := &v1alpha1.NomadConnection{}
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, conn)).To(Succeed())
+		cond := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Status).To(Equal(status), cond.Message)
+		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+	}).Should(Succeed())
+	return conn
+}

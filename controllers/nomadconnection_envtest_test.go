@@ -20,15 +20,7 @@ var _ = Describe("NomadConnection", func() {
 
 	waitConnection := func(name string, status metav1.ConditionStatus, reason string) *v1alpha1.NomadConnection {
 		GinkgoHelper()
-		conn := &v1alpha1.NomadConnection{}
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: name}, conn)).To(Succeed())
-			cond := meta.FindStatusCondition(conn.Status.Conditions, v1alpha1.ConditionReady)
-			g.Expect(cond).NotTo(BeNil())
-			g.Expect(cond.Status).To(Equal(status), cond.Message)
-			g.Expect(cond.Reason).To(Equal(reason), cond.Message)
-		}).Should(Succeed())
-		return conn
+		return waitConnectionIn(t.ns, name, status, reason)
 	}
 
 	It("is Ready with the detected PAT path and the active PAT count, and warns about plain http", func() {
