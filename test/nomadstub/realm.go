@@ -13,17 +13,18 @@ import (
 
 // Realm defaults: a stock Oasis realm (docker-compose template) and Keycloak's own defaults.
 const (
-	DefaultRealm          = "nomad"
-	DefaultRealmClient    = "nomad_public" // NOMAD's keycloak.client_id: public, direct grants on
-	DefaultSSOIdle        = 30 * time.Minute
-	DefaultOfflineIdle    = 30 * 24 * time.Hour
-	realmPathPrefix       = "/keycloak/auth/realms/"
-	authCodeLifespan      = 60 * time.Second // Keycloak's "Client login timeout"
-	realmDefaultScopes    = "profile email"  // default client scopes Keycloak always grants
-	scopeOpenID           = "openid"
-	scopeOfflineAccess    = "offline_access"
-	detailUnknownUser     = "You are logged in with an unknown user"
-	keycloakExceptionName = "keycloak.exceptions.KeycloakPostError"
+	DefaultRealm       = "nomad"
+	DefaultRealmClient = "nomad_public" // NOMAD's keycloak.client_id: public, direct grants on
+	DefaultSSOIdle     = 30 * time.Minute
+	DefaultOfflineIdle = 30 * 24 * time.Hour
+)
+
+const (
+	realmPathPrefix    = "/keycloak/auth/realms/"
+	authCodeLifespan   = 60 * time.Second // Keycloak's "Client login timeout"
+	realmDefaultScopes = "profile email"  // default client scopes Keycloak always grants
+	scopeOpenID        = "openid"
+	scopeOfflineAccess = "offline_access"
 )
 
 // RealmClient is a Keycloak client of the realm.

@@ -41,6 +41,9 @@ func (s *Server) nomadUser(w http.ResponseWriter, userID string) (*caller, bool)
 	return &caller{userID: userID}, true // Keycloak tokens carry every scope (*:*)
 }
 
+// keycloakExceptionName is python-keycloak's exception class for a failed POST.
+const keycloakExceptionName = "keycloak.exceptions.KeycloakPostError"
+
 // writeKeycloakFailure is NOMAD's 500 for a Keycloak 400 during /auth/token's password grant:
 // python-keycloak's KeycloakPostError, whose str() is "<status>: <body as Python bytes repr>".
 func writeKeycloakFailure(w http.ResponseWriter, e *oauthError) {
