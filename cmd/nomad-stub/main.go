@@ -1,8 +1,10 @@
 // Command nomad-stub serves the NOMAD stand-in (package test/nomadstub) on a real port, for
 // `make demo`, the e2e suite and manual poking with curl. It is a test tool, never a NOMAD.
 //
-//	nomad-stub --listen 127.0.0.1:0 --addr-file /tmp/nomad.addr --user bot:bot-password
+//	nomad-stub --listen 127.0.0.1:0 --addr-file /tmp/nomad.addr --user bot:bot-password \
+//	  --client ci:ci-secret:service-account-ci --rotate-refresh-tokens --authorize-user bot
 //
+// Besides NOMAD's API it serves NOMAD's Keycloak realm at {addr}/keycloak/auth/realms/{realm}.
 // The clock is real time plus an offset that POST /_stub/clock/advance?by=720h moves; the other
 // admin routes are documented in the nomadstub package (admin.go).
 package main
@@ -52,6 +54,10 @@ type config struct {
 	disableAuthPats bool
 	legacyList      bool
 	addrFile        string
+	realm           string
+	clients         []nomadstub.RealmClient
+	rotateRefresh   bool
+	authorizeUser   string
 }
 
 type userFlag struct{ name, password string }
@@ -79,6 +85,37 @@ func (u *usersValue) Set(v string) error {
 		u.users, u.set = nil, true
 	}
 	u.users = append(u.users, userFlag{name, password})
+	return nil
+}
+
+// clientsValue is the repeatable --client=ID:SECRET:SERVICEACCOUNTUSER flag: a realm client
+// besides the built-in nomad_public. SECRET "" makes a public client; a service-account user
+// (created if missing) enables client_credentials and needs a secret. Direct grants stay off.
+type clientsValue struct{ clients []nomadstub.RealmClient }
+
+func (c *clientsValue) String() string {
+	ids := make([]string, len(c.clients))
+	for i, x := range c.clients {
+		ids[i] = x.ID
+	}
+	return strings.Join(ids, ",")
+}
+
+func (c *clientsValue) Set(v string) error {
+	parts := strings.SplitN(v, ":", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	rc := nomadstub.RealmClient{ID: parts[0], Secret: parts[1], ServiceAccountUser: parts[2]}
+	switch {
+	case rc.ID == "":
+		return errors.New("want ID:SECRET:SERVICEACCOUNTUSER")
+	case rc.ID == nomadstub.DefaultRealmClient:
+		return errors.New(nomadstub.DefaultRealmClient + " is built in (NOMAD's own client)")
+	case rc.ServiceAccountUser != "" && rc.Secret == "":
+		return errors.New("a service account needs a confidential client (a SECRET)")
+	}
+	c.clients = append(c.clients, rc)
 	return nil
 }
 
@@ -113,6 +150,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	c := config{}
 	users := &usersValue{users: []userFlag{{"bot", "bot-password"}}}
 	lifetime := &lifetimeValue{days: intPtr(nomadstub.DefaultMaxLifetimeDays)}
+	clients := &clientsValue{}
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8000", "address to listen on (port 0 picks a free port)")
 	fs.Var(users, "user", "Keycloak account as name:password; repeatable (default bot:bot-password)")
 	fs.StringVar(&c.basePath, "base-path", nomadstub.DefaultBasePath, `API base path; routes are {base}/v1/...; "/" for the root`)
@@ -123,6 +161,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.disableAuthPats, "disable-auth-pats", false, "do not serve {base}/v1/auth/pats (the published-source prefix)")
 	fs.BoolVar(&c.legacyList, "legacy-list", false, "answer the list endpoint with V-A's bare JSON array")
 	fs.StringVar(&c.addrFile, "addr-file", "", `write the actual "http://host:port" to this file once listening`)
+	fs.StringVar(&c.realm, "realm", nomadstub.DefaultRealm, "Keycloak realm name; its issuer is {addr}/keycloak/auth/realms/{realm}")
+	fs.Var(clients, "client", "realm client as ID:SECRET:SERVICEACCOUNTUSER (SECRET empty: public; the user enables client_credentials); repeatable")
+	fs.BoolVar(&c.rotateRefresh, "rotate-refresh-tokens", false, `Keycloak's "Revoke Refresh Token": a used refresh token is refused afterwards`)
+	fs.StringVar(&c.authorizeUser, "authorize-user", "", "the user the realm's authorize endpoint signs in (it has no login form)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -135,7 +177,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if c.accessTokenTTL < time.Second {
 		return config{}, errors.New("--access-token-ttl must be at least 1s")
 	}
-	c.users, c.maxLifetimeDays = users.users, lifetime.days
+	if c.realm == "" || strings.Contains(c.realm, "/") {
+		return config{}, errors.New("--realm must be a non-empty name without /")
+	}
+	c.users, c.maxLifetimeDays, c.clients = users.users, lifetime.days, clients.clients
 	return c, nil
 }
 
@@ -155,6 +200,7 @@ func (c config) options(clk *nomadstub.OffsetClock) nomadstub.Options {
 		DisablePats:      c.disablePats,
 		DisableAuthPats:  c.disableAuthPats,
 		LegacyList:       c.legacyList,
+		Realm:            c.realm,
 	}
 }
 
@@ -171,6 +217,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		srv.AddUser(u.name, u.password)
 		names[i] = u.name
 	}
+	for _, rc := range c.clients {
+		if err := srv.AddClient(rc); err != nil {
+			return err
+		}
+	}
+	srv.SetRefreshTokenRotation(c.rotateRefresh)
+	srv.SetAuthorizeUser(c.authorizeUser)
 
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -184,8 +237,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer os.Remove(c.addrFile)
 	}
-	logger.Printf("serving at %s (API root %s; users %s; max lifetime %s days; max active %d; access tokens %s)",
-		addr, srv.APIRoot(addr), strings.Join(names, ","), (&lifetimeValue{c.maxLifetimeDays}).String(), c.maxActive, c.accessTokenTTL)
+	logger.Printf("serving at %s (API root %s; issuer %s; users %s; clients %s; max lifetime %s days; max active %d; access tokens %s)",
+		addr, srv.APIRoot(addr), srv.IssuerURL(addr), strings.Join(names, ","), (&clientsValue{c.clients}).String(),
+		(&lifetimeValue{c.maxLifetimeDays}).String(), c.maxActive, c.accessTokenTTL)
 
 	hs := &http.Server{Handler: logRequests(logger, srv), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

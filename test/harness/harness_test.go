@@ -130,3 +130,33 @@ func TestStubAdminHelpers(t *testing.T) {
 		t.Fatalf("Calls = %v, want a count per operation", calls)
 	}
 }
+
+func TestStubRealmHelpers(t *testing.T) {
+	srv := nomadstub.New(nomadstub.DefaultOptions())
+	srv.AddUser(DefaultStubUser, DefaultStubPassword)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s := &Stub{Addr: ts.URL, User: DefaultStubUser, Password: DefaultStubPassword}
+	ctx := context.Background()
+
+	issuer, err := s.Issuer(ctx)
+	if err != nil || issuer != srv.IssuerURL(ts.URL) {
+		t.Fatalf("Issuer = %q, %v", issuer, err)
+	}
+	rt, err := s.IssueRefreshToken(ctx, DefaultStubUser, true)
+	if err != nil || rt == "" {
+		t.Fatalf("IssueRefreshToken = %v", err)
+	}
+	if _, err := s.IssueRefreshToken(ctx, "ghost", false); err == nil {
+		t.Fatal("IssueRefreshToken for an unknown user")
+	}
+	if st, err := s.State(ctx); err != nil || st.Realm.Sessions[DefaultStubUser] != 1 {
+		t.Fatalf("State.Realm = %+v, %v", st.Realm, err)
+	}
+	if err := s.RevokeSessions(ctx, DefaultStubUser); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.State(ctx); err != nil || st.Realm.Sessions[DefaultStubUser] != 0 {
+		t.Fatalf("sessions after RevokeSessions = %+v, %v", st.Realm.Sessions, err)
+	}
+}

@@ -159,6 +159,35 @@ func (s *Stub) Calls(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
+// Issuer is the issuer URL of the stand-in's Keycloak realm, what a NomadConnection's
+// spec.credentials.oidc.issuerURL takes.
+func (s *Stub) Issuer(ctx context.Context) (string, error) {
+	var rs nomadstub.RealmState
+	if err := s.admin(ctx, http.MethodGet, "realm", nil, &rs); err != nil {
+		return "", err
+	}
+	return rs.Issuer, nil
+}
+
+// IssueRefreshToken mints a refresh token of the realm for user at client nomad_public, as if the
+// user had signed in in a browser (POST /_stub/realm/refresh-tokens); offline gives an offline token.
+func (s *Stub) IssueRefreshToken(ctx context.Context, user string, offline bool) (string, error) {
+	var out struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	q := url.Values{"username": {user}, "offline": {fmt.Sprint(offline)}}
+	if err := s.admin(ctx, http.MethodPost, "realm/refresh-tokens?"+q.Encode(), nil, &out); err != nil {
+		return "", err
+	}
+	return out.RefreshToken, nil
+}
+
+// RevokeSessions signs the user out of the realm (POST /_stub/realm/revoke-sessions): every refresh
+// token of the user is refused from then on.
+func (s *Stub) RevokeSessions(ctx context.Context, user string) error {
+	return s.admin(ctx, http.MethodPost, "realm/revoke-sessions?"+url.Values{"username": {user}}.Encode(), nil, nil)
+}
+
 // Admin calls another admin route, e.g. Admin(ctx, "POST", "clock/advance?by=1h", nil, nil).
 func (s *Stub) Admin(ctx context.Context, method, route string, body []byte, out any) error {
 	return s.admin(ctx, method, route, body, out)

@@ -32,6 +32,16 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		"users":                {{http.MethodPost, s.adminAddUser}},
 		"calls":                {{http.MethodGet, s.adminCalls}, {http.MethodDelete, s.adminResetCalls}},
 		"inflight":             {{http.MethodGet, s.adminInFlight}},
+		// The Keycloak realm (realm_admin.go).
+		"realm":                 {{http.MethodGet, s.adminRealm}},
+		"realm/clients":         {{http.MethodPost, s.adminAddClient}},
+		"realm/direct-grants":   {{http.MethodPost, s.adminDirectGrants}},
+		"realm/config":          {{http.MethodPost, s.adminRealmConfig}},
+		"realm/refresh-tokens":  {{http.MethodPost, s.adminIssueRefreshToken}},
+		"realm/revoke-sessions": {{http.MethodPost, s.adminRevokeSessions}},
+		"realm/required-action": {{http.MethodPost, s.adminRequiredAction}},
+		"realm/authorize-user":  {{http.MethodPost, s.adminAuthorizeUser}},
+		"realm/users":           {{http.MethodPost, s.adminRealmOnlyUser}},
 	}
 	rs, ok := routes[strings.Trim(strings.TrimPrefix(r.URL.Path, adminPrefix), "/")]
 	if !ok {
@@ -57,6 +67,8 @@ type State struct {
 	Calls map[string]int `json:"calls"`
 	// InFlight counts, per operation, the requests being handled at this moment (see Server.InFlight).
 	InFlight map[string]int `json:"in_flight"`
+	// Realm is the Keycloak realm: settings, clients, sessions and grant counts.
+	Realm RealmState `json:"realm"`
 }
 
 // StateConfig is the stand-in's current configuration.
@@ -74,6 +86,10 @@ type StateConfig struct {
 type UserState struct {
 	UserID string     `json:"user_id"`
 	PATs   []PATState `json:"pats"`
+	// RealmOnly: Keycloak knows the account, NOMAD does not. RequiredAction: a pending Keycloak
+	// required action makes its password grants fail.
+	RealmOnly      bool `json:"realm_only,omitempty"`
+	RequiredAction bool `json:"required_action,omitempty"`
 }
 
 // PATState is one PAT record with its state now; the raw token is never part of it.
@@ -90,7 +106,7 @@ type PATState struct {
 	RevokedAt   *string  `json:"revoked_at"`
 }
 
-func (s *Server) adminState(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 	calls := s.Calls()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,9 +120,10 @@ func (s *Server) adminState(w http.ResponseWriter, _ *http.Request) {
 		Users:    map[string]UserState{},
 		Calls:    calls,
 		InFlight: s.InFlight(),
+		Realm:    s.realmStateLocked(r),
 	}
 	for name, u := range s.st.usersByName {
-		us := UserState{UserID: u.id, PATs: []PATState{}}
+		us := UserState{UserID: u.id, PATs: []PATState{}, RealmOnly: u.realmOnly, RequiredAction: u.requiredAction}
 		for _, p := range s.st.userPATs(u.id) {
 			us.PATs = append(us.PATs, PATState{
 				ID: p.id, Name: p.name, Description: p.description, Scopes: p.scopes, Revoked: p.revoked,

@@ -32,10 +32,15 @@ func (s *Server) AddUser(username, password string) (userID string) {
 		u.password = password
 		return u.id
 	}
-	u := &user{id: newUserID(), name: username, password: password}
+	return s.addUserLocked(username, password, false).id
+}
+
+// addUserLocked registers a new account. Caller holds s.mu.
+func (s *Server) addUserLocked(username, password string, realmOnly bool) *user {
+	u := &user{id: newUserID(), name: username, password: password, realmOnly: realmOnly}
 	s.st.usersByName[username] = u
 	s.st.usersByID[u.id] = u
-	return u.id
+	return u
 }
 
 // SetPassword changes the password of an existing account, as a Keycloak admin would; it reports
@@ -57,6 +62,7 @@ func (s *Server) ExpireAccessTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.tokens = map[string]accessToken{}
+	s.realm.live = map[string]time.Time{}
 }
 
 // issueAccessToken performs the "Keycloak" side of the password grant. Caller holds s.mu.
@@ -89,7 +95,9 @@ func bearerCredential(r *http.Request) (token string, fromHeader bool) {
 }
 
 // authenticate resolves the caller (nomad-pat-api.md §2). It returns (nil, true) for an anonymous
-// caller and writes the 401 itself (returning false) for an unknown or expired Keycloak token.
+// caller and writes the 401 itself (returning false) for an unknown, forged or expired Keycloak
+// token (the stand-in's opaque ones from /auth/token, or the realm's RS256 JWTs), and the 403 for
+// a token whose user NOMAD does not know.
 // A good PAT gets its stored scopes and its last_used_at is set, exactly as NOMAD does even when
 // the request then fails its scope check. Caller holds s.mu.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, bool) {
@@ -116,12 +124,17 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 		}
 		return &caller{userID: p.userID, scopes: scopes}, true
 	}
-	at, ok := s.st.tokens[token]
-	if !ok || !now.Before(at.expires) {
+	userID, ok := "", false
+	if looksLikeJWT(token) {
+		userID, ok = s.verifyRealmAccessToken(r, token, now)
+	} else if at, known := s.st.tokens[token]; known && now.Before(at.expires) {
+		userID, ok = at.userID, true
+	}
+	if !ok {
 		writeUnauthorized(w, detailInvalidKeycloak, "Bearer")
 		return nil, false
 	}
-	return &caller{userID: at.userID}, true // Keycloak tokens carry every scope (*:*)
+	return s.nomadUser(w, userID)
 }
 
 // authorize is NOMAD's get_current_user(required, allow_anonymous=False): 401 for anonymous

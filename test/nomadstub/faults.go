@@ -89,12 +89,15 @@ func (s *Server) Calls() map[string]int {
 	return out
 }
 
-// ResetCalls zeroes the call counts, the per-user login counts (Logins) included.
+// ResetCalls zeroes the call counts, the per-user login counts (Logins) and the realm's grant
+// counts (Grants, GrantFailures) included.
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
 	s.logins = map[string]LoginCount{}
+	s.realm.grants = map[string]int{}
+	s.realm.grantFailures = map[string]int{}
 }
 
 // takeFault counts the call and pops the next fault for op, if any.

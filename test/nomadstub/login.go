@@ -40,11 +40,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ string) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.st.usersByName[username]
-	ok = u != nil && u.password == password
-	s.countLogin(username, ok)
-	if !ok {
+	// NOMAD runs Keycloak's direct access grant with its own client: Keycloak's 401 becomes
+	// NOMAD's 401, any other refusal (a 400) NOMAD's catch-all 500.
+	u, kerr := s.checkPassword(s.nomadClient(), username, password)
+	s.countLogin(username, kerr == nil)
+	switch {
+	case kerr == nil:
+	case kerr.status == http.StatusUnauthorized:
 		writeUnauthorized(w, detailBadLogin, "Basic")
+		return
+	default:
+		writeKeycloakFailure(w, kerr)
 		return
 	}
 	tok, ttl := s.issueAccessToken(u.id)

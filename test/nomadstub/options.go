@@ -27,6 +27,7 @@ type Options struct {
 	DisablePats      bool               // do not serve {base}/v1/pats
 	DisableAuthPats  bool               // do not serve {base}/v1/auth/pats
 	LegacyList       bool               // V-A bare-array list
+	Realm            string             // Keycloak realm name, default "nomad"
 }
 
 // DefaultOptions is NOMAD's stock configuration: pat_max_lifetime = 365 days, everything else default.
@@ -48,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxActivePerUser == 0 {
 		o.MaxActivePerUser = DefaultMaxActivePerUser
+	}
+	if o.Realm == "" {
+		o.Realm = DefaultRealm
 	}
 	if o.AccessTokenTTL == 0 {
 		o.AccessTokenTTL = DefaultAccessTokenTTL

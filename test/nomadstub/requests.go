@@ -21,11 +21,14 @@ type Request struct {
 	// clock says: a client's rate limiter runs in real time, and an OffsetClock or FakeClock must
 	// not distort the spacing of requests.
 	At time.Time
-	// Op is the operation: OpLogin, OpCreate, OpList, OpGet, OpRevoke, OpRotate or OpOpenAPI.
+	// Op is the operation: OpLogin, OpCreate, OpList, OpGet, OpRevoke, OpRotate, OpOpenAPI or
+	// OpRealmToken.
 	Op string
 	// User is the username the request acted as: the login form's username (known or not), or the
 	// owner of its bearer credential (an access token, also one dropped by ExpireAccessTokens or
-	// expired, or a PAT). "" for an anonymous request or an unknown credential.
+	// expired, or a PAT). At the realm's token endpoint: the password grant's username, the owner
+	// of a refresh token or code, or the client's service-account user. "" for an anonymous
+	// request or an unknown credential.
 	User string
 }
 
@@ -77,8 +80,11 @@ func (s *Server) logRequest(r *http.Request, op string) {
 // requestUser says whom a request acts as, without side effects: no last_used_at update, and the
 // login body is read and put back for the handler.
 func (s *Server) requestUser(r *http.Request, op string) string {
-	if op == OpLogin {
-		return peekLoginUsername(r)
+	switch op {
+	case OpLogin:
+		return peekForm(r)["username"]
+	case OpRealmToken:
+		return s.realmRequestUser(r, peekForm(r))
 	}
 	token, fromHeader := bearerCredential(r)
 	if token == "" {
@@ -94,6 +100,11 @@ func (s *Server) requestUser(r *http.Request, op string) string {
 		if p := s.st.byDigest[digestOf(token)]; p != nil {
 			userID = p.userID
 		}
+	} else if looksLikeJWT(token) {
+		var ac accessClaims
+		if _, _, _, err := splitJWT(token, &ac); err == nil {
+			userID = s.realm.issuedTo[ac.Jti]
+		}
 	} else {
 		userID = s.st.issuedTo[token]
 	}
@@ -103,10 +114,10 @@ func (s *Server) requestUser(r *http.Request, op string) string {
 	return ""
 }
 
-// peekLoginUsername reads the login form's username from a copy of the body and restores the body.
-func peekLoginUsername(r *http.Request) string {
+// peekForm reads the form from a copy of the body and restores the body for the handler.
+func peekForm(r *http.Request) map[string]string {
 	if r.Body == nil {
-		return ""
+		return map[string]string{}
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	rest := r.Body
@@ -115,10 +126,10 @@ func peekLoginUsername(r *http.Request) string {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), rest), rest}
 	if err != nil {
-		return ""
+		return map[string]string{}
 	}
 	peek := r.Clone(r.Context())
 	peek.Body = io.NopCloser(bytes.NewReader(buf))
 	peek.Form, peek.PostForm, peek.MultipartForm = nil, nil, nil
-	return readForm(peek)["username"]
+	return readForm(peek)
 }

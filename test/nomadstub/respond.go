@@ -19,6 +19,7 @@ const (
 	detailPageOutOfRange    = "Page out of range requested."
 	detailInjectedFault     = "Injected fault"
 	detailUnexpectedFailure = "Unexpected exception while handling your request"
+	detailUnknownUser       = "You are logged in with an unknown user"
 )
 
 // writeJSON writes v compactly, as orjson/JSONResponse do, without Go's HTML escaping of <, > and &

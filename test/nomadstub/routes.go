@@ -15,10 +15,12 @@ const (
 	OpRevoke  = "revoke"
 	OpRotate  = "rotate"
 	OpOpenAPI = "openapi"
+	// OpRealmToken is the Keycloak realm's token endpoint (every grant type; see Grants).
+	OpRealmToken = "realm_token"
 )
 
 // allOps lists every operation, so Calls and the admin state always show all of them.
-var allOps = []string{OpLogin, OpCreate, OpList, OpGet, OpRevoke, OpRotate, OpOpenAPI}
+var allOps = []string{OpLogin, OpCreate, OpList, OpGet, OpRevoke, OpRotate, OpOpenAPI, OpRealmToken}
 
 // Path prefixes of the PAT router relative to the v1 app: the documented one and the one every
 // published NOMAD source version actually serves (the auth router is mounted at /auth).

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -15,6 +16,10 @@ import (
 type Server struct {
 	clock clock.PassiveClock // fixed at New
 	base  string             // normalised base path, "" for the root; fixed at New
+
+	realmName string                 // fixed at New
+	keys      realmKeys              // the realm's signing keys, made on first use
+	lastBase  atomic.Pointer[string] // scheme://host of the last request; see issuerHint
 
 	// mu guards everything below. Handlers hold it for the whole operation, so each request is
 	// atomic, like NOMAD's single-document MongoDB updates.
@@ -28,6 +33,7 @@ type Server struct {
 	legacyList       bool
 
 	st     store
+	realm  realm
 	calls  map[string]int
 	logins map[string]LoginCount // by username
 	faults map[string][]*faultEntry
@@ -43,6 +49,7 @@ func New(opts Options) *Server {
 	return &Server{
 		clock:            o.Clock,
 		base:             o.BasePath,
+		realmName:        o.Realm,
 		maxLifetimeDays:  o.MaxLifetimeDays,
 		maxActivePerUser: o.MaxActivePerUser,
 		accessTokenTTL:   o.AccessTokenTTL,
@@ -50,6 +57,7 @@ func New(opts Options) *Server {
 		serveAuthPats:    !o.DisableAuthPats,
 		legacyList:       o.LegacyList,
 		st:               newStore(),
+		realm:            newRealm(),
 		calls:            map[string]int{},
 		logins:           map[string]LoginCount{},
 		faults:           map[string][]*faultEntry{},
@@ -106,12 +114,19 @@ func (s *Server) SetLegacyList(on bool) {
 	s.legacyList = on
 }
 
-// ServeHTTP dispatches admin routes (/_stub/...), then NOMAD's v1 app under {base}/v1, and answers
-// FastAPI's 404 for everything else.
+// ServeHTTP dispatches admin routes (/_stub/...), then the Keycloak realm under
+// /keycloak/auth/realms/{realm}, then NOMAD's v1 app under {base}/v1, and answers FastAPI's 404
+// for everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	base := requestBaseURL(r)
+	s.lastBase.Store(&base)
 	path := r.URL.Path
 	if strings.HasPrefix(path, adminPrefix) {
 		s.serveAdmin(w, r)
+		return
+	}
+	if rel, ok := s.realmRel(path); ok {
+		s.serveRealm(w, r, rel)
 		return
 	}
 	v1 := s.base + "/v1"

@@ -19,6 +19,8 @@ const patPrefix = "nomad_pat_"
 // NOMAD uses as user_id.
 type user struct {
 	id, name, password string
+	realmOnly          bool // known to Keycloak, not to NOMAD (see AddRealmOnlyUser)
+	requiredAction     bool // a pending Keycloak required action: password grants fail
 }
 
 // patRecord is one PAT document. The raw token is never kept, only its SHA-256 digest, so like NOMAD
