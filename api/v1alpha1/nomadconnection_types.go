@@ -93,8 +93,8 @@ type OIDCProvider struct {
 	// https://nomad-lab.eu/fairdi/keycloak/auth/realms/fairdi_nomad_prod. The token endpoint is found
 	// at {issuerURL}/.well-known/openid-configuration. It must be https, or plain http on a loopback
 	// address only (then reported by the InsecureTransport condition).
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && (url(self).getHostname() == 'localhost' || url(self).getHostname() == '::1' || url(self).getHostname().matches('^127[.][0-9]+[.][0-9]+[.][0-9]+$'))))",message="issuerURL must be https, or http on a loopback address (localhost, 127.0.0.0/8, [::1])"
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https://[^/?#@\\\\s]+([/?#][^\\\\s]*)?$') || self.matches('^http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|\\\\[::1\\\\])(:[0-9]{1,5})?([/?#][^\\\\s]*)?$')",message="issuerURL must be https, or http on a loopback address (localhost, 127.0.0.0/8, [::1])"
 	IssuerURL string `json:"issuerURL"`
 	// clientID is the realm client the operator signs in through. Default nomad_public (NOMAD's own
 	// public client); method ClientCredentials needs a confidential client with a service account.
