@@ -55,7 +55,9 @@ NomadConnection's Secret is in its namespace; a ClusterNomadConnection's is in t
 namespace: spec.credentials.secretRef.namespace, else --secret-namespace.
 
 No token is ever printed. With --wait (the default) login then waits until the connection is Ready
-and prints the account it signed in as.
+and prints the account it signed in as. A connection that was Ready already is waited for until the
+operator reports a sign-in since the write (status.credentials.lastSignInTime); if none comes within
+--wait-timeout while it stays Ready, login says so and succeeds.
 
 login's --cluster means "NAME is a ClusterNomadConnection"; it hides kubectl's --cluster (the
 kubeconfig cluster) for this command: pick a kubeconfig cluster with --context instead.`,
