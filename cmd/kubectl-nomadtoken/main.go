@@ -1,7 +1,15 @@
 // Command kubectl-nomadtoken is a kubectl plugin for NomadTokens: `kubectl nomadtoken status`,
-// `rotate`, `revoke-now` and `wait`. It takes kubectl's connection flags (--kubeconfig, --context,
-// -n, ...) and talks to the API server only: everything it shows is in the NomadTokens' status,
-// and everything it asks for is an annotation the operator acts on.
+// `rotate`, `revoke-now` and `wait`, and `login` for connections. It takes kubectl's connection
+// flags (--kubeconfig, --context, -n, ...). status, rotate, revoke-now and wait talk to the API
+// server only: everything they show is in the NomadTokens' status, and everything they ask for is an
+// annotation the operator acts on.
+//
+// `kubectl nomadtoken login NAME` (or `login --cluster NAME`) is for connections with
+// spec.credentials.method RefreshToken: a person signs in once in a browser (the authorization-code
+// flow with PKCE through a loopback redirect to 127.0.0.1, scope offline_access) and the offline
+// refresh token goes into the connection's credentials Secret, created with the
+// tokens.nomad-operator.dev/credentials label if missing. It talks to NOMAD's Keycloak realm as well
+// as to the API server, and never prints a token.
 package main
 
 import (
@@ -28,18 +36,20 @@ type env struct {
 	streams genericiooptions.IOStreams
 	// newClient builds the client; tests replace it with a fake.
 	newClient func() (client.WithWatch, error)
+	// openBrowser opens a URL for login (unless --no-browser).
+	openBrowser func(string) error
 }
 
 // newRootCommand is the plugin's command line; c, if not nil, replaces the API server (tests).
 func newRootCommand(streams genericiooptions.IOStreams, c client.WithWatch) *cobra.Command {
-	e := &env{config: genericclioptions.NewConfigFlags(true), streams: streams}
+	e := &env{config: genericclioptions.NewConfigFlags(true), streams: streams, openBrowser: openBrowser}
 	e.newClient = e.apiClient
 	if c != nil {
 		e.newClient = func() (client.WithWatch, error) { return c, nil }
 	}
 	root := &cobra.Command{
 		Use:           "kubectl-nomadtoken",
-		Short:         "Show, rotate, revoke and wait for NomadTokens (NOMAD Personal Access Tokens kept in Secrets)",
+		Short:         "Show, rotate, revoke and wait for NomadTokens (NOMAD Personal Access Tokens kept in Secrets), and sign connections in",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -47,7 +57,7 @@ func newRootCommand(streams genericiooptions.IOStreams, c client.WithWatch) *cob
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	e.config.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(e), newRotateCommand(e), newRevokeNowCommand(e), newWaitCommand(e))
+	root.AddCommand(newStatusCommand(e), newRotateCommand(e), newRevokeNowCommand(e), newWaitCommand(e), newLoginCommand(e))
 	return root
 }
 
