@@ -40,9 +40,6 @@ var _ = Describe("kubectl nomadtoken login", Ordered, func() {
 		if os.Getenv("PLUGIN_BIN") == "" {
 			Skip("PLUGIN_BIN is not set: `make test-e2e` sets it to bin/kubectl-nomadtoken")
 		}
-		if !servesRealm(ctx, stub.Addr+stubRealmPath) {
-			Skip("the stand-in serves no Keycloak realm at " + stubRealmPath + " (no OIDC discovery document)")
-		}
 		// A stand-in of its own whose authorize endpoint signs in this spec's account.
 		dir := filepath.Join(workDir, "login-stub")
 		succeed(os.MkdirAll(dir, 0o755))

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/harness"
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
+)
+
+// A realm that rotates refresh tokens ("Revoke Refresh Token"): the manager stores each new refresh
+// token in the connection's Secret before it uses the access token, so a restarted manager signs in
+// with the Secret's token while the realm refuses the spent one, and N NomadTokens and a restart cost
+// one refresh per access-token lifetime (the stand-in's is 300 s, longer than this spec), not a loop.
+var _ = Describe("a connection signing in with a rotating refresh token", func() {
+	It("writes each new refresh token back, survives a restart with it, and refreshes once per sign-in", func(ctx SpecContext) {
+		c := controlPl.Client
+		dir := filepath.Join(workDir, "signin-rotation")
+		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		own, err := harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: dir, Args: []string{"--rotate-refresh-tokens"}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
+		issuer, err := own.Issuer(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		first, err := own.IssueRefreshToken(ctx, own.User, true)
+		Expect(err).NotTo(HaveOccurred())
+
+		ns := "signin-rotation"
+		Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		deleteNamespaceAtCleanup(ns)
+		secretKey := client.ObjectKey{Namespace: ns, Name: "nomad-bot"}
+		Expect(c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: secretKey.Name, Labels: map[string]string{v1alpha1.LabelCredentials: "true"}},
+			StringData: map[string]string{v1alpha1.DefaultRefreshTokenKey: first},
+		})).To(Succeed())
+		conn := &v1alpha1.NomadConnection{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oasis"},
+			Spec: v1alpha1.NomadConnectionSpec{URL: own.APIURL, Credentials: v1alpha1.Credentials{
+				Method:    v1alpha1.CredentialMethodRefreshToken,
+				SecretRef: v1alpha1.CredentialsSecretRef{Name: secretKey.Name},
+				OIDC:      &v1alpha1.OIDCProvider{IssuerURL: issuer},
+			}},
+		}
+		Expect(c.Create(ctx, conn)).To(Succeed())
+		var keys []client.ObjectKey
+		for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+			tok := harness.NomadToken(ns, name, conn.Name, v1alpha1.Rotation{})
+			Expect(c.Create(ctx, tok)).To(Succeed())
+			keys = append(keys, client.ObjectKeyFromObject(tok))
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
+				awaitNotFound(ctx, client.ObjectKeyFromObject(tok), &v1alpha1.NomadToken{}, teardownPatience)
+			})
+		}
+		for _, key := range keys {
+			waitReady(ctx, key)
+		}
+		refreshes := func() int {
+			GinkgoHelper()
+			st, err := own.State(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			return st.Realm.Grants["refresh_token"]
+		}
+		storedToken := func() string {
+			GinkgoHelper()
+			s := &corev1.Secret{}
+			Expect(c.Get(ctx, secretKey, s)).To(Succeed())
+			return string(s.Data[v1alpha1.DefaultRefreshTokenKey])
+		}
+		Expect(refreshes()).To(Equal(1), "ten NomadTokens share the connection's one sign-in")
+		second := storedToken()
+		Expect(second).NotTo(Equal(first), "the rotated refresh token is in the Secret")
+		Expect(realmRefuses(issuer, first)).To(BeTrue(), "the realm refuses the spent refresh token")
+
+		calls, err := own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		By("restarting the manager: it signs in with the Secret's refresh token")
+		stopSuiteManager()
+		startSuiteManager(ctx)
+		eventually(ctx, func(g Gomega) {
+			now, err := own.Calls(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(now["list"]).To(BeNumerically(">=", calls["list"]+2), "two checks of the connection after the restart")
+		}).Should(Succeed())
+		Expect(refreshes()).To(Equal(2), "one refresh for the restarted manager, however many tokens and checks")
+		third := storedToken()
+		Expect(third).NotTo(Equal(second))
+		Expect(realmRefuses(issuer, second)).To(BeTrue())
+		after, err := own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(after["login"]).To(BeZero(), "no password login at NOMAD's /auth/token")
+		Expect(after["create"]-calls["create"]).To(BeZero(), "no PAT minted again")
+		for _, key := range keys {
+			waitReady(ctx, key)
+		}
+		leaks, err := harness.ScanFile(manager.LogPath, first, second, third)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(leaks).To(BeEmpty(), "refresh tokens in the manager log")
+	})
+})
+
+// realmRefuses reports whether the realm at issuer refuses a refresh with rt (400 invalid_grant).
+func realmRefuses(issuer, rt string) bool {
+	GinkgoHelper()
+	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {nomadstub.DefaultRealmClient}, "refresh_token": {rt}}
+	resp, err := http.Post(issuer+"/protocol/openid-connect/token", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusBadRequest
+}
