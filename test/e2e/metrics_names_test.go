@@ -14,6 +14,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,6 +81,26 @@ var _ = Describe("The metrics that the alerts and the dashboard use", Ordered, f
 			g.Expect(tok.Status.RevokePending).To(BeEmpty())
 			g.Expect(tok.Status.PreviousTokenID).To(BeEmpty(), "the replaced PAT is revoked")
 		}).Should(Succeed())
+
+		By("signing a second connection in with a refresh token whose end the realm states (an online session)")
+		rt, err := stub.IssueRefreshToken(ctx, t.user, false)
+		succeed(err)
+		issuer, err := stub.Issuer(ctx)
+		succeed(err)
+		Expect(controlPl.Client.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "refresh", Labels: map[string]string{v1alpha1.LabelCredentials: "true"}},
+			StringData: map[string]string{v1alpha1.DefaultRefreshTokenKey: rt},
+		})).To(Succeed())
+		viaRealm := &v1alpha1.NomadConnection{
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "via-realm"},
+			Spec: v1alpha1.NomadConnectionSpec{URL: stub.APIURL, Credentials: v1alpha1.Credentials{
+				Method: v1alpha1.CredentialMethodRefreshToken, SecretRef: v1alpha1.CredentialsSecretRef{Name: "refresh"},
+				OIDC: &v1alpha1.OIDCProvider{IssuerURL: issuer}}},
+		}
+		Expect(controlPl.Client.Create(ctx, viaRealm)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(controlPl.Client.Delete(ctx, viaRealm))).To(Succeed())
+		})
 
 		By("scraping /metrics until every name is there")
 		var missing []string
