@@ -1,10 +1,6 @@
 package controllers_test
 
 import (
-	"net/http"
-	"net/url"
-	"strings"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -202,14 +198,12 @@ var _ = Describe("Signing in to NOMAD's realm", func() {
 	})
 })
 
-// refreshRefused reports whether the suite's realm refuses a refresh with rt (400 invalid_grant).
+// refreshRefused reports whether the suite's realm refuses a refresh with rt.
 func refreshRefused(rt string) bool {
 	GinkgoHelper()
-	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"nomad_public"}, "refresh_token": {rt}}
-	resp, err := http.Post(stub.IssuerURL(stubHTTP.URL)+"/protocol/openid-connect/token", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	refused, err := nomadstub.RefreshRefused(stub.IssuerURL(stubHTTP.URL), rt)
 	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusBadRequest
+	return refused
 }
 
 // recheck makes the connection check itself now: a changed annotation starts a new check.

@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -195,4 +196,25 @@ func asError(t *testing.T, err error) *Error {
 		t.Fatalf("expected *nomad.Error, got %T: %v", err, err)
 	}
 	return e
+}
+
+// getConcurrently makes n Get calls on c at once and fails the test on any error: the callers that
+// find no access token share one sign-in.
+func getConcurrently(t *testing.T, c *HTTPClient, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			_, err := c.Get(context.Background(), patID(1))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

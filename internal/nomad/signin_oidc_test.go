@@ -28,21 +28,7 @@ func TestOIDCSignInIsCachedAndShared(t *testing.T) {
 			realm := newFakeRealm(t, f)
 			realm.tokenDelay = 50 * time.Millisecond // everyone arrives while the sign-in is in flight
 			c, _ := newTestClient(t, f, m.config(realm))
-			var wg sync.WaitGroup
-			errs := make(chan error, 20)
-			for range 20 {
-				wg.Go(func() {
-					_, err := c.Get(context.Background(), patID(1))
-					errs <- err
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			getConcurrently(t, c, 20)
 			for range 5 {
 				if _, err := c.Get(context.Background(), patID(1)); err != nil {
 					t.Fatal(err)

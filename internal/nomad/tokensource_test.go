@@ -34,21 +34,7 @@ func TestAccessTokenIsCached(t *testing.T) {
 		f.loginDelay = 50 * time.Millisecond // everyone arrives while the login is in flight
 		getHandler(f)
 		c, _ := newTestClient(t, f)
-		var wg sync.WaitGroup
-		errs := make(chan error, 20)
-		for range 20 {
-			wg.Go(func() {
-				_, err := c.Get(context.Background(), patID(1))
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		getConcurrently(t, c, 20)
 		if f.loginCount() != 1 {
 			t.Fatalf("logins = %d, want 1", f.loginCount())
 		}

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -109,12 +106,10 @@ var _ = Describe("a connection signing in with a rotating refresh token", func()
 	})
 })
 
-// realmRefuses reports whether the realm at issuer refuses a refresh with rt (400 invalid_grant).
+// realmRefuses reports whether the realm at issuer refuses a refresh with rt.
 func realmRefuses(issuer, rt string) bool {
 	GinkgoHelper()
-	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {nomadstub.DefaultRealmClient}, "refresh_token": {rt}}
-	resp, err := http.Post(issuer+"/protocol/openid-connect/token", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	refused, err := nomadstub.RefreshRefused(issuer, rt)
 	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusBadRequest
+	return refused
 }

@@ -85,13 +85,19 @@ func (s *Server) adminAddClient(w http.ResponseWriter, r *http.Request) {
 
 // adminDirectGrants is POST /_stub/realm/direct-grants?client_id=nomad_public&on=B.
 func (s *Server) adminDirectGrants(w http.ResponseWriter, r *http.Request) {
+	s.adminSwitch(w, r, "client_id", s.SetDirectGrants, "no client with that id")
+}
+
+// adminSwitch turns a realm setting of the client or user named by the query parameter key on or
+// off (on=B, default true) through set, answering 404 with notFound when set knows no such name.
+func (s *Server) adminSwitch(w http.ResponseWriter, r *http.Request, key string, set func(string, bool) bool, notFound string) {
 	q := r.URL.Query()
 	on, ok := boolParam(w, q.Get("on"), "on", true)
 	if !ok {
 		return
 	}
-	if !s.SetDirectGrants(q.Get("client_id"), on) {
-		writeDetail(w, http.StatusNotFound, "no client with that id")
+	if !set(q.Get(key), on) {
+		writeDetail(w, http.StatusNotFound, notFound)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -160,16 +166,7 @@ func (s *Server) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 
 // adminRequiredAction is POST /_stub/realm/required-action?username=&on=B (on defaults to true).
 func (s *Server) adminRequiredAction(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	on, ok := boolParam(w, q.Get("on"), "on", true)
-	if !ok {
-		return
-	}
-	if !s.SetRequiredAction(q.Get("username"), on) {
-		writeDetail(w, http.StatusNotFound, "unknown user")
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.adminSwitch(w, r, "username", s.SetRequiredAction, "unknown user")
 }
 
 // adminAuthorizeUser is POST /_stub/realm/authorize-user?username= ("" unsets it).
