@@ -114,9 +114,11 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", ts.c.transportError(ctx, opLogin, ctx.Err())
 	}
-	if l.err != nil {
+	if l.err != nil && CodeOf(l.err) == CodeTransient {
 		// An early refresh that failed (Keycloak briefly down) need not fail the call while the
-		// old token is still good; the next call tries to refresh again.
+		// old token is still good; the next call tries to refresh again. A refusal is different:
+		// the credentials are revoked or spent, and the connection must say so now, not when the
+		// old token expires (up to maxSignInAge later, with a refused grant at every call till then).
 		ts.mu.Lock()
 		old, ok := ts.token, ts.token != "" && ts.c.clock.Now().Before(ts.expiresAt)
 		ts.mu.Unlock()
@@ -130,9 +132,12 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 func (ts *tokenSource) run(ctx context.Context, l *login) {
 	g, err := ts.c.signer.signIn(ctx)
 	ts.mu.Lock()
-	if err == nil {
+	switch {
+	case err == nil:
 		ts.token, ts.refreshAt, ts.expiresAt = g.accessToken, g.refreshAt(), g.expiresAt()
 		ts.lastSignIn = g.state
+	case CodeOf(err) != CodeTransient:
+		ts.token = "" // refused credentials: their access token is not used any more either
 	}
 	ts.inflight = nil
 	ts.mu.Unlock()

@@ -216,3 +216,27 @@ func TestFailedEarlyRefreshKeepsTheStillValidToken(t *testing.T) {
 		t.Fatalf("logins = %d, want 3 (each call past the refresh time tries again)", f.loginCount())
 	}
 }
+
+// A refused early refresh (a revoked refresh token or password) is the answer at once: the still
+// valid access token of the refused credentials is not used for the hours it may have left.
+func TestRefusedEarlyRefreshFailsAtOnce(t *testing.T) {
+	f := newFakeNomad(t)
+	getHandler(f)
+	c, clk := newTestClient(t, f)
+	if _, err := c.Get(context.Background(), patID(1)); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.loginStatus, f.loginBody = 401, `{"detail":"Incorrect username or password"}`
+	f.mu.Unlock()
+
+	clk.SetTime(testEpoch.Add(280 * time.Second)) // due for refresh, not yet expired
+	for range 2 {
+		if _, err := c.Get(context.Background(), patID(1)); CodeOf(err) != CodeCredentialsInvalid {
+			t.Fatalf("a refused refresh must fail the call, got %v", err)
+		}
+	}
+	if n := f.hitCount("GET /api/v1/pats/" + patID(1)); n != 1 {
+		t.Fatalf("%d PAT requests, want only the first: the refused credentials' token is dropped", n)
+	}
+}
