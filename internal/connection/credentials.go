@@ -4,14 +4,15 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
-// credentials fills cfg's sign-in settings from the credentials Secret creds, as the connection's
-// method says which keys to read. Every key it needs must be present and non-empty.
-func (r *Resolver) credentials(cfg *nomad.Config, creds *corev1.Secret, c v1alpha1.Credentials) error {
+// credentials fills cfg's sign-in settings from the credentials Secret creds of connection conn, as
+// its method says which keys to read. Every key it needs must be present and non-empty.
+func (r *Resolver) credentials(cfg *nomad.Config, conn types.NamespacedName, creds *corev1.Secret, c v1alpha1.Credentials) error {
 	ref := c.SecretRef
 	method := c.MethodOrDefault()
 	cfg.Method = nomad.CredentialMethod(method)
@@ -51,7 +52,7 @@ func (r *Resolver) credentials(cfg *nomad.Config, creds *corev1.Secret, c v1alph
 			return err
 		}
 		cfg.OIDC.RefreshToken = string(rt)
-		cfg.OIDC.RefreshTokenRotated = r.writeBack(creds.Namespace, creds.Name, key)
+		cfg.OIDC.RefreshTokenRotated = r.writeBack(conn, creds.Namespace, creds.Name, key)
 	}
 	return nil
 }

@@ -230,3 +230,28 @@ func (w staleWriter) Patch(ctx context.Context, obj client.Object, p client.Patc
 	}
 	return w.Client.Patch(ctx, obj, p, opts...)
 }
+
+// A Secret put back to a refresh token the connection has already spent (a GitOps sync, a restored
+// backup) is overwritten by the rotation: keeping it would leave only a dead token in the Secret.
+func TestARotationOverwritesASpentTokenPutBack(t *testing.T) {
+	var built []nomad.Config
+	held := []string{"rt-0", "rt-1", "rt-2"}
+	r, c := refreshTokenResolver(t, &built, "rt-1", &held)
+	ctx := context.Background()
+	if _, err := r.Client(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	kube := r.Writer.(client.Client)
+	s := &corev1.Secret{}
+	_ = kube.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "bot"}, s)
+	s.Data["refresh_token"] = []byte("rt-0")
+	if err := kube.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := built[0].OIDC.RefreshTokenRotated(ctx, "rt-1", "rt-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readKey(t, r, "refresh_token"); got != "rt-2" {
+		t.Fatalf("refresh_token = %q, want the rotated rt-2 over the spent rt-0", got)
+	}
+}

@@ -115,6 +115,19 @@ func (p *Pool) ForgetConnection(name types.NamespacedName) {
 	}
 }
 
+// Holds reports whether a client pooled for the connection named name holds the refresh token rt
+// (started from it or received it since).
+func (p *Pool) Holds(name types.NamespacedName, rt string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		if c.name == name && c.client.HoldsRefreshToken(rt) {
+			return true
+		}
+	}
+	return false
+}
+
 // Has reports whether a client is pooled for connection uid; tests use it to prove a client is gone.
 func (p *Pool) Has(uid string) bool {
 	p.mu.Lock()

@@ -17,9 +17,11 @@ import (
 //
 // The write is a merge patch of that one key, locked to the resourceVersion just read (a concurrent
 // edit makes it fail, and the next sign-in tries again), and only on a Secret that still carries the
-// opt-in label. If the Secret no longer holds previous, its owner wrote another token since (kubectl
-// nomadtoken login, say): theirs wins and nothing is written; the pool then builds a client from it.
-func (r *Resolver) writeBack(namespace, name, key string) func(ctx context.Context, previous, current string) error {
+// opt-in label. The Secret is overwritten while it holds previous or any other refresh token the
+// connection's client has held (a sync that put an older one back, a stale read): those are spent.
+// A token the client never held was written by the Secret's owner since (kubectl nomadtoken login,
+// say): theirs wins and nothing is written; the pool then builds a client from it.
+func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key string) func(ctx context.Context, previous, current string) error {
 	return func(ctx context.Context, previous, current string) error {
 		if r.Writer == nil {
 			return fmt.Errorf("cannot store the rotated refresh token in Secret %s/%s: the resolver has no writer", namespace, name)
@@ -31,13 +33,12 @@ func (r *Resolver) writeBack(namespace, name, key string) func(ctx context.Conte
 		if !OptedIn(s) {
 			return notOptedIn("credentials", s)
 		}
-		switch string(s.Data[key]) {
-		case current:
+		switch stored := string(s.Data[key]); {
+		case stored == current:
 			return nil // stored already (an earlier attempt whose answer was lost)
-		case previous:
-		default:
-			log.FromContext(ctx).Info("credentials Secret holds another refresh token than the one refreshed; keeping the Secret's",
-				"secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+		case stored != previous && !r.Pool.Holds(conn, stored):
+			log.FromContext(ctx).Info("credentials Secret holds a refresh token the connection never used; keeping the Secret's",
+				"connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 			return nil
 		}
 		base := s.DeepCopy()
@@ -45,7 +46,7 @@ func (r *Resolver) writeBack(namespace, name, key string) func(ctx context.Conte
 		if err := r.Writer.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			return fmt.Errorf("storing the rotated refresh token in key %q of Secret %s/%s: %w", key, namespace, name, err)
 		}
-		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 		return nil
 	}
 }

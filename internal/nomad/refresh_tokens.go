@@ -70,7 +70,7 @@ func (r *refreshTokens) all() []string {
 	return append([]string{r.first}, r.received...)
 }
 
-// setPending records a rotation whose write-back failed; takePending returns and clears it.
+// setPending records a rotation whose write-back failed (nil: none); getPending returns it.
 func (r *refreshTokens) setPending(p *pendingRotation) {
 	r.mu.Lock()
 	r.pending = p
