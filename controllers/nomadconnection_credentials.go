@@ -55,7 +55,7 @@ func credentialsRefused(conn v1alpha1.Connection, secretNamespace string, detail
 	case v1alpha1.CredentialMethodRefreshToken:
 		return fmt.Sprintf("the realm refused the refresh token (%s): it is spent, revoked, or its offline session ended. "+
 			"Sign in again with `%s`, which writes a new one into key %q of Secret %s; it is tried at once",
-			detail, loginCommand(conn), orDefaultString(ref.RefreshTokenKey, v1alpha1.DefaultRefreshTokenKey), secret)
+			detail, loginCommand(conn, secretNamespace), orDefaultString(ref.RefreshTokenKey, v1alpha1.DefaultRefreshTokenKey), secret)
 	case v1alpha1.CredentialMethodClientCredentials:
 		return fmt.Sprintf("the realm refused the client credentials (%s): check key %q of Secret %s against client %q's secret, "+
 			"and that the client has a service account whose user NOMAD knows",
@@ -63,14 +63,15 @@ func credentialsRefused(conn v1alpha1.Connection, secretNamespace string, detail
 	default:
 		return fmt.Sprintf("NOMAD refused the password sign-in (%s): fix the username or password in Secret %s. "+
 			"An account that signs in through ORCID, GitHub or Google (helmholtz-aai) has no password: "+
-			"set spec.credentials.method: RefreshToken and run `%s`", detail, secret, loginCommand(conn))
+			"set spec.credentials.method: RefreshToken and run `%s`", detail, secret, loginCommand(conn, secretNamespace))
 	}
 }
 
-// loginCommand is the kubectl plugin command that signs this connection in afresh.
-func loginCommand(conn v1alpha1.Connection) string {
+// loginCommand is the kubectl plugin command that signs this connection in afresh. A
+// ClusterNomadConnection's Secret lives in the operator's namespace, which the plugin cannot know.
+func loginCommand(conn v1alpha1.Connection, secretNamespace string) string {
 	if conn.GetNamespace() == "" {
-		return "kubectl nomadtoken login --cluster " + conn.GetName()
+		return fmt.Sprintf("kubectl nomadtoken login --cluster %s --secret-namespace %s", conn.GetName(), secretNamespace)
 	}
 	return fmt.Sprintf("kubectl nomadtoken login -n %s %s", conn.GetNamespace(), conn.GetName())
 }
