@@ -205,6 +205,7 @@ func (r *NomadConnectionReconciler) writeStatus(ctx context.Context, conn v1alph
 func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Connection) (ctrl.Result, string, error) {
 	st := conn.ConnectionStatus()
 	gen := conn.GetGeneration()
+	start := r.Clock.Now()
 	reportTransport(conn)
 	notReady := func(reason, msg string) {
 		setReadyCondition(&st.Conditions, gen, metav1.ConditionFalse, reason, msg)
@@ -279,7 +280,7 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		// The connection works; the sweep is tried again at the next check.
 		log.FromContext(ctx).Info("orphan sweep failed", "error", classify(err).message)
 	}
-	recordSignIn(conn, nc)
+	recordSignIn(conn, nc, start)
 	path = pathInUse(nc, path)
 	st.PATPath = v1alpha1.PATPathMode(path)
 	r.reportPATBudget(conn, len(active))

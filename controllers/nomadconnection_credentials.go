@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -35,14 +36,19 @@ func reportTransport(conn v1alpha1.Connection) {
 func isPlainHTTP(u string) bool { return strings.HasPrefix(strings.ToLower(u), "http://") }
 
 // recordSignIn writes what nc's last sign-in showed into status.credentials (hourly at most, see
-// connection.CredentialsStatus).
-func recordSignIn(conn v1alpha1.Connection, nc nomad.Client) {
+// connection.CredentialsStatus). A sign-in made since the check started (at checkStart) answers the
+// sign-in annotation: kubectl nomadtoken login waits for that echo.
+func recordSignIn(conn v1alpha1.Connection, nc nomad.Client, checkStart time.Time) {
 	s, ok := nc.SignInState()
 	if !ok {
 		return
 	}
+	var request string
+	if !s.At.Before(checkStart) {
+		request = conn.GetAnnotations()[v1alpha1.AnnotationSignIn]
+	}
 	st := conn.ConnectionStatus()
-	st.Credentials = connection.CredentialsStatus(st.Credentials, conn.ConnectionSpec().Credentials.MethodOrDefault(), s)
+	st.Credentials = connection.CredentialsStatus(st.Credentials, conn.ConnectionSpec().Credentials.MethodOrDefault(), s, request)
 }
 
 // credentialsRefused is the Ready message of a connection whose credentials NOMAD or its realm

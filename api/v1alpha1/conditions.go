@@ -200,6 +200,10 @@ const (
 	// AnnotationRevokeNow on a NomadToken is incident response: issue a new PAT, write it, and revoke
 	// the current one at once, without grace. Handled once per value, like AnnotationRotate.
 	AnnotationRevokeNow = "tokens.nomad-operator.dev/revoke-now"
+	// AnnotationSignIn on a NomadConnection asks it to sign in again now, with its credentials Secret
+	// as it is (kubectl nomadtoken login sets a fresh value after it stored a refresh token). The
+	// value a successful sign-in answered is echoed in status.credentials.signInRequest.
+	AnnotationSignIn = "tokens.nomad-operator.dev/sign-in"
 	// AnnotationRestartedAt on a restart target's pod template is when the operator last restarted the
 	// workload for a new PAT (RFC 3339); changing it rolls the workload.
 	AnnotationRestartedAt = "tokens.nomad-operator.dev/restarted-at"

@@ -283,6 +283,11 @@ type CredentialsStatus struct {
 	// used again, when Keycloak says so (refresh_expires_in, or the refresh token's exp).
 	// +optional
 	RefreshTokenExpiresAt *metav1.Time `json:"refreshTokenExpiresAt,omitempty"`
+	// signInRequest is the value of the tokens.nomad-operator.dev/sign-in annotation that the last
+	// successful sign-in answered: kubectl nomadtoken login waits for it to know that the refresh
+	// token it stored works.
+	// +optional
+	SignInRequest string `json:"signInRequest,omitempty"`
 }
 
 // OrphanedPAT is an active PAT of the bot account that no NomadToken accounts for.

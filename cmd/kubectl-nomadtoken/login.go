@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -177,13 +178,17 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.streams.ErrOut, "Stored the refresh token in %s.\n", sec)
+	request, err := requestSignIn(ctx, c, conn)
+	if err != nil {
+		fmt.Fprintf(e.streams.ErrOut, "Warning: could not ask %s to sign in now (%v); it uses the new refresh token at its next sign-in.\n", ref, err)
+	}
 	account := claim(tokens.idToken, "preferred_username")
 	if !o.wait {
 		fmt.Fprintf(e.streams.Out, "Signed in as %s; the refresh token is in %s.\n", orSomeone(account), sec)
 		return nil
 	}
 	fmt.Fprintf(e.streams.ErrOut, "Waiting for %s to be Ready (for at most %s)...\n", ref, o.waitTimeout)
-	got, fresh, err := waitConnection(ctx, c, ref, o.waitTimeout, readyBefore, writtenAt)
+	got, fresh, err := waitConnection(ctx, c, ref, o.waitTimeout, readyBefore, writtenAt, request)
 	if err != nil {
 		return err
 	}
@@ -242,6 +247,20 @@ func secretOf(ref connRef, cred v1alpha1.Credentials, clusterSecretNamespace str
 	return s, nil
 }
 
+// requestSignIn sets the connection's sign-in annotation to a fresh value, which makes the operator
+// check it now, signing in with the refresh token just stored, and echo the value once that worked.
+func requestSignIn(ctx context.Context, c client.Client, conn v1alpha1.Connection) (string, error) {
+	request, err := randomState()
+	if err != nil {
+		return "", err
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationSignIn, request)
+	if err := c.Patch(ctx, conn, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return "", safeAPIError(err)
+	}
+	return request, nil
+}
+
 // connReady: Ready=True for the connection's current spec.
 func connReady(c v1alpha1.Connection) bool {
 	st := c.ConnectionStatus()
@@ -258,14 +277,20 @@ func signedInSince(c v1alpha1.Connection, t time.Time) bool {
 	return r != nil && !r.LastTransitionTime.Time.Before(t.Truncate(time.Second))
 }
 
-// waitConnection waits until the connection shows it works with the new refresh token. When it was
-// not Ready before the write, Ready for its current spec is enough. When it was, Ready only shows
-// the old sign-in, so it waits for a sign-in since the write; if none comes before the timeout but it
-// is still Ready, that is success too (fresh false): the operator keeps its access token until it
-// ends. At timeout without Ready, the error carries the Ready condition.
+// waitConnection waits until the connection shows it works with the new refresh token: Ready, and
+// status.credentials.signInRequest echoing request (the sign-in annotation login set). Without a
+// request (the annotation could not be set), Ready is enough for a connection that was not Ready
+// before the write; one that was shows only the old sign-in, so it waits for a sign-in since the
+// write. If none comes before the timeout but it is still Ready, that is success too (fresh false):
+// the operator keeps its access token until it ends. At timeout without Ready, the error carries the
+// Ready condition.
 func waitConnection(ctx context.Context, c client.WithWatch, ref connRef, timeout time.Duration, readyBefore bool,
-	writtenAt time.Time) (v1alpha1.Connection, bool, error) {
+	writtenAt time.Time, request string) (v1alpha1.Connection, bool, error) {
 	done := func(conn v1alpha1.Connection) bool {
+		if request != "" {
+			creds := conn.ConnectionStatus().Credentials
+			return connReady(conn) && creds != nil && creds.SignInRequest == request
+		}
 		return connReady(conn) && (!readyBefore || signedInSince(conn, writtenAt))
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -462,20 +462,27 @@ func TestLoginClusterConnection(t *testing.T) {
 }
 
 func TestLoginWaitsUntilTheConnectionIsReady(t *testing.T) {
-	realm := newFakeRealm(t)
-	realm.noIDToken = true // the account then comes from the connection's status
-	conn := refreshTokenConn(realm.issuer)
-	conn.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
-		Reason: v1alpha1.ReasonSecretNotFound, Message: "no Secret", LastTransitionTime: metav1.Now()}}
-	c := loginClient(conn)
+	for _, tc := range []struct {
+		name  string
+		ready metav1.ConditionStatus
+	}{
+		{"a connection that was not Ready", metav1.ConditionFalse},
+		// Ready before shows only the old sign-in: login waits for the echo of its sign-in request.
+		{"a connection that was Ready with the old refresh token", metav1.ConditionTrue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			realm := newFakeRealm(t)
+			realm.noIDToken = true // the account then comes from the connection's status
+			conn := refreshTokenConn(realm.issuer)
+			conn.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: tc.ready,
+				Reason: v1alpha1.ReasonSecretNotFound, Message: "before", LastTransitionTime: metav1.Now()}}
+			c := loginClient(conn)
 
-	done := make(chan loginRun, 1)
-	go func() { done <- runLogin(t, c, "login", "-n", "team-a", "oasis", "--no-browser") }()
-	// Play the operator: once the Secret is there, report a sign-in, until login has seen it (the
-	// fake's watch does not replay changes made before it started).
-	for {
-		select {
-		case res := <-done:
+			done := make(chan loginRun, 1)
+			go func() {
+				done <- runLogin(t, c, "login", "-n", "team-a", "oasis", "--no-browser", "--wait-timeout", "1m")
+			}()
+			res := playOperator(t, c, conn, done)
 			if res.err != nil {
 				t.Fatalf("%v\n%s", res.err, res.errOut)
 			}
@@ -483,7 +490,19 @@ func TestLoginWaitsUntilTheConnectionIsReady(t *testing.T) {
 			if want := "Signed in as alice; NomadConnection team-a/oasis is Ready.\n"; res.out != want {
 				t.Errorf("stdout %q, want %q", res.out, want)
 			}
-			return
+		})
+	}
+}
+
+// playOperator plays the operator until login is done: once the Secret is there and the connection
+// carries login's sign-in request, it reports a sign-in that answers it (again and again: the fake's
+// watch does not replay changes made before it started).
+func playOperator(t *testing.T, c client.Client, conn *v1alpha1.NomadConnection, done <-chan loginRun) loginRun {
+	t.Helper()
+	for {
+		select {
+		case res := <-done:
+			return res
 		case <-time.After(20 * time.Millisecond):
 		}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "nomad-bot"}, &corev1.Secret{}); err != nil {
@@ -493,10 +512,15 @@ func TestLoginWaitsUntilTheConnectionIsReady(t *testing.T) {
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(conn), &cur); err != nil {
 			t.Fatal(err)
 		}
-		now := metav1.Now()
+		request := cur.Annotations[v1alpha1.AnnotationSignIn]
+		if request == "" || cur.Status.Credentials != nil && cur.Status.Credentials.SignInRequest == request {
+			continue
+		}
+		// lastSignInTime is written at most hourly: it need not move for this sign-in.
+		hourly := metav1.NewTime(time.Now().Add(-30 * time.Minute))
 		cur.Status.Conditions[0].Status, cur.Status.Conditions[0].Reason = metav1.ConditionTrue, "SignedIn"
-		cur.Status.Conditions[0].Message = now.String()
-		cur.Status.Credentials = &v1alpha1.CredentialsStatus{Method: v1alpha1.CredentialMethodRefreshToken, Account: "alice", LastSignInTime: &now}
+		cur.Status.Credentials = &v1alpha1.CredentialsStatus{Method: v1alpha1.CredentialMethodRefreshToken, Account: "alice",
+			LastSignInTime: &hourly, SignInRequest: request}
 		if err := c.Status().Update(context.Background(), &cur); err != nil {
 			t.Fatal(err)
 		}

@@ -16,17 +16,23 @@ import (
 const StatusTimeGranularity = time.Hour
 
 // CredentialsStatus is status.credentials after the sign-in s of a connection signing in with
-// method, given what status held before (old, may be nil). It returns old itself when nothing moved
-// by more than StatusTimeGranularity, so that an unchanged status costs no write.
-func CredentialsStatus(old *v1alpha1.CredentialsStatus, method v1alpha1.CredentialMethod, s nomad.SignIn) *v1alpha1.CredentialsStatus {
+// method, given what status held before (old, may be nil). request is the sign-in annotation's value
+// when s answered it (a sign-in made after it was set), "" otherwise. It returns old itself when
+// nothing moved by more than StatusTimeGranularity and no new request was answered, so that an
+// unchanged status costs no write.
+func CredentialsStatus(old *v1alpha1.CredentialsStatus, method v1alpha1.CredentialMethod, s nomad.SignIn, request string) *v1alpha1.CredentialsStatus {
 	next := &v1alpha1.CredentialsStatus{
 		Method:                method,
 		Account:               s.Account,
 		UserID:                s.UserID,
 		LastSignInTime:        timeOrNil(s.At),
 		RefreshTokenExpiresAt: timeOrNil(s.RefreshTokenExpiresAt),
+		SignInRequest:         request,
 	}
-	if old == nil || old.Method != next.Method || old.Account != next.Account || old.UserID != next.UserID ||
+	if request == "" && old != nil {
+		next.SignInRequest = old.SignInRequest
+	}
+	if old == nil || old.Method != next.Method || old.Account != next.Account || old.UserID != next.UserID || old.SignInRequest != next.SignInRequest ||
 		moved(old.LastSignInTime, next.LastSignInTime) || moved(old.RefreshTokenExpiresAt, next.RefreshTokenExpiresAt) {
 		return next
 	}

@@ -112,6 +112,23 @@ var _ = Describe("kubectl nomadtoken login", Ordered, func() {
 		for i, tok := range seen {
 			Expect(strings.Contains(out+errOut+string(page), tok)).To(BeFalse(), "refresh token #%d in the plugin's output", i)
 		}
+		By("signing in again on the Ready connection: login waits for the sign-in with the new refresh token")
+		again := startPluginLogin(ctx, "login", "-n", ns, "oasis", "--no-browser", "--wait-timeout", "1m")
+		Eventually(ctx, again.url).WithTimeout(30*time.Second).Should(Receive(&signInURL), again.stderr)
+		resp, err = http.Get(signInURL)
+		Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		out, errOut, err = again.wait()
+		Expect(err).NotTo(HaveOccurred(), "exit status; stderr:\n%s", errOut)
+		Expect(out).To(Equal("Signed in as "+user+"; NomadConnection "+ns+"/oasis is Ready.\n"), "not the answer of a timeout")
+		Expect(c.Get(ctx, client.ObjectKeyFromObject(conn), conn)).To(Succeed())
+		Expect(conn.Status.Credentials).NotTo(BeNil())
+		Expect(conn.Status.Credentials.SignInRequest).To(Equal(conn.Annotations[v1alpha1.AnnotationSignIn]))
+		Expect(c.Get(ctx, secretKey, &sec)).To(Succeed())
+		seen = append(seen, string(sec.Data[v1alpha1.DefaultRefreshTokenKey]))
+		Expect(strings.Contains(out+errOut, seen[len(seen)-1])).To(BeFalse())
+
 		leaks, err := harness.ScanFile(manager.LogPath, seen...)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(leaks).To(BeEmpty(), "refresh tokens in the manager log")
