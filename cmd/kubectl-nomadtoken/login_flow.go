@@ -84,6 +84,9 @@ func (b *browserLogin) run(ctx context.Context) (*loginTokens, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// --timeout bounds the whole sign-in, discovery included: a black-holed issuer must not hang.
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
 	ep, err := discover(ctx, hc, b.issuer)
 	if err != nil {
 		return nil, err
@@ -117,8 +120,6 @@ func (b *browserLogin) run(ctx context.Context) (*loginTokens, error) {
 	}
 	authURL := cfg.AuthCodeURL(state, opts...)
 
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
 	exchangeCtx := context.WithValue(ctx, oauth2.HTTPClient, hc)
 	cb := &callback{state: state, done: make(chan callbackResult, 1), exchange: func(code string) (*loginTokens, error) {
 		tok, err := cfg.Exchange(exchangeCtx, code, oauth2.VerifierOption(verifier))
