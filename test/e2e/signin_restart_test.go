@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -16,11 +17,12 @@ import (
 )
 
 // A realm that rotates refresh tokens ("Revoke Refresh Token"): the manager stores each new refresh
-// token in the connection's Secret before it uses the access token, so a restarted manager signs in
-// with the Secret's token while the realm refuses the spent one, and N NomadTokens and a restart cost
-// one refresh per access-token lifetime (the stand-in's is 300 s, longer than this spec), not a loop.
+// token in the connection's Secret before it uses the access token, so a standby that takes over and
+// a restarted manager sign in with the Secret's token while the realm refuses the spent one; only the
+// leader refreshes; and N NomadTokens, a takeover and a restart cost one refresh each per access-token
+// lifetime (the stand-in's is 300 s, longer than this spec), not a loop.
 var _ = Describe("a connection signing in with a rotating refresh token", func() {
-	It("writes each new refresh token back, survives a restart with it, and refreshes once per sign-in", func(ctx SpecContext) {
+	It("writes each new refresh token back, survives a takeover and a restart with it, and refreshes once per sign-in", func(ctx SpecContext) {
 		c := controlPl.Client
 		dir := filepath.Join(workDir, "signin-rotation")
 		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
@@ -79,30 +81,62 @@ var _ = Describe("a connection signing in with a rotating refresh token", func()
 		Expect(second).NotTo(Equal(first), "the rotated refresh token is in the Secret")
 		Expect(realmRefuses(issuer, first)).To(BeTrue(), "the realm refuses the spent refresh token")
 
+		// checksAfter waits for two checks of the connection after calls were taken: writes that
+		// follow the first have landed once the second is made.
+		checksAfter := func(calls map[string]int) {
+			GinkgoHelper()
+			eventually(ctx, func(g Gomega) {
+				now, err := own.Calls(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(now["list"]).To(BeNumerically(">=", calls["list"]+2), "two checks of the connection")
+			}).Should(Succeed())
+		}
 		calls, err := own.Calls(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		By("restarting the manager: it signs in with the Secret's refresh token")
+
+		By("a second replica on standby: it signs in nowhere while the leader leads")
+		standby, err := harness.StartManager(ctx, harness.ManagerOptions{
+			Bin: os.Getenv("MANAGER_BIN"), Kubeconfig: managerKubeconfig, LogPath: filepath.Join(dir, "manager-standby.log"),
+			Args: []string{"--leader-elect", "--leader-election-namespace=" + operatorNamespace, "--verification-interval=" + verificationInterval.String()},
+		})
+		succeed(err)
+		DeferCleanup(func() { _ = standby.Stop(20 * time.Second) })
+		checksAfter(calls)
+		Consistently(ctx, refreshes).WithTimeout(2 * verificationInterval).Should(Equal(1))
+
+		By("the leader stops: the standby takes over and signs in with the Secret's refresh token")
+		calls, err = own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
 		stopSuiteManager()
-		startSuiteManager(ctx)
-		eventually(ctx, func(g Gomega) {
-			now, err := own.Calls(ctx)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(now["list"]).To(BeNumerically(">=", calls["list"]+2), "two checks of the connection after the restart")
-		}).Should(Succeed())
-		Expect(refreshes()).To(Equal(2), "one refresh for the restarted manager, however many tokens and checks")
+		checksAfter(calls)
+		Expect(refreshes()).To(Equal(2), "one refresh for the new leader")
 		third := storedToken()
 		Expect(third).NotTo(Equal(second))
-		Expect(realmRefuses(issuer, second)).To(BeTrue())
+		Expect(realmRefuses(issuer, second)).To(BeTrue(), "the realm refuses the spent refresh token")
+
+		By("restarting the manager: it signs in with the Secret's refresh token")
+		Expect(standby.Stop(20 * time.Second)).To(Succeed())
+		calls, err = own.Calls(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		startSuiteManager(ctx)
+		checksAfter(calls)
+		Expect(refreshes()).To(Equal(3), "one refresh for the restarted manager, however many tokens and checks")
+		fourth := storedToken()
+		Expect(fourth).NotTo(Equal(third))
+		Expect(realmRefuses(issuer, third)).To(BeTrue())
 		after, err := own.Calls(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(after["login"]).To(BeZero(), "no password login at NOMAD's /auth/token")
-		Expect(after["create"]-calls["create"]).To(BeZero(), "no PAT minted again")
+		Expect(after["create"]).To(Equal(len(keys)), "one PAT per NomadToken: none minted again")
 		for _, key := range keys {
 			waitReady(ctx, key)
 		}
-		leaks, err := harness.ScanFile(manager.LogPath, first, second, third)
+		leaks, err := harness.ScanFile(manager.LogPath, first, second, third, fourth)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(leaks).To(BeEmpty(), "refresh tokens in the manager log")
+		leaks, err = harness.ScanFile(filepath.Join(dir, "manager-standby.log"), first, second, third, fourth)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(leaks).To(BeEmpty(), "refresh tokens in the standby's log")
 	})
 })
 
