@@ -154,30 +154,45 @@ func TestARotatedRefreshTokenIsWrittenIntoItsKeyOnly(t *testing.T) {
 	}
 }
 
-func TestARefreshTokenTheOwnerWroteIsANewCredential(t *testing.T) {
-	var built []nomad.Config
-	held := []string{"rt-1", "rt-2"}
-	r, c := refreshTokenResolver(t, &built, "rt-1", &held)
-	ctx := context.Background()
-	if _, err := r.Client(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	kube := r.Writer.(client.Client)
-	s := &corev1.Secret{}
-	_ = kube.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "bot"}, s)
-	s.Data["refresh_token"] = []byte("from-login")
-	if err := kube.Update(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	// A rotation that raced with the owner's write keeps the owner's token.
-	if err := built[0].OIDC.RefreshTokenRotated(ctx, "rt-1", "rt-2"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readKey(t, r, "refresh_token"); got != "from-login" {
-		t.Fatalf("refresh_token = %q, want the owner's from-login", got)
-	}
-	if _, err := r.Client(ctx, c); err != nil || len(built) != 2 || built[1].OIDC.RefreshToken != "from-login" {
-		t.Fatalf("a refresh token the client does not hold must build a new client from it: built %d, err %v", len(built), err)
+// While a rotation rt-1 → rt-2 is stored, the Secret may hold something else: a token the owner wrote
+// meanwhile (kubectl nomadtoken login) wins, and the pool builds a new client from it; a token the
+// connection has already spent (a GitOps sync or a restored backup put it back) is overwritten, as
+// keeping it would leave only a dead token in the Secret.
+func TestARotationMeetsAnotherTokenInTheSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name, inSecret, want string
+	}{
+		{"the owner's new token wins", "from-login", "from-login"},
+		{"a spent token put back is overwritten", "rt-0", "rt-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var built []nomad.Config
+			held := []string{"rt-0", "rt-1", "rt-2"}
+			r, c := refreshTokenResolver(t, &built, "rt-1", &held)
+			ctx := context.Background()
+			if _, err := r.Client(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			kube := r.Writer.(client.Client)
+			s := &corev1.Secret{}
+			_ = kube.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "bot"}, s)
+			s.Data["refresh_token"] = []byte(tc.inSecret)
+			if err := kube.Update(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := built[0].OIDC.RefreshTokenRotated(ctx, "rt-1", "rt-2"); err != nil {
+				t.Fatal(err)
+			}
+			if got := readKey(t, r, "refresh_token"); got != tc.want {
+				t.Fatalf("refresh_token = %q, want %q", got, tc.want)
+			}
+			if tc.want != tc.inSecret {
+				return
+			}
+			if _, err := r.Client(ctx, c); err != nil || len(built) != 2 || built[1].OIDC.RefreshToken != tc.inSecret {
+				t.Fatalf("a refresh token the client does not hold must build a new client from it: built %d, err %v", len(built), err)
+			}
+		})
 	}
 }
 
@@ -229,29 +244,4 @@ func (w staleWriter) Patch(ctx context.Context, obj client.Object, p client.Patc
 		return err
 	}
 	return w.Client.Patch(ctx, obj, p, opts...)
-}
-
-// A Secret put back to a refresh token the connection has already spent (a GitOps sync, a restored
-// backup) is overwritten by the rotation: keeping it would leave only a dead token in the Secret.
-func TestARotationOverwritesASpentTokenPutBack(t *testing.T) {
-	var built []nomad.Config
-	held := []string{"rt-0", "rt-1", "rt-2"}
-	r, c := refreshTokenResolver(t, &built, "rt-1", &held)
-	ctx := context.Background()
-	if _, err := r.Client(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	kube := r.Writer.(client.Client)
-	s := &corev1.Secret{}
-	_ = kube.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "bot"}, s)
-	s.Data["refresh_token"] = []byte("rt-0")
-	if err := kube.Update(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := built[0].OIDC.RefreshTokenRotated(ctx, "rt-1", "rt-2"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readKey(t, r, "refresh_token"); got != "rt-2" {
-		t.Fatalf("refresh_token = %q, want the rotated rt-2 over the spent rt-0", got)
-	}
 }

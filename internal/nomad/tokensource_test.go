@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func getHandler(f *fakeNomad) {
@@ -193,7 +195,10 @@ func TestLoginFailures(t *testing.T) {
 	}
 }
 
-func TestFailedEarlyRefreshKeepsTheStillValidToken(t *testing.T) {
+// dueForRefresh is a client that signed in once and whose access token is now due for refresh but
+// not expired, at a NOMAD whose logins from now on answer status and body.
+func dueForRefresh(t *testing.T, status int, body string) (*HTTPClient, *fakeNomad, *testingclock.FakeClock) {
+	t.Helper()
 	f := newFakeNomad(t)
 	getHandler(f)
 	c, clk := newTestClient(t, f)
@@ -201,10 +206,14 @@ func TestFailedEarlyRefreshKeepsTheStillValidToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	f.loginStatus, f.loginBody = 503, `{"detail":"keycloak down"}`
+	f.loginStatus, f.loginBody = status, body
 	f.mu.Unlock()
-
 	clk.SetTime(testEpoch.Add(280 * time.Second)) // due for refresh, not yet expired
+	return c, f, clk
+}
+
+func TestFailedEarlyRefreshKeepsTheStillValidToken(t *testing.T) {
+	c, f, clk := dueForRefresh(t, 503, `{"detail":"keycloak down"}`)
 	if _, err := c.Get(context.Background(), patID(1)); err != nil {
 		t.Fatalf("inside the refresh margin a failed login must fall back to the valid token: %v", err)
 	}
@@ -220,17 +229,7 @@ func TestFailedEarlyRefreshKeepsTheStillValidToken(t *testing.T) {
 // A refused early refresh (a revoked refresh token or password) is the answer at once: the still
 // valid access token of the refused credentials is not used for the hours it may have left.
 func TestRefusedEarlyRefreshFailsAtOnce(t *testing.T) {
-	f := newFakeNomad(t)
-	getHandler(f)
-	c, clk := newTestClient(t, f)
-	if _, err := c.Get(context.Background(), patID(1)); err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	f.loginStatus, f.loginBody = 401, `{"detail":"Incorrect username or password"}`
-	f.mu.Unlock()
-
-	clk.SetTime(testEpoch.Add(280 * time.Second)) // due for refresh, not yet expired
+	c, f, _ := dueForRefresh(t, 401, `{"detail":"Incorrect username or password"}`)
 	for range 2 {
 		if _, err := c.Get(context.Background(), patID(1)); CodeOf(err) != CodeCredentialsInvalid {
 			t.Fatalf("a refused refresh must fail the call, got %v", err)
