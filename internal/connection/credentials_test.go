@@ -161,13 +161,19 @@ func TestARotatedRefreshTokenIsWrittenIntoItsKeyOnly(t *testing.T) {
 func TestARotationMeetsAnotherTokenInTheSecret(t *testing.T) {
 	for _, tc := range []struct {
 		name, inSecret, want string
+		live                 string // the client's live token, if it moved on since rt-2
 	}{
-		{"the owner's new token wins", "from-login", "from-login"},
-		{"a spent token put back is overwritten", "rt-0", "rt-2"},
+		{name: "the owner's new token wins", inSecret: "from-login", want: "from-login"},
+		{name: "a spent token put back is overwritten", inSecret: "rt-0", want: "rt-2"},
+		// A late store of rt-2 (storeLiveRefreshToken racing a sign-in) must not put back a spent token.
+		{name: "a later rotation already stored stays", inSecret: "rt-3", want: "rt-3", live: "rt-3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var built []nomad.Config
 			held := []string{"rt-0", "rt-1", "rt-2"}
+			if tc.live != "" {
+				held = append(held, tc.live)
+			}
 			r, c := refreshTokenResolver(t, &built, "rt-1", &held)
 			ctx := context.Background()
 			if _, err := r.Client(ctx, c); err != nil {
@@ -186,7 +192,7 @@ func TestARotationMeetsAnotherTokenInTheSecret(t *testing.T) {
 			if got := readKey(t, r, "refresh_token"); got != tc.want {
 				t.Fatalf("refresh_token = %q, want %q", got, tc.want)
 			}
-			if tc.want != tc.inSecret {
+			if tc.want != tc.inSecret || tc.live != "" {
 				return
 			}
 			if _, err := r.Client(ctx, c); err != nil || len(built) != 2 || built[1].OIDC.RefreshToken != tc.inSecret {
@@ -244,4 +250,27 @@ func (w staleWriter) Patch(ctx context.Context, obj client.Object, p client.Patc
 		return err
 	}
 	return w.Client.Patch(ctx, obj, p, opts...)
+}
+
+// A client that moved on from the Secret's refresh token (a rotation whose write-back failed) holds
+// the only one the realm still takes: before anything may replace that client (a spec change here),
+// its live token is stored, and the new client starts from it instead of the spent one.
+func TestTheLiveRefreshTokenIsStoredBeforeTheClientIsReplaced(t *testing.T) {
+	var built []nomad.Config
+	held := []string{"rt-1", "rt-2"} // started from rt-1, received rt-2, whose write-back failed
+	r, c := refreshTokenResolver(t, &built, "rt-1", &held)
+	ctx := context.Background()
+	if _, err := r.Client(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.RateLimit = &v1alpha1.RateLimit{QPS: 1, Burst: 2}
+	if _, err := r.Client(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := readKey(t, r, "refresh_token"); got != "rt-2" {
+		t.Fatalf("refresh_token = %q, want the live rt-2", got)
+	}
+	if len(built) != 2 || built[1].OIDC.RefreshToken != "rt-2" {
+		t.Fatalf("the new client must start from the live rt-2: built %d", len(built))
+	}
 }

@@ -115,17 +115,19 @@ func (p *Pool) ForgetConnection(name types.NamespacedName) {
 	}
 }
 
-// Holds reports whether a client pooled for the connection named name holds the refresh token rt
-// (started from it or received it since).
-func (p *Pool) Holds(name types.NamespacedName, rt string) bool {
+// LiveRefreshToken is the refresh token that the client pooled for the connection named name sends
+// next, if that client started from or received rt (a Secret's); "" when no such client is pooled,
+// i.e. rt is none of the connection's: its owner wrote it. A client that moved on from the Secret's
+// token holds the only one the realm still takes.
+func (p *Pool) LiveRefreshToken(name types.NamespacedName, rt string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.clients {
 		if c.name == name && c.client.HoldsRefreshToken(rt) {
-			return true
+			return c.client.LiveRefreshToken()
 		}
 	}
-	return false
+	return ""
 }
 
 // Has reports whether a client is pooled for connection uid; tests use it to prove a client is gone.

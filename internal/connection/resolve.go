@@ -76,6 +76,9 @@ func (r *Resolver) Client(ctx context.Context, conn v1alpha1.Connection) (nomad.
 		}
 		return nil, err
 	}
+	if err := r.storeLiveRefreshToken(ctx, conn, &cfg); err != nil {
+		return nil, err
+	}
 	nc, err := r.Pool.Get(key, string(conn.GetUID()), cfg, conn.ConnectionSpec().RateLimit)
 	var ne *nomad.Error
 	if errors.As(err, &ne) && ne.Code == nomad.CodeInvalidConfig {

@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // writeBack returns the nomad.OIDCConfig.RefreshTokenRotated of a connection whose refresh token is
@@ -33,10 +35,14 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 		if !OptedIn(s) {
 			return notOptedIn("credentials", s)
 		}
-		switch stored := string(s.Data[key]); {
+		stored := string(s.Data[key])
+		live := r.Pool.LiveRefreshToken(conn, stored)
+		switch {
 		case stored == current:
 			return nil // stored already (an earlier attempt whose answer was lost)
-		case stored != previous && !r.Pool.Holds(conn, stored):
+		case stored == live:
+			return nil // the Secret holds the token the client sends next: a later rotation was stored
+		case stored != previous && live == "":
 			log.FromContext(ctx).Info("credentials Secret holds a refresh token the connection never used; keeping the Secret's",
 				"connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 			return nil
@@ -49,4 +55,24 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 		return nil
 	}
+}
+
+// storeLiveRefreshToken stores the pooled client's live refresh token when it moved on from the
+// Secret's (a rotation whose write-back failed), before anything may replace that client: a client
+// built from the Secret's spent token, after a spec change say, would find the realm refusing it and
+// the live token lost with the old client. cfg then starts from the live token.
+func (r *Resolver) storeLiveRefreshToken(ctx context.Context, conn client.Object, cfg *nomad.Config) error {
+	o := &cfg.OIDC
+	if o.RefreshToken == "" || o.RefreshTokenRotated == nil {
+		return nil
+	}
+	live := r.Pool.LiveRefreshToken(client.ObjectKeyFromObject(conn), o.RefreshToken)
+	if live == "" || live == o.RefreshToken {
+		return nil
+	}
+	if err := o.RefreshTokenRotated(ctx, o.RefreshToken, live); err != nil {
+		return err
+	}
+	o.RefreshToken = live
+	return nil
 }

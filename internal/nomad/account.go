@@ -47,3 +47,12 @@ func (c *HTTPClient) SignInState() (SignIn, bool) { return c.tokens.signInState(
 func (c *HTTPClient) HoldsRefreshToken(rt string) bool {
 	return c.refresh != nil && c.refresh.holds(rt)
 }
+
+// LiveRefreshToken is the refresh token the client sends at its next refresh ("" for other methods):
+// after a rotation whose write-back failed, the only one the realm still takes.
+func (c *HTTPClient) LiveRefreshToken() string {
+	if c.refresh == nil {
+		return ""
+	}
+	return c.refresh.next()
+}

@@ -42,6 +42,9 @@ type Client interface {
 	// received since (and handed to OIDCConfig.RefreshTokenRotated): a Secret holding it was written
 	// by the operator itself, so it is no new credential and the client must not be replaced.
 	HoldsRefreshToken(rt string) bool
+	// LiveRefreshToken is the refresh token the client sends next ("" for other methods). It differs
+	// from the Secret's while a rotated one is not stored yet; the realm takes only the live one.
+	LiveRefreshToken() string
 	// Account identifies the NOMAD user the client acts as, without naming it (a hash of the API root
 	// and the username, the user's sub, or the OIDC client: see HTTPClient.Account). PATs belong to
 	// one user: any other gets 404 for them, as for a pruned PAT.

@@ -185,5 +185,13 @@ func (c *Client) Account() string { return c.AccountID }
 // SignInState returns SignedIn, and whether it is set; it is not recorded as a call.
 func (c *Client) SignInState() (nomad.SignIn, bool) { return c.SignedIn, !c.SignedIn.At.IsZero() }
 
+// LiveRefreshToken is the last of RefreshTokens, "" when there are none.
+func (c *Client) LiveRefreshToken() string {
+	if len(c.RefreshTokens) == 0 {
+		return ""
+	}
+	return c.RefreshTokens[len(c.RefreshTokens)-1]
+}
+
 // HoldsRefreshToken reports whether rt is one of RefreshTokens.
 func (c *Client) HoldsRefreshToken(rt string) bool { return slices.Contains(c.RefreshTokens, rt) }
