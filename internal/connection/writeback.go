@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -71,6 +72,12 @@ func (r *Resolver) storeLiveRefreshToken(ctx context.Context, conn client.Object
 		return nil
 	}
 	if err := o.RefreshTokenRotated(ctx, o.RefreshToken, live); err != nil {
+		if apierrors.IsConflict(err) {
+			// The Secret changed since it was read: most likely the client's own write-back of this
+			// very rotation, which the next read shows. Go on with the Secret as read: the pool keeps
+			// the client, which holds its token, unless the spec changed at this very moment too.
+			return nil
+		}
 		return err
 	}
 	o.RefreshToken = live
