@@ -37,6 +37,7 @@ var readyFalseNeedsPerson = map[string]bool{
 	v1alpha1.ReasonUnreachable:            false,
 	v1alpha1.ReasonSecretKeyMissing:       true,
 	v1alpha1.ReasonCredentialsNotLabelled: true,
+	v1alpha1.ReasonRefreshTokenNotStored:  true,
 	v1alpha1.ReasonPATPathNotFound:        true,
 	v1alpha1.ReasonInvalidCABundle:        true,
 	v1alpha1.ReasonInvalidSpec:            true,

@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -139,6 +140,23 @@ var _ = Describe("Signing in to NOMAD's realm", func() {
 			Expect(string(secret.Data["refresh_token"])).NotTo(Equal(second), "rotated again, and stored again")
 			Expect(logBuffer.String()).NotTo(ContainSubstring(first))
 			Expect(logBuffer.String()).NotTo(ContainSubstring(second))
+		})
+
+		It("reports a Secret that refuses the rotated refresh token as RefreshTokenNotStored", func() {
+			Expect(k8s.Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "frozen-creds", Labels: map[string]string{v1alpha1.LabelCredentials: "true"}},
+				StringData: map[string]string{"refresh_token": offlineToken()},
+				Immutable:  ptr.To(true),
+			})).To(Succeed())
+			conn := t.connection("frozen")
+			conn.Spec.Credentials = v1alpha1.Credentials{Method: v1alpha1.CredentialMethodRefreshToken,
+				SecretRef: v1alpha1.CredentialsSecretRef{Name: "frozen-creds"}, OIDC: &v1alpha1.OIDCProvider{IssuerURL: issuer()}}
+			Expect(k8s.Create(ctx, conn)).To(Succeed())
+			got := waitConnectionIn(t.ns, "frozen", metav1.ConditionFalse, v1alpha1.ReasonRefreshTokenNotStored)
+			ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+			Expect(ready.Message).To(ContainSubstring("frozen-creds"))
+			stalled := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionStalled)
+			Expect(stalled).NotTo(BeNil(), "a person must act")
 		})
 
 		It("costs one refresh for 50 NomadTokens on one connection: its own write-back is no new credential", func() {

@@ -29,7 +29,8 @@ package v1alpha1
 //
 // On a NomadConnection, Ready=True (reason Connected) means the credentials work, the API answers and
 // the PAT path is known. Ready=False reasons: SecretNotFound, SecretKeyMissing, CredentialsNotLabelled,
-// CredentialsInvalid, Unreachable, PATPathNotFound, Forbidden, InvalidCABundle, InvalidSpec.
+// CredentialsInvalid, RefreshTokenNotStored, Unreachable, PATPathNotFound, Forbidden, InvalidCABundle,
+// InvalidSpec.
 const ConditionReady = "Ready"
 
 // ConditionReconciling and ConditionStalled are the standard conditions that GitOps tools read
@@ -162,8 +163,12 @@ const (
 	ReasonInvalidSpec      = "InvalidSpec"
 	// ReasonCredentialsNotLabelled: the credentials or CA Secret lacks the LabelCredentials opt-in.
 	ReasonCredentialsNotLabelled = "CredentialsNotLabelled"
-	ReasonPlainHTTP              = "PlainHTTP"
-	ReasonTLS                    = "TLS"
+	// ReasonRefreshTokenNotStored: the realm rotated the refresh token and the credentials Secret
+	// refuses the new one (immutable, a policy, or RBAC without patch on Secrets). The new token lives
+	// in the operator's memory only; the connection signs in with it once the Secret takes it.
+	ReasonRefreshTokenNotStored = "RefreshTokenNotStored"
+	ReasonPlainHTTP             = "PlainHTTP"
+	ReasonTLS                   = "TLS"
 )
 
 // Labels, annotations and the finalizer the operator puts on objects.

@@ -3,6 +3,7 @@ package connection
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -273,4 +274,32 @@ func TestTheLiveRefreshTokenIsStoredBeforeTheClientIsReplaced(t *testing.T) {
 	if len(built) != 2 || built[1].OIDC.RefreshToken != "rt-2" {
 		t.Fatalf("the new client must start from the live rt-2: built %d", len(built))
 	}
+}
+
+// A Secret that refuses the rotated token for good (immutable, a policy, RBAC) is the user's to fix:
+// a ConfigError with its own reason, not an outage to retry with backoff.
+func TestASecretThatRefusesTheRotatedTokenIsAConfigError(t *testing.T) {
+	var built []nomad.Config
+	var held []string
+	r, c := refreshTokenResolver(t, &built, "rt-1", &held)
+	ctx := context.Background()
+	if _, err := r.Client(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r.Writer = refusingWriter{Client: r.Writer.(client.Client)}
+	err := built[0].OIDC.RefreshTokenRotated(ctx, "rt-1", "rt-2")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Reason != v1alpha1.ReasonRefreshTokenNotStored {
+		t.Fatalf("err = %v, want a ConfigError with reason %s", err, v1alpha1.ReasonRefreshTokenNotStored)
+	}
+	if strings.Contains(ce.Message, "rt-2") {
+		t.Fatalf("the message names the token: %s", ce.Message)
+	}
+}
+
+// refusingWriter refuses every patch as an admission policy would.
+type refusingWriter struct{ client.Client }
+
+func (refusingWriter) Patch(context.Context, client.Object, client.Patch, ...client.PatchOption) error {
+	return apierrors.NewForbidden(corev1.Resource("secrets"), "bot", errors.New("denied by policy"))
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
@@ -51,6 +52,15 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 		base := s.DeepCopy()
 		s.Data[key] = []byte(current)
 		if err := r.Writer.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+				// Retrying cannot help: the Secret is immutable, a policy refuses the change, or the
+				// operator may not patch it. Only a person can fix that.
+				return &ConfigError{Reason: v1alpha1.ReasonRefreshTokenNotStored, Err: err, Message: fmt.Sprintf(
+					"the realm rotated the refresh token and key %q of Secret %s/%s refuses the new one (%s): make the Secret "+
+						"mutable and let the operator patch it; until then the new token lives only in the operator's memory, "+
+						"and a restart loses it (then sign in again with kubectl nomadtoken login)",
+					key, namespace, name, apierrors.ReasonForError(err))}
+			}
 			return fmt.Errorf("storing the rotated refresh token in key %q of Secret %s/%s: %w", key, namespace, name, err)
 		}
 		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
