@@ -153,9 +153,13 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 	}
 	readyBefore := connReady(conn)
 
+	hc, err := realmHTTPClient(ctx, c, conn, sec.key.Namespace)
+	if err != nil {
+		return err
+	}
 	b := &browserLogin{
 		issuer: spec.OIDC.IssuerURL, clientID: clientID, clientSecret: clientSecret, idpHint: o.idpHint,
-		listenPort: o.listenPort, timeout: o.timeout, errOut: e.streams.ErrOut,
+		listenPort: o.listenPort, timeout: o.timeout, errOut: e.streams.ErrOut, httpClient: hc,
 	}
 	if !o.noBrowser {
 		b.openBrowser = e.openBrowser

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -49,10 +51,18 @@ type fakeRealm struct {
 	refresh   string                // the last refresh token
 }
 
-func newFakeRealm(t *testing.T) *fakeRealm {
+// testBrowser plays the person's browser. It trusts any certificate, as a person who accepted a
+// private CA's does; login itself must trust the realm through the connection's CA bundle.
+var testBrowser = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+func newFakeRealm(t *testing.T) *fakeRealm { return newFakeRealmOn(t, httptest.NewServer) }
+
+// newFakeRealmOn serves the fake realm with start (httptest.NewServer, or NewTLSServer for a realm
+// behind a private CA).
+func newFakeRealmOn(t *testing.T, start func(http.Handler) *httptest.Server) *fakeRealm {
 	r := &fakeRealm{user: "alice", codes: map[string]url.Values{}}
 	mux := http.NewServeMux()
-	r.Server = httptest.NewServer(mux)
+	r.Server = start(mux)
 	t.Cleanup(r.Close)
 	r.issuer = r.URL + "/realms/nomad"
 	mux.HandleFunc("GET /realms/nomad/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
@@ -215,7 +225,7 @@ func runLogin(t *testing.T, c client.WithWatch, args ...string) loginRun {
 			browser.Add(1)
 			go func() {
 				defer browser.Done()
-				resp, err := http.Get(u)
+				resp, err := testBrowser.Get(u)
 				if err != nil {
 					res.page = err.Error()
 					return
@@ -539,4 +549,27 @@ func TestLoginWaitReportsAConnectionThatStaysBroken(t *testing.T) {
 		t.Errorf("err %v", res.err)
 	}
 	realm.expectNoToken(t, res)
+}
+
+// A realm behind a private CA: login trusts it through the connection's spec.caBundle, as the operator does.
+func TestLoginTrustsTheConnectionsCABundle(t *testing.T) {
+	realm := newFakeRealmOn(t, httptest.NewTLSServer)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: realm.Certificate().Raw})
+
+	conn := refreshTokenConn(realm.issuer)
+	res := runLogin(t, loginClient(conn), "login", "-n", "team-a", "oasis", "--no-browser", "--wait=false")
+	if res.err == nil || !strings.Contains(res.err.Error(), "certificate") {
+		t.Fatalf("without the CA bundle the realm's certificate must be refused, got %v", res.err)
+	}
+
+	conn = refreshTokenConn(realm.issuer)
+	conn.Spec.CABundle = string(caPEM)
+	c := loginClient(conn)
+	res = runLogin(t, c, "login", "-n", "team-a", "oasis", "--no-browser", "--wait=false")
+	if res.err != nil {
+		t.Fatalf("%v\n%s", res.err, res.errOut)
+	}
+	if s := getSecret(t, c, "team-a", "nomad-bot"); string(s.Data["refresh_token"]) != realm.lastRefreshToken() {
+		t.Error("the Secret does not hold the new refresh token")
+	}
 }
