@@ -153,7 +153,7 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 	}
 	readyBefore := connReady(conn)
 
-	hc, err := realmHTTPClient(ctx, c, conn, sec.key.Namespace)
+	hc, err := realmHTTPClient(ctx, c, conn, sec.key.Namespace, e.streams.ErrOut)
 	if err != nil {
 		return err
 	}

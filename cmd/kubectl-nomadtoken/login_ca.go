@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,16 +15,18 @@ import (
 )
 
 // realmHTTPClient is the HTTP client login talks to the realm with: the system's CAs plus the
-// connection's own (spec.caBundle, or its caSecretRef when this user may read it), so that an Oasis
-// behind a private CA works for login as it does for the operator. Like the operator's client, it
-// follows no redirect: a redirected POST to the token endpoint would silently turn into a GET.
-func realmHTTPClient(ctx context.Context, c client.Client, conn v1alpha1.Connection, secretNamespace string) (*http.Client, error) {
+// connection's own (spec.caBundle, or its caSecretRef when this user may read it; otherwise a warning
+// goes to warn), so that an Oasis behind a private CA works for login as it does for the operator.
+// Like the operator's client, it follows no redirect: a redirected POST to the token endpoint would
+// silently turn into a GET.
+func realmHTTPClient(ctx context.Context, c client.Client, conn v1alpha1.Connection, secretNamespace string, warn io.Writer) (*http.Client, error) {
 	spec := conn.ConnectionSpec()
 	pem := []byte(spec.CABundle)
 	if ref := spec.CASecretRef; ref != nil {
 		s := &corev1.Secret{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: secretNamespace, Name: ref.Name}, s); err != nil {
-			return nil, fmt.Errorf("reading the connection's CA Secret %s/%s: %w", secretNamespace, ref.Name, safeAPIError(err))
+			fmt.Fprintf(warn, "Warning: cannot read the connection's CA Secret %s/%s (%v): trusting the system's CAs only.\n",
+				secretNamespace, ref.Name, safeAPIError(err))
 		}
 		key := ref.Key
 		if key == "" {
