@@ -61,11 +61,11 @@ func credentialsRefused(conn v1alpha1.Connection, secretNamespace string, detail
 	case v1alpha1.CredentialMethodRefreshToken:
 		return fmt.Sprintf("the realm refused the refresh token (%s): it is spent, revoked, or its offline session ended. "+
 			"Sign in again with `%s`, which writes a new one into key %q of Secret %s; it is tried at once",
-			detail, loginCommand(conn, secretNamespace), orDefaultString(ref.RefreshTokenKey, v1alpha1.DefaultRefreshTokenKey), secret)
+			detail, loginCommand(conn, secretNamespace), c.RefreshTokenKey(), secret)
 	case v1alpha1.CredentialMethodClientCredentials:
 		return fmt.Sprintf("the realm refused the client credentials (%s): check key %q of Secret %s against client %q's secret, "+
 			"and that the client has a service account whose user NOMAD knows",
-			detail, orDefaultString(ref.ClientSecretKey, v1alpha1.DefaultClientSecretKey), secret, clientIDOf(c))
+			detail, c.ClientSecretKey(), secret, c.ClientID())
 	default:
 		return fmt.Sprintf("NOMAD refused the password sign-in (%s): fix the username or password in Secret %s. "+
 			"An account that signs in through ORCID, GitHub or Google (helmholtz-aai) has no password: "+
@@ -80,20 +80,6 @@ func loginCommand(conn v1alpha1.Connection, secretNamespace string) string {
 		return fmt.Sprintf("kubectl nomadtoken login --cluster %s --secret-namespace %s", conn.GetName(), secretNamespace)
 	}
 	return fmt.Sprintf("kubectl nomadtoken login -n %s %s", conn.GetNamespace(), conn.GetName())
-}
-
-func clientIDOf(c v1alpha1.Credentials) string {
-	if c.OIDC == nil {
-		return v1alpha1.DefaultOIDCClientID
-	}
-	return orDefaultString(c.OIDC.ClientID, v1alpha1.DefaultOIDCClientID)
-}
-
-func orDefaultString(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // nomadDetail is the detail of a *nomad.Error (NOMAD's or Keycloak's own words, scrubbed), or the

@@ -122,6 +122,36 @@ type Credentials struct {
 	OIDC *OIDCProvider `json:"oidc,omitempty"`
 }
 
+// RefreshTokenKey is the data key holding the refresh token: secretRef.refreshTokenKey, or its default.
+func (c Credentials) RefreshTokenKey() string {
+	return orDefault(c.SecretRef.RefreshTokenKey, DefaultRefreshTokenKey)
+}
+
+// ClientSecretKey is the data key holding the OIDC client's secret, "" when none is read: the
+// default applies to method ClientCredentials only, as a public client (RefreshToken with
+// nomad_public) has no secret.
+func (c Credentials) ClientSecretKey() string {
+	if c.MethodOrDefault() == CredentialMethodClientCredentials {
+		return orDefault(c.SecretRef.ClientSecretKey, DefaultClientSecretKey)
+	}
+	return c.SecretRef.ClientSecretKey
+}
+
+// ClientID is the OIDC client the operator signs in through: oidc.clientID, or NOMAD's own.
+func (c Credentials) ClientID() string {
+	if c.OIDC == nil {
+		return DefaultOIDCClientID
+	}
+	return orDefault(c.OIDC.ClientID, DefaultOIDCClientID)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
 // MethodOrDefault is the method, Password when unset.
 func (c Credentials) MethodOrDefault() CredentialMethod {
 	if c.Method == "" {

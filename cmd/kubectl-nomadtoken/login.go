@@ -133,12 +133,9 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 	if err != nil {
 		return err
 	}
-	clientID := spec.OIDC.ClientID
-	if clientID == "" {
-		clientID = v1alpha1.DefaultOIDCClientID
-	}
+	clientID := spec.ClientID()
 	var clientSecret string
-	if k := spec.SecretRef.ClientSecretKey; k != "" {
+	if k := spec.ClientSecretKey(); k != "" {
 		if existing != nil && len(existing.Data[k]) > 0 {
 			clientSecret = string(existing.Data[k])
 		} else {
@@ -228,10 +225,7 @@ func checkRefreshTokenMethod(ref connRef, cred v1alpha1.Credentials) error {
 
 // secretOf is where the connection's refresh token goes.
 func secretOf(ref connRef, cred v1alpha1.Credentials, clusterSecretNamespace string) (credentialsSecret, error) {
-	s := credentialsSecret{key: client.ObjectKey{Name: cred.SecretRef.Name}, dataKey: cred.SecretRef.RefreshTokenKey}
-	if s.dataKey == "" {
-		s.dataKey = v1alpha1.DefaultRefreshTokenKey
-	}
+	s := credentialsSecret{key: client.ObjectKey{Name: cred.SecretRef.Name}, dataKey: cred.RefreshTokenKey()}
 	ns := cred.SecretRef.Namespace
 	switch {
 	case ref.cluster && ns == "":

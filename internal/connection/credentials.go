@@ -33,12 +33,8 @@ func (r *Resolver) credentials(cfg *nomad.Config, conn types.NamespacedName, cre
 		return &ConfigError{Reason: v1alpha1.ReasonInvalidSpec, SpecOnly: true,
 			Message: fmt.Sprintf("spec.credentials.oidc is required with method %s: set issuerURL to NOMAD's Keycloak realm", method)}
 	}
-	cfg.OIDC = nomad.OIDCConfig{IssuerURL: c.OIDC.IssuerURL, ClientID: defaulted(c.OIDC.ClientID, v1alpha1.DefaultOIDCClientID)}
-	secretKey := ref.ClientSecretKey
-	if method == v1alpha1.CredentialMethodClientCredentials {
-		secretKey = defaulted(secretKey, v1alpha1.DefaultClientSecretKey)
-	}
-	if secretKey != "" { // a public client (RefreshToken with nomad_public) has no secret
+	cfg.OIDC = nomad.OIDCConfig{IssuerURL: c.OIDC.IssuerURL, ClientID: c.ClientID()}
+	if secretKey := c.ClientSecretKey(); secretKey != "" {
 		secret, err := secretValue(creds, secretKey)
 		if err != nil {
 			return err
@@ -46,7 +42,7 @@ func (r *Resolver) credentials(cfg *nomad.Config, conn types.NamespacedName, cre
 		cfg.OIDC.ClientSecret = string(secret)
 	}
 	if method == v1alpha1.CredentialMethodRefreshToken {
-		key := defaulted(ref.RefreshTokenKey, v1alpha1.DefaultRefreshTokenKey)
+		key := c.RefreshTokenKey()
 		rt, err := secretValue(creds, key)
 		if err != nil {
 			return err
