@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 // defaultOperatorNamespace is where config/default deploys the manager, and so where a
@@ -160,7 +161,8 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 	if err != nil {
 		return err
 	}
-	switch typ := claim(tokens.refreshToken, "typ"); typ {
+	refreshClaims, _ := nomad.UnverifiedClaims(tokens.refreshToken)
+	switch typ := refreshClaims.Typ; typ {
 	case "Offline":
 	case "":
 		fmt.Fprintln(e.streams.ErrOut, "Warning: cannot tell whether the refresh token is an offline token (it is not a Keycloak JWT).")
@@ -178,7 +180,8 @@ func (e *env) login(ctx context.Context, name string, o loginOptions) error {
 	if err != nil {
 		fmt.Fprintf(e.streams.ErrOut, "Warning: could not ask %s to sign in now (%v); it uses the new refresh token at its next sign-in.\n", ref, err)
 	}
-	account := claim(tokens.idToken, "preferred_username")
+	idClaims, _ := nomad.UnverifiedClaims(tokens.idToken)
+	account := idClaims.PreferredUsername
 	if !o.wait {
 		fmt.Fprintf(e.streams.Out, "Signed in as %s; the refresh token is in %s.\n", orSomeone(account), sec)
 		return nil

@@ -249,30 +249,6 @@ func randomState() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// jwtClaims decodes a JWT's payload without verifying it: only to read typ and preferred_username,
-// never to trust it. Not a JWT: nil.
-func jwtClaims(token string) map[string]any {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil
-	}
-	var claims map[string]any
-	if json.Unmarshal(b, &claims) != nil {
-		return nil
-	}
-	return claims
-}
-
-// claim is a string claim of the token, or "".
-func claim(token, name string) string {
-	s, _ := jwtClaims(token)[name].(string)
-	return s
-}
-
 // openBrowser opens url in the desktop's browser, best effort; it does not wait for the browser.
 func openBrowser(url string) error {
 	var cmd *exec.Cmd

@@ -208,7 +208,7 @@ func New(cfg Config) (*HTTPClient, error) {
 		if c.method == MethodRefreshToken {
 			c.refresh = newRefreshTokens(cfg.OIDC.RefreshToken)
 			oidc.refresh, oidc.onRotated = c.refresh, cfg.OIDC.RefreshTokenRotated
-			if claims, ok := unverifiedClaims(cfg.OIDC.RefreshToken); ok {
+			if claims, ok := UnverifiedClaims(cfg.OIDC.RefreshToken); ok {
 				c.refreshSub = claims.Sub
 			}
 		}

@@ -14,29 +14,31 @@ const maxClaimsPayload = 64 << 10
 // maxLabelLength bounds a claim used as a label (an account name in a status field).
 const maxLabelLength = 256
 
-// tokenClaims are the few claims this package reads from a Keycloak token. They are read WITHOUT
-// verifying the signature: they only label the account (SignIn, Account) and estimate when a
-// refresh token ends. NOMAD verifies every access token itself; nothing here grants anything.
-type tokenClaims struct {
+// TokenClaims are the few claims read from a Keycloak token. They are read WITHOUT verifying the
+// signature: they only label the account (SignIn, Account, what kubectl nomadtoken login prints),
+// tell an offline refresh token (Typ "Offline") and estimate when a refresh token ends. NOMAD
+// verifies every access token itself; nothing here grants anything.
+type TokenClaims struct {
 	Sub               string
 	PreferredUsername string
+	Typ               string    // Keycloak's token type: "Bearer", "Refresh", "Offline", "ID"
 	Exp               time.Time // zero when absent or not a sane number
 }
 
-// unverifiedClaims decodes the payload of a JWT. ok is false for an opaque token. Each claim is
+// UnverifiedClaims decodes the payload of a JWT. ok is false for an opaque token. Each claim is
 // decoded on its own, so that one of an unexpected type does not hide the others.
-func unverifiedClaims(token string) (claims tokenClaims, ok bool) {
+func UnverifiedClaims(token string) (claims TokenClaims, ok bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || len(parts[1]) > maxClaimsPayload {
-		return tokenClaims{}, false
+		return TokenClaims{}, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return tokenClaims{}, false
+		return TokenClaims{}, false
 	}
 	var raw map[string]json.RawMessage
 	if json.Unmarshal(payload, &raw) != nil {
-		return tokenClaims{}, false
+		return TokenClaims{}, false
 	}
 	var s string
 	if json.Unmarshal(raw["sub"], &s) == nil {
@@ -45,6 +47,10 @@ func unverifiedClaims(token string) (claims tokenClaims, ok bool) {
 	s = ""
 	if json.Unmarshal(raw["preferred_username"], &s) == nil {
 		claims.PreferredUsername = label(s)
+	}
+	s = ""
+	if json.Unmarshal(raw["typ"], &s) == nil {
+		claims.Typ = label(s)
 	}
 	var exp float64
 	// Year 1 to year 9999: anything else is garbage, and would overflow time.Time arithmetic.

@@ -117,7 +117,7 @@ func (s *oidcSigner) notifyRotated(ctx context.Context, previous, current string
 func (s *oidcSigner) grantOf(tok *oauth2.Token, start time.Time) grant {
 	expiresIn, ok := numberExtra(tok, "expires_in")
 	state := SignIn{Method: s.method, At: start}
-	if claims, ok := unverifiedClaims(tok.AccessToken); ok {
+	if claims, ok := UnverifiedClaims(tok.AccessToken); ok {
 		state.Account, state.UserID = claims.PreferredUsername, claims.Sub
 	}
 	if s.method == MethodRefreshToken {
@@ -135,7 +135,7 @@ func refreshTokenExpiry(tok *oauth2.Token, start time.Time) time.Time {
 		const maxSecs = 100 * 365 * 24 * 60 * 60
 		return start.Add(time.Duration(min(secs, maxSecs)) * time.Second)
 	}
-	if claims, ok := unverifiedClaims(tok.RefreshToken); ok {
+	if claims, ok := UnverifiedClaims(tok.RefreshToken); ok {
 		return claims.Exp
 	}
 	return time.Time{}

@@ -50,7 +50,7 @@ func (s passwordSigner) signIn(ctx context.Context) (grant, error) {
 	// The refresh token NOMAD passes on is not used (the next sign-in runs the password grant
 	// again), so RefreshTokenExpiresAt stays zero.
 	state := SignIn{Method: MethodPassword, Account: c.username, At: start}
-	if claims, ok := unverifiedClaims(tr.AccessToken); ok {
+	if claims, ok := UnverifiedClaims(tr.AccessToken); ok {
 		state.UserID = claims.Sub
 		if claims.PreferredUsername != "" {
 			state.Account = claims.PreferredUsername
