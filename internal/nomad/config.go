@@ -50,6 +50,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Clock is used for token expiry, Retry-After dates and client-side list filtering; nil = real.
 	Clock clock.PassiveClock
+	// LatencyClock times each request for the Observer; nil = real. It is not Clock on purpose:
+	// tests move Clock (days ahead, or frozen) while a real exchange takes real time.
+	LatencyClock clock.PassiveClock
 	// Limiter, when set, is waited on before every HTTP request to NOMAD (its /auth/token and
 	// detection included). Requests to the realm (discovery, token endpoint) do not wait for it.
 	// Share one Limiter between every caller of the same NOMAD connection.
@@ -114,6 +117,7 @@ type HTTPClient struct {
 	refreshSub string
 	hc         *http.Client
 	clock      clock.PassiveClock
+	latency    clock.PassiveClock // Config.LatencyClock
 	limiter    *rate.Limiter
 	guard      *guard // nil: only limiter
 	timeout    time.Duration
@@ -180,6 +184,7 @@ func New(cfg Config) (*HTTPClient, error) {
 		secret:    creds.secret,
 		hc:        hc,
 		clock:     cfg.Clock,
+		latency:   cfg.LatencyClock,
 		limiter:   cfg.Limiter,
 		timeout:   cfg.RequestTimeout,
 		userAgent: cfg.UserAgent,
@@ -188,6 +193,9 @@ func New(cfg Config) (*HTTPClient, error) {
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
+	}
+	if c.latency == nil {
+		c.latency = clock.RealClock{}
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultRequestTimeout

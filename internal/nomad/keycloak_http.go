@@ -59,7 +59,7 @@ func (t *keycloakTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
 	}
-	start := time.Now() // real time: the client's clock may be a test's fake one
+	start := t.c.latency.Now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		t.report(0, start)
@@ -72,7 +72,7 @@ func (t *keycloakTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func (t *keycloakTransport) report(status int, start time.Time) {
 	if t.c.observer != nil {
-		t.c.observer.Request(opLogin, status, time.Since(start))
+		t.c.observer.Request(opLogin, status, t.c.latency.Since(start))
 	}
 }
 

@@ -39,12 +39,12 @@ func (c *HTTPClient) observedExchange(ctx, parent context.Context, r request) (*
 	if c.observer == nil {
 		return c.exchange(ctx, parent, r)
 	}
-	start := time.Now() // real time: the client's clock may be a test's fake one
+	start := c.latency.Now()
 	rep, err := c.exchange(ctx, parent, r)
 	status := 0
 	if err == nil {
 		status = rep.status
 	}
-	c.observer.Request(r.operation(), status, time.Since(start))
+	c.observer.Request(r.operation(), status, c.latency.Since(start))
 	return rep, err
 }

@@ -8,12 +8,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // recorder is an Observer that remembers what it was told.
 type recorder struct {
 	mu       sync.Mutex
 	requests []string // "operation status"
+	took     []time.Duration
 	logins   int
 }
 
@@ -24,6 +27,7 @@ func (r *recorder) Request(operation string, status int, took time.Duration) {
 		operation += " negative duration"
 	}
 	r.requests = append(r.requests, operation+" "+http.StatusText(status))
+	r.took = append(r.took, took)
 }
 
 func (r *recorder) SignedIn(SignIn) {
@@ -131,4 +135,35 @@ func TestObserverNamesPathDetection(t *testing.T) {
 	if want := []string{"login OK", "other Unprocessable Entity"}; !slices.Equal(obs.requests, want) {
 		t.Errorf("observed %q, want %q", obs.requests, want)
 	}
+}
+
+// Latency is measured with Config.LatencyClock, not with the decision Clock that tests move: NOMAD
+// and the realm here take exactly 2 s of the latency clock per exchange.
+func TestObserverTimesExchangesWithTheLatencyClock(t *testing.T) {
+	f := newFakeNomad(t)
+	getHandler(f)
+	latency := testingclock.NewFakeClock(testEpoch)
+	obs := &recorder{}
+	c, _ := newTestClient(t, f, func(cfg *Config) {
+		cfg.Observer, cfg.LatencyClock = obs, latency
+		cfg.HTTPClient = &http.Client{Transport: steppingTransport{latency, 2 * time.Second, http.DefaultTransport}}
+	})
+	if _, err := c.Get(t.Context(), patID(1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.took) != 2 || obs.took[0] != 2*time.Second || obs.took[1] != 2*time.Second {
+		t.Fatalf("observed %v for %q, want 2s for the login and the get", obs.took, obs.requests)
+	}
+}
+
+// steppingTransport moves clk by step during each exchange.
+type steppingTransport struct {
+	clk  *testingclock.FakeClock
+	step time.Duration
+	base http.RoundTripper
+}
+
+func (s steppingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.clk.Step(s.step)
+	return s.base.RoundTrip(r)
 }
