@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
@@ -12,7 +12,7 @@ import (
 
 // credentials fills cfg's sign-in settings from the credentials Secret creds of connection conn, as
 // its method says which keys to read. Every key it needs must be present and non-empty.
-func (r *Resolver) credentials(cfg *nomad.Config, conn types.NamespacedName, creds *corev1.Secret, c v1alpha1.Credentials) error {
+func (r *Resolver) credentials(cfg *nomad.Config, conn client.Object, creds *corev1.Secret, c v1alpha1.Credentials) error {
 	ref := c.SecretRef
 	method := c.MethodOrDefault()
 	cfg.Method = nomad.CredentialMethod(method)

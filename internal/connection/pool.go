@@ -115,17 +115,15 @@ func (p *Pool) ForgetConnection(name types.NamespacedName) {
 	}
 }
 
-// LiveRefreshToken is the refresh token that the client pooled for the connection named name sends
-// next, if that client started from or received rt (a Secret's); "" when no such client is pooled,
-// i.e. rt is none of the connection's: its owner wrote it. A client that moved on from the Secret's
-// token holds the only one the realm still takes.
-func (p *Pool) LiveRefreshToken(name types.NamespacedName, rt string) string {
+// LiveRefreshToken is the refresh token that the client pooled for connection uid sends next, if
+// that client started from or received rt (a Secret's); "" when no such client is pooled, i.e. rt
+// is none of the connection's: its owner wrote it. A client that moved on from the Secret's token
+// holds the only one the realm still takes.
+func (p *Pool) LiveRefreshToken(uid, rt string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.clients {
-		if c.name == name && c.client.HoldsRefreshToken(rt) {
-			return c.client.LiveRefreshToken()
-		}
+	if c, ok := p.clients[uid]; ok && c.client.HoldsRefreshToken(rt) {
+		return c.client.LiveRefreshToken()
 	}
 	return ""
 }

@@ -110,7 +110,7 @@ func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.
 		PATPath:      nomad.PATPath(defaulted(string(spec.PATPath), string(v1alpha1.PATPathAuto))),
 		KnownPATPath: knownPATPath(conn),
 	}
-	if err := r.credentials(&cfg, client.ObjectKeyFromObject(conn), creds, spec.Credentials); err != nil {
+	if err := r.credentials(&cfg, conn, creds, spec.Credentials); err != nil {
 		return nomad.Config{}, err
 	}
 	ca, caSource := []byte(spec.CABundle), "spec.caBundle"

@@ -25,7 +25,8 @@ import (
 // connection's client has held (a sync that put an older one back, a stale read): those are spent.
 // A token the client never held was written by the Secret's owner since (kubectl nomadtoken login,
 // say): theirs wins and nothing is written; the pool then builds a client from it.
-func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key string) func(ctx context.Context, previous, current string) error {
+func (r *Resolver) writeBack(conn client.Object, namespace, name, key string) func(ctx context.Context, previous, current string) error {
+	uid, connKey := string(conn.GetUID()), client.ObjectKeyFromObject(conn)
 	return func(ctx context.Context, previous, current string) error {
 		if r.Writer == nil {
 			return fmt.Errorf("cannot store the rotated refresh token in Secret %s/%s: the resolver has no writer", namespace, name)
@@ -38,7 +39,7 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 			return notOptedIn("credentials", s)
 		}
 		stored := string(s.Data[key])
-		live := r.Pool.LiveRefreshToken(conn, stored)
+		live := r.Pool.LiveRefreshToken(uid, stored)
 		switch {
 		case stored == current:
 			return nil // stored already (an earlier attempt whose answer was lost)
@@ -46,7 +47,7 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 			return nil // the Secret holds the token the client sends next: a later rotation was stored
 		case stored != previous && live == "":
 			log.FromContext(ctx).Info("credentials Secret holds a refresh token the connection never used; keeping the Secret's",
-				"connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+				"connection", connKey, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 			return nil
 		}
 		base := s.DeepCopy()
@@ -63,7 +64,7 @@ func (r *Resolver) writeBack(conn types.NamespacedName, namespace, name, key str
 			}
 			return fmt.Errorf("storing the rotated refresh token in key %q of Secret %s/%s: %w", key, namespace, name, err)
 		}
-		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "connection", conn, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
+		log.FromContext(ctx).V(1).Info("stored the rotated refresh token", "connection", connKey, "secret", types.NamespacedName{Namespace: namespace, Name: name}, "key", key)
 		return nil
 	}
 }
@@ -77,7 +78,7 @@ func (r *Resolver) storeLiveRefreshToken(ctx context.Context, conn client.Object
 	if o.RefreshToken == "" || o.RefreshTokenRotated == nil {
 		return nil
 	}
-	live := r.Pool.LiveRefreshToken(client.ObjectKeyFromObject(conn), o.RefreshToken)
+	live := r.Pool.LiveRefreshToken(string(conn.GetUID()), o.RefreshToken)
 	if live == "" || live == o.RefreshToken {
 		return nil
 	}
