@@ -197,3 +197,16 @@ func succeed(err error) {
 func eventually(ctx context.Context, f any) AsyncAssertion {
 	return Eventually(ctx, f).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond)
 }
+
+// startOwnStub starts a NOMAD stand-in of the spec's own under workDir/name (o's Bin and Dir are
+// filled in), so that the calls it counts are that spec's alone, and stops it when the spec ends.
+// It returns the stand-in and its directory (its log is there).
+func startOwnStub(ctx context.Context, name string, o harness.StubOptions) (*harness.Stub, string) {
+	GinkgoHelper()
+	o.Bin, o.Dir = os.Getenv("STUB_BIN"), filepath.Join(workDir, name)
+	succeed(os.MkdirAll(o.Dir, 0o755))
+	own, err := harness.StartStub(ctx, o)
+	succeed(err)
+	DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
+	return own, o.Dir
+}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -41,15 +40,9 @@ var _ = Describe("kubectl nomadtoken login", Ordered, func() {
 			Skip("PLUGIN_BIN is not set: `make test-e2e` sets it to bin/kubectl-nomadtoken")
 		}
 		// A stand-in of its own whose authorize endpoint signs in this spec's account.
-		dir := filepath.Join(workDir, "login-stub")
-		succeed(os.MkdirAll(dir, 0o755))
-		var err error
-		realmStub, err = harness.StartStub(ctx, harness.StubOptions{
-			Bin: os.Getenv("STUB_BIN"), Dir: dir, User: user, Password: user + "-password",
-			Args: []string{"--authorize-user=" + user},
+		realmStub, _ = startOwnStub(ctx, "login-stub", harness.StubOptions{
+			User: user, Password: user + "-password", Args: []string{"--authorize-user=" + user},
 		})
-		succeed(err)
-		DeferCleanup(func() { Expect(realmStub.Stop(0)).To(Succeed()) })
 		issuer = realmStub.Addr + stubRealmPath
 		Expect(servesRealm(ctx, issuer)).To(BeTrue(), "the login stand-in serves the realm")
 	})

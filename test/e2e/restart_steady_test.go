@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -22,11 +20,7 @@ import (
 var _ = Describe("a manager restart in the steady state", func() {
 	It("costs one login and one list per connection, and no Kubernetes write", func(ctx SpecContext) {
 		c := controlPl.Client
-		dir := filepath.Join(workDir, "restart-steady")
-		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
-		own, err := harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: dir})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
+		own, _ := startOwnStub(ctx, "restart-steady", harness.StubOptions{})
 
 		ns := "restart-steady"
 		_, _, conn, err := harness.CreateTenant(ctx, c, own, ns)

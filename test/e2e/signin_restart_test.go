@@ -24,11 +24,7 @@ import (
 var _ = Describe("a connection signing in with a rotating refresh token", func() {
 	It("writes each new refresh token back, survives a takeover and a restart with it, and refreshes once per sign-in", func(ctx SpecContext) {
 		c := controlPl.Client
-		dir := filepath.Join(workDir, "signin-rotation")
-		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
-		own, err := harness.StartStub(ctx, harness.StubOptions{Bin: os.Getenv("STUB_BIN"), Dir: dir, Args: []string{"--rotate-refresh-tokens"}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
+		own, dir := startOwnStub(ctx, "signin-rotation", harness.StubOptions{Args: []string{"--rotate-refresh-tokens"}})
 		issuer, err := own.Issuer(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		first, err := own.IssueRefreshToken(ctx, own.User, true)
