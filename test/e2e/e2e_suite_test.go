@@ -25,8 +25,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/test/harness"
 )
 
@@ -209,4 +211,25 @@ func startOwnStub(ctx context.Context, name string, o harness.StubOptions) (*har
 	succeed(err)
 	DeferCleanup(func() { Expect(own.Stop(0)).To(Succeed()) })
 	return own, o.Dir
+}
+
+// createReadyTokens creates a NomadToken of connection conn in ns for each name, deleted (and waited
+// for) when the spec ends, waits until all are Ready and returns their keys.
+func createReadyTokens(ctx SpecContext, ns, conn string, names ...string) []client.ObjectKey {
+	GinkgoHelper()
+	c := controlPl.Client
+	var keys []client.ObjectKey
+	for _, name := range names {
+		tok := harness.NomadToken(ns, name, conn, v1alpha1.Rotation{})
+		Expect(c.Create(ctx, tok)).To(Succeed())
+		keys = append(keys, client.ObjectKeyFromObject(tok))
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
+			awaitNotFound(ctx, client.ObjectKeyFromObject(tok), &v1alpha1.NomadToken{}, teardownPatience)
+		})
+	}
+	for _, key := range keys {
+		waitReady(ctx, key)
+	}
+	return keys
 }

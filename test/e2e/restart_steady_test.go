@@ -26,19 +26,7 @@ var _ = Describe("a manager restart in the steady state", func() {
 		_, _, conn, err := harness.CreateTenant(ctx, c, own, ns)
 		Expect(err).NotTo(HaveOccurred())
 		deleteNamespaceAtCleanup(ns)
-		var keys []client.ObjectKey
-		for _, name := range []string{"a", "b", "c"} {
-			tok := harness.NomadToken(ns, name, conn.Name, v1alpha1.Rotation{})
-			Expect(c.Create(ctx, tok)).To(Succeed())
-			keys = append(keys, client.ObjectKeyFromObject(tok))
-			DeferCleanup(func(ctx SpecContext) {
-				Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
-				awaitNotFound(ctx, client.ObjectKeyFromObject(tok), &v1alpha1.NomadToken{}, teardownPatience)
-			})
-		}
-		for _, key := range keys {
-			waitReady(ctx, key)
-		}
+		keys := createReadyTokens(ctx, ns, conn.Name, "a", "b", "c")
 		connKey := client.ObjectKeyFromObject(conn)
 		// The steady state: a check after the issuances has counted their PATs, and the one after
 		// it (a list more) found nothing to change.

@@ -47,19 +47,7 @@ var _ = Describe("a connection signing in with a rotating refresh token", func()
 			}},
 		}
 		Expect(c.Create(ctx, conn)).To(Succeed())
-		var keys []client.ObjectKey
-		for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
-			tok := harness.NomadToken(ns, name, conn.Name, v1alpha1.Rotation{})
-			Expect(c.Create(ctx, tok)).To(Succeed())
-			keys = append(keys, client.ObjectKeyFromObject(tok))
-			DeferCleanup(func(ctx SpecContext) {
-				Expect(client.IgnoreNotFound(c.Delete(ctx, tok))).To(Succeed())
-				awaitNotFound(ctx, client.ObjectKeyFromObject(tok), &v1alpha1.NomadToken{}, teardownPatience)
-			})
-		}
-		for _, key := range keys {
-			waitReady(ctx, key)
-		}
+		keys := createReadyTokens(ctx, ns, conn.Name, "a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
 		refreshes := func() int {
 			GinkgoHelper()
 			st, err := own.State(ctx)
