@@ -22,6 +22,7 @@ var readyFalseNeedsPerson = map[string]bool{
 	v1alpha1.ReasonConnectionNotFound:        false,
 	v1alpha1.ReasonConnectionNotReady:        false,
 	v1alpha1.ReasonSecretConflict:            true,
+	v1alpha1.ReasonSecretRejected:            true,
 	v1alpha1.ReasonCredentialsInvalid:        true,
 	v1alpha1.ReasonInvalidScopes:             true,
 	v1alpha1.ReasonLifetimeExceeded:          true,

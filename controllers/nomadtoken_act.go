@@ -10,10 +10,17 @@ import (
 
 // outcome is what the act steps did, for report to tell.
 type outcome struct {
+	// learned is a fact that only acting revealed and that changes the plan; when it is set, no step
+	// has run yet, and Reconcile decides again with it.
+	learned *learnedFact
 	// issued is the PAT that became current in this reconcile, nil when none did.
 	issued *issuedFact
-	// mintErr is why the planned PAT (or Secret rewrite) could not be provided.
-	mintErr error
+	// err is why the plan's main step failed: settling an interrupted issuance, providing the planned
+	// PAT, or rewriting the Secret.
+	err error
+	// staleIntent: the intent write met a conflict, so this reconcile worked from an outdated object;
+	// nothing was asked of NOMAD, and the next reconcile starts afresh.
+	staleIntent bool
 	// unreplaced is the PAT revoke-now revoked although no successor could be minted.
 	unreplaced string
 	// fellBackToRotate: NOMAD's PAT cap refused the create, so the rotate endpoint was used.
@@ -32,6 +39,13 @@ type outcome struct {
 	restartErr  error
 }
 
+// learnedFact is something only acting can reveal that changes the plan.
+type learnedFact struct {
+	// accountChanged: the connection now logs in as another NOMAD user than the one that owns the
+	// current PAT, which that user can neither rotate nor revoke.
+	accountChanged bool
+}
+
 // issuedFact describes a PAT that became current.
 type issuedFact struct {
 	id        string
@@ -42,60 +56,63 @@ type issuedFact struct {
 
 // act carries out p, step by step, in the order that keeps every PAT accounted for: PATs whose time
 // is up are queued first, so they are revoked even if minting fails; then the new PAT (or the Secret
-// rewrite); then the revoke queue; then the workloads that read the new PAT.
-func (r *NomadTokenReconciler) act(ctx context.Context, obs *observed, p *plan) outcome {
+// rewrite, or the settling of an interrupted issuance); then the revoke queue; then the workloads that
+// read the new PAT. It decides nothing: every choice, fallbacks included, is in p.
+func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *observed, p plan) outcome {
 	var out outcome
+	var nc nomad.Client
+	if p.mints() {
+		// Who the connection logs in as is known only once it is resolved, and it decides what may
+		// become of the current PAT: learn it before any step runs.
+		if nc, out.err = r.clientFor(ctx, sc, true); out.err == nil && mintsAsAnotherUser(o, nc) {
+			return outcome{learned: &learnedFact{accountChanged: true}}
+		}
+	}
 	if p.previous == revokeAtOnce {
-		r.queuePrevious(obs.token)
+		r.queuePrevious(sc.token)
 	}
 	switch {
-	case p.mint != "" && p.blocked == nil:
-		out.mintErr = r.mint(ctx, obs, p, &out)
-		if out.mintErr != nil && p.revokeUnreplaced && !isKubernetesError(out.mintErr) {
-			out.unreplaced = obs.token.Status.TokenID
-			r.revokeUnreplaced(obs.token)
+	case p.settle != nil:
+		out.err = r.applySettlement(ctx, sc, p.settle)
+	case p.mints():
+		if out.err == nil {
+			out.err = r.mint(ctx, sc, nc, p, &out)
+		}
+		if out.err != nil && p.revokeUnreplaced && !out.staleIntent {
+			out.unreplaced = sc.token.Status.TokenID
+			r.revokeUnreplaced(sc.token)
 		}
 	case p.revokeOnly:
-		out.unreplaced = obs.token.Status.TokenID
-		r.revokeUnreplaced(obs.token)
+		out.unreplaced = sc.token.Status.TokenID
+		r.revokeUnreplaced(sc.token)
 	case p.syncSecret:
-		out.mintErr = r.syncSecret(ctx, obs)
+		out.err = r.syncSecret(ctx, sc)
 	}
-	out.revocations = r.revokeQueue(ctx, obs)
-	if out.mintErr == nil && p.blocked == nil && obs.incomplete == nil {
-		out.restartWait, out.restartErr = r.restartConsumers(ctx, obs.token)
+	out.revocations = r.revokeQueue(ctx, sc)
+	if out.err == nil && p.blocked == nil && o.incomplete == nil && p.settle == nil {
+		out.restartWait, out.restartErr = r.restartConsumers(ctx, sc.token)
 	}
 	return out
 }
 
-// mint obtains the PAT p plans and stores its raw token in the Secret in the same reconcile. The
-// connection's account is known only now: if it no longer owns the current PAT, the plan is decided
-// again with that fact (the old PAT must then be revoked by its owner, not rotated by another user).
-func (r *NomadTokenReconciler) mint(ctx context.Context, obs *observed, p *plan, out *outcome) error {
-	token := obs.token
-	if !p.currentServes {
-		// Until the new PAT is in the Secret, the Secret holds no usable PAT for this spec; say so
-		// before anything can fail (a connection that is down must not leave Ready=True behind).
-		reportIssuing(token, p.mint)
+// mintsAsAnotherUser reports a current PAT that the connection, as it logs in now, did not mint
+// (and that the plan did not already take for another user's).
+func mintsAsAnotherUser(o *observed, nc nomad.Client) bool {
+	token := o.token
+	return token.Status.TokenID != "" && !o.accountChanged &&
+		!currentMinter(token).is(minter{token.Spec.ConnectionRef.Key(), nc.Account()})
+}
+
+// mint obtains the PAT p plans, falling back as p says, and stores its raw token in the Secret in the
+// same reconcile.
+func (r *NomadTokenReconciler) mint(ctx context.Context, sc *reconcileScope, nc nomad.Client, p plan, out *outcome) error {
+	if p.mint.via == viaRotate {
+		return r.rotateInNomad(ctx, sc, nc, p.mint, p.currentServes, p.afterRotateRevoked, out)
 	}
-	nc, err := r.clientFor(ctx, obs, true)
-	if err != nil {
-		return err
-	}
-	if token.Status.TokenID != "" && !obs.accountChanged && !currentMinter(token).is(minter{token.Spec.ConnectionRef.Key(), nc.Account()}) {
-		obs.accountChanged = true
-		*p = decide(obs)
-		if p.mint == "" || p.blocked != nil {
-			return nil
-		}
-	}
-	if p.via == viaRotate {
-		return r.rotateInNomad(ctx, obs, nc, p, out)
-	}
-	err = r.createAndStore(ctx, obs, nc, p.mint, p.current, out)
-	if p.rotateAtLimit && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
+	err := r.createAndStore(ctx, sc, nc, p.mint, p.currentServes, out)
+	if p.atPATLimit != nil && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
 		out.fellBackToRotate = true
-		return r.rotateInNomad(ctx, obs, nc, p, out)
+		return r.rotateInNomad(ctx, sc, nc, *p.atPATLimit, p.currentServes, p.afterRotateRevoked, out)
 	}
 	return err
 }

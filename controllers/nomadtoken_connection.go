@@ -24,16 +24,16 @@ type resolvedConnection struct {
 // are minted through. Minting waits for a Ready connection, so that a wrong password costs one failed
 // login per check interval, not one per NomadToken; revoking does not, since it must work while a
 // connection degrades.
-func (r *NomadTokenReconciler) clientFor(ctx context.Context, obs *observed, requireReady bool) (nomad.Client, error) {
-	return r.clientOf(ctx, obs, obs.token.Spec.ConnectionRef.Key(), requireReady)
+func (r *NomadTokenReconciler) clientFor(ctx context.Context, sc *reconcileScope, requireReady bool) (nomad.Client, error) {
+	return r.clientOf(ctx, sc, sc.token.Spec.ConnectionRef.Key(), requireReady)
 }
 
 // clientOf returns the NOMAD client of the connection the token names by key. PATs are checked and
 // revoked through the connection that minted them, which is not spec.connectionRef after that
 // changed. Connections and clients are looked up once per reconcile (the credentials Secret is read
 // live, so not again per step).
-func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, key string, requireReady bool) (nomad.Client, error) {
-	rc, err := r.connectionOf(ctx, obs, key)
+func (r *NomadTokenReconciler) clientOf(ctx context.Context, sc *reconcileScope, key string, requireReady bool) (nomad.Client, error) {
+	rc, err := r.connectionOf(ctx, sc, key)
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +61,13 @@ func (r *NomadTokenReconciler) clientOf(ctx context.Context, obs *observed, key 
 }
 
 // connectionOf reads, once per reconcile, the connection the token names by key.
-func (r *NomadTokenReconciler) connectionOf(ctx context.Context, obs *observed, key string) (*resolvedConnection, error) {
-	if rc := obs.connections[key]; rc != nil {
+func (r *NomadTokenReconciler) connectionOf(ctx context.Context, sc *reconcileScope, key string) (*resolvedConnection, error) {
+	if rc := sc.connections[key]; rc != nil {
 		return rc, nil
 	}
-	kind, objKey := connectionObjectKey(obs.token.Namespace, key)
+	kind, objKey := connectionObjectKey(sc.token.Namespace, key)
 	var conn v1alpha1.Connection = &v1alpha1.NomadConnection{}
-	where := fmt.Sprintf("in namespace %q", obs.token.Namespace)
+	where := fmt.Sprintf("in namespace %q", sc.token.Namespace)
 	if kind == v1alpha1.KindClusterNomadConnection {
 		if !r.ClusterConnections {
 			return nil, &conditionError{v1alpha1.ReasonConnectionNotFound, fmt.Sprintf(
@@ -83,10 +83,10 @@ func (r *NomadTokenReconciler) connectionOf(ctx context.Context, obs *observed, 
 		return nil, err
 	}
 	rc := &resolvedConnection{conn: conn}
-	if obs.connections == nil {
-		obs.connections = map[string]*resolvedConnection{}
+	if sc.connections == nil {
+		sc.connections = map[string]*resolvedConnection{}
 	}
-	obs.connections[key] = rc
+	sc.connections[key] = rc
 	return rc, nil
 }
 

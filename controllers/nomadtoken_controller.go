@@ -90,10 +90,12 @@ func (h *holdOff) bypassedBy(token *v1alpha1.NomadToken) bool {
 
 // Reconcile runs the four stages of a NomadToken's lifecycle and writes the status once at the end:
 //
-//	observe: load the Secrets, settle an interrupted issuance, apply NOMAD's last list, note a hold-off
-//	decide:  a pure function of that observation returns the plan (nomadtoken_decide.go)
+//	observe: load the Secrets, look up an interrupted issuance, apply NOMAD's last list, note a hold-off;
+//	         the result is a snapshot that no later step changes (nomadtoken_observe.go)
+//	decide:  a pure function of that snapshot returns the whole plan (nomadtoken_decide.go)
 //	act:     named steps carry out the plan and record their outcome (nomadtoken_act.go)
-//	report:  one function turns the plan and the outcome into conditions and Events (nomadtoken_report.go)
+//	report:  Ready is decided once from snapshot, plan and outcome (nomadtoken_ready.go), and the
+//	         Events and the next look follow (nomadtoken_report.go)
 func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	token := &v1alpha1.NomadToken{}
 	if err := r.Get(ctx, req.NamespacedName, token); err != nil {
@@ -121,12 +123,19 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	// stored is the status as the API server has it; an issuance's intent write moves it on.
-	stored := token.Status.DeepCopy()
-	obs := r.observe(ctx, token, stored)
-	p := decide(obs)
-	out := r.act(ctx, obs, &p)
-	result, err := r.report(ctx, obs, p, out)
-	return r.writeStatus(ctx, token, stored, result, err)
+	sc := &reconcileScope{token: token, stored: token.Status.DeepCopy(), now: r.Clock.Now()}
+	o := r.observe(ctx, sc)
+	p := decide(o)
+	out := r.act(ctx, sc, o, p)
+	if out.learned != nil {
+		// Acting revealed a fact before any step ran (who the connection now logs in as): the
+		// plan is made again with it, once.
+		o = o.learned(*out.learned)
+		p = decide(o)
+		out = r.act(ctx, sc, o, p)
+	}
+	result, err := r.report(ctx, sc, o, p, out)
+	return r.writeStatus(ctx, token, sc.stored, result, err)
 }
 
 // forget drops what is kept in memory about a NomadToken that is gone or going.

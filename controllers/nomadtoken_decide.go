@@ -50,25 +50,37 @@ const (
 	viaRotate                // NOMAD's rotate endpoint, which revokes the old PAT first
 )
 
+// attempt is one way to obtain a new PAT, and what then becomes of the PAT it replaces.
+type attempt struct {
+	// reason is why a new PAT is owed (an Issue* reason); "" when the current PAT serves.
+	reason string
+	via    mintVia
+	// replaced is what becomes of the current PAT once the new one is in the Secret.
+	replaced fate
+}
+
 // plan is everything one reconcile owes a NomadToken, decided by decide from what was observed and
-// nothing else. The act steps carry it out; report turns it and their outcome into conditions.
+// nothing else. The act steps carry it out, including its fallbacks, without deciding anything; report
+// turns it and their outcome into conditions.
 type plan struct {
-	// mint is why a new PAT is owed (an Issue* reason); "" when the current PAT serves. It is minted
-	// now unless blocked says why not.
-	mint string
-	// via is how the new PAT is obtained.
-	via mintVia
-	// current is what becomes of the current PAT: with mint, once its successor is in the Secret;
-	// without one, it is keep (or revokeAtOnce for a revoke-now that cannot be replaced).
-	current fate
+	// settle is the verdict on an interrupted issuance. Such a reconcile settles it and nothing else
+	// (besides ending a grace period): the next one plans on what it left.
+	settle *settlement
+	// mint is the PAT owed; it is minted now unless blocked says why not.
+	mint attempt
+	// atPATLimit is what to do if NOMAD's active-PAT cap refuses the create: NOMAD's rotate endpoint,
+	// which frees the old PAT's slot first (only for a PAT this connection's account owns). nil: the
+	// refusal is reported.
+	atPATLimit *attempt
+	// afterRotateRevoked is what to do if NOMAD's rotate endpoint revokes the old PAT and then refuses
+	// its successor (nomad-pat-api.md §5, the rotate hazard): nothing valid is left, so a fresh PAT is
+	// created at once. nil when no rotate is planned.
+	afterRotateRevoked *attempt
 	// previous is what becomes of the previous PAT of an Overlap rotation (previousTokenID).
 	previous fate
 	// currentServes says the Secret's PAT stays good for the spec while a successor is minted (a
 	// planned or requested rotation): a failed mint then leaves Ready True until it expires.
 	currentServes bool
-	// rotateAtLimit: if NOMAD's active-PAT cap refuses the create, use the rotate endpoint instead,
-	// which frees the old PAT's slot first (only for a PAT this connection's account owns).
-	rotateAtLimit bool
 	// revokeUnreplaced: revoke-now; if no successor can be minted, the current PAT is revoked anyway.
 	revokeUnreplaced bool
 	// revokeOnly: revoke-now while nothing can be minted at all (a conflicting Secret, an incomplete
@@ -80,8 +92,15 @@ type plan struct {
 	syncSecret bool
 }
 
+// mints reports a PAT owed and allowed now.
+func (p plan) mints() bool { return p.mint.reason != "" && p.blocked == nil }
+
 // decide is the whole lifecycle of a NomadToken on one screen: what is owed, given what was seen.
 func decide(o *observed) plan {
+	if o.incomplete == nil && o.pending != nil {
+		// An interrupted issuance is settled before anything else, whatever else holds.
+		return plan{settle: settle(o, true), previous: previousFate(o)}
+	}
 	if o.incomplete != nil || o.secretConflict() {
 		// Nothing is minted on partial knowledge, nor for a Secret that is not ours; replaced PATs
 		// are still revoked on time, and the incident button still revokes.
@@ -100,7 +119,7 @@ func decide(o *observed) plan {
 		// NOMAD is not asked. The current PAT serves until it is due; replaced PATs are still
 		// revoked, and revoke-now still revokes. A PAT whose raw token left the Secret serves
 		// nobody: it is revoked too, successor or not.
-		p := plan{mint: reason, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
+		p := plan{mint: attempt{reason: reason}, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
 		p.syncSecret = reason == "" && secretNeedsSync(o)
 		if revokeNowRequested(o.token) || o.rawTokenLost() {
 			p.previous, p.revokeOnly = revokeAtOnce, true
@@ -108,32 +127,59 @@ func decide(o *observed) plan {
 		return p
 	}
 	if o.heldOff != nil && !o.heldOff.bypassedBy(o.token) {
-		// NOMAD refused this generation recently: ask again only when the hold-off ends, or when a
-		// person asks anew (a request annotation value NOMAD has not refused yet).
-		return plan{mint: reason, previous: previousFate(o), blocked: &o.heldOff.refusal, currentServes: reason == "" || isRotation(reason)}
+		// NOMAD (or the cluster, for the Secret) refused this generation recently: ask again only
+		// when the hold-off ends, or when a person asks anew (a request annotation value not yet
+		// refused).
+		return plan{mint: attempt{reason: reason}, previous: previousFate(o), blocked: &o.heldOff.refusal, currentServes: reason == "" || isRotation(reason)}
 	}
 	if reason == "" {
 		return plan{previous: previousFate(o), syncSecret: secretNeedsSync(o)}
 	}
-	strategy := effectiveStrategy(o.token.Spec.Rotation)
-	p := plan{mint: reason, current: replacedFate(reason, strategy), previous: previousFate(o)}
-	switch {
-	case isRotation(reason):
-		p.currentServes, p.rotateAtLimit = true, true
-		if strategy == v1alpha1.RotationRotate {
-			p.via = viaRotate
-		}
-	case reason == IssueRevokeNow:
-		p.rotateAtLimit = true
+	revokeNow := revokeNowRequested(o.token)
+	p := plan{mint: attempt{reason: reason}, previous: previousFate(o), currentServes: isRotation(reason)}
+	if isRotation(reason) && effectiveStrategy(o.token.Spec.Rotation) == v1alpha1.RotationRotate {
+		p.mint.via = viaRotate
 	}
-	if revokeNowRequested(o.token) {
+	// The successor is minted through spec.connectionRef, as the user it logs in as; the current PAT
+	// was minted by status.connectionName as status.account (act learns the account only when it
+	// resolves the connection, and then asks again with accountChanged set).
+	sameMinter := !o.accountChanged && currentMinter(o.token).connection == o.token.Spec.ConnectionRef.Key()
+	p.mint.replaced = fateOfReplaced(reason, p.mint.via, revokeNow, sameMinter)
+	if p.mint.via == viaCreate && (isRotation(reason) || reason == IssueRevokeNow) && !o.accountChanged {
+		// Rotating in place needs the account that owns the PAT.
+		p.atPATLimit = &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked}
+	}
+	if p.mint.via == viaRotate || p.atPATLimit != nil {
+		p.afterRotateRevoked = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked}
+	}
+	if revokeNow {
 		// Incident response, satisfied by any new PAT whatever reason came first in the chain: no
 		// grace for any earlier PAT, and no waiting for a successor.
-		p.current, p.previous, p.revokeUnreplaced = revokeAtOnce, revokeAtOnce, true
+		p.previous, p.revokeUnreplaced = revokeAtOnce, true
 	}
-	// Rotating in place needs the account that owns the PAT.
-	p.rotateAtLimit = p.rotateAtLimit && !o.accountChanged
 	return p
+}
+
+// fateOfReplaced is what becomes of the current PAT once a successor, minted for reason via via, is
+// in the Secret; sameMinter says the successor comes from the connection and NOMAD user that minted
+// the current PAT. Crash recovery uses it too, for a successor adopted after a lost status write.
+func fateOfReplaced(reason string, via mintVia, revokeNow, sameMinter bool) fate {
+	switch {
+	case reason == IssueNotIssued:
+		return keep // there is none
+	case via == viaRotate || reason == IssueGoneInNomad || reason == IssueRotateFailed:
+		return alreadyRevoked // NOMAD's rotate endpoint revoked it first, or it is gone in NOMAD
+	case revokeNow:
+		return revokeAtOnce // incident response allows no grace
+	case !sameMinter:
+		// The previous slot is recorded under the current minter, so a PAT of another minter is
+		// queued at once, with the connection and account that can revoke it.
+		return revokeAtOnce
+	case isRotation(reason):
+		return revokeAfterGrace
+	}
+	// A changed spec or Secret, an expired PAT, another account: the old PAT must stop working now.
+	return revokeAtOnce
 }
 
 // rawTokenLost reports a current PAT whose raw token is in no Secret any more (deleted or edited):
@@ -150,23 +196,6 @@ func (o *observed) rawTokenLost() bool {
 // replaced with the rotation strategy.
 func isRotation(reason string) bool {
 	return reason == IssueRenewalDue || reason == IssueRotateRequest
-}
-
-// replacedFate is what becomes of the current PAT once a successor minted for reason is in the
-// Secret. Crash recovery uses it too, for a successor adopted after a lost status write.
-func replacedFate(reason string, strategy v1alpha1.RotationStrategy) fate {
-	switch {
-	case reason == IssueNotIssued:
-		return keep // there is none
-	case reason == IssueGoneInNomad:
-		return alreadyRevoked
-	case isRotation(reason) && strategy == v1alpha1.RotationRotate:
-		return alreadyRevoked // NOMAD's rotate endpoint revokes it first
-	case isRotation(reason):
-		return revokeAfterGrace
-	}
-	// A changed spec or Secret, an expired PAT, another account: the old PAT must stop working now.
-	return revokeAtOnce
 }
 
 // previousFate says whether the previous PAT of an Overlap rotation goes now: its grace period has
@@ -226,38 +255,39 @@ func rotateRequested(token *v1alpha1.NomadToken) bool {
 	return v != "" && v != token.Status.RotateRequestHandled
 }
 
-// observed is everything a decision looks at, loaded once per reconcile.
+// observed is everything a decision looks at: a snapshot taken by observe, which no act step
+// changes (the steps work on the reconcileScope).
 type observed struct {
 	token *v1alpha1.NomadToken
 	// secret is the Secret at the token's current secret name, nil when there is none.
 	secret *corev1.Secret
 	// previous is the owned Secret at status.secretName when spec.secret.name moved away from it.
 	previous *corev1.Secret
+	// pending is what NOMAD shows of an interrupted issuance (status.pendingIssuance).
+	pending *pendingFindings
 	// goneInNomad is set when the connection's verification found the current PAT inactive in NOMAD.
 	goneInNomad bool
 	// accountChanged is set when the spec connection logs in as another NOMAD user than the one
 	// owning the current PAT (the connection's credentials changed).
 	accountChanged bool
-	// heldOff is NOMAD's recent refusal of this generation, while its hold-off lasts.
+	// heldOff is a recent refusal of this generation, while its hold-off lasts.
 	heldOff *holdOff
 	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
 	// they allow it.
 	refused *failure
-	// nsLabels are the labels of the token's namespace, read when its connection is a
-	// ClusterNomadConnection (whose rules may select namespaces by label).
-	nsLabels map[string]string
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
-	// interrupted issuance not settled, the PAT not verified): nothing is minted then.
+	// interrupted issuance not looked up, the PAT not verified): nothing is minted then.
 	incomplete error
 	now        time.Time
-
-	// connections caches, by connection key, the connections and NOMAD clients this reconcile used (clientOf).
-	connections map[string]*resolvedConnection
-
-	// stored is the status as the API server has it: as read, then as the intent write left it.
-	stored *v1alpha1.NomadTokenStatus
 	// readyBefore is the Ready condition at the start of the reconcile (what was last reported).
 	readyBefore *metav1.Condition
+}
+
+// learned returns the snapshot with a fact that only acting revealed.
+func (o *observed) learned(f learnedFact) *observed {
+	c := *o
+	c.accountChanged = c.accountChanged || f.accountChanged
+	return &c
 }
 
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never
@@ -269,12 +299,15 @@ func (o *observed) secretConflict() bool {
 // currentRawToken finds the raw PAT the operator last wrote, in the current Secret or, after a rename,
 // in the previous one.
 func (o *observed) currentRawToken() ([]byte, bool) {
-	st := o.token.Status
-	key := o.token.EffectiveSecretKey()
-	if raw, ok := findRawToken(o.secret, key, st.TokenFingerprint); ok {
+	return currentRawToken(o.token, o.secret, o.previous)
+}
+
+func currentRawToken(token *v1alpha1.NomadToken, secret, previous *corev1.Secret) ([]byte, bool) {
+	key, fingerprint := token.EffectiveSecretKey(), token.Status.TokenFingerprint
+	if raw, ok := findRawToken(secret, key, fingerprint); ok {
 		return raw, true
 	}
-	return findRawToken(o.previous, key, st.TokenFingerprint)
+	return findRawToken(previous, key, fingerprint)
 }
 
 // currentFacts returns what the Secret annotations should say about the current PAT.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
 const testRaw = "nomad_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -233,6 +235,14 @@ func TestSecretConflict(t *testing.T) {
 	}
 }
 
+// atLimit is the fallback at NOMAD's PAT cap: rotating in place, which revokes the old PAT first.
+func atLimit(reason string) *attempt {
+	return &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked}
+}
+
+// afterRotate is what follows NOMAD's rotate revoking the old PAT and then refusing (the rotate hazard).
+var afterRotate = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked}
+
 // TestDecide is the lifecycle of a NomadToken as a table: what is observed, and what is owed.
 func TestDecide(t *testing.T) {
 	withSecret := func(tok *v1alpha1.NomadToken) *observed {
@@ -264,7 +274,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "a new NomadToken gets its first PAT; there is nothing to replace",
 			observe: func() *observed { o := healthy(issuedAt)(); o.token.Status = v1alpha1.NomadTokenStatus{}; return o },
-			want:    plan{mint: IssueNotIssued, current: keep},
+			want:    plan{mint: attempt{reason: IssueNotIssued, replaced: keep}},
 		},
 		{
 			name:    "a healthy token before its renewal time owes nothing",
@@ -284,7 +294,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "renewal with Overlap: the old PAT serves meanwhile and keeps a grace period",
 			observe: healthy(renewalDue),
-			want:    plan{mint: IssueRenewalDue, current: revokeAfterGrace, currentServes: true, rotateAtLimit: true},
+			want:    plan{mint: attempt{reason: IssueRenewalDue, replaced: revokeAfterGrace}, currentServes: true, atPATLimit: atLimit(IssueRenewalDue), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "renewal with Rotate: NOMAD's rotate endpoint revokes the old PAT itself",
@@ -293,27 +303,27 @@ func TestDecide(t *testing.T) {
 				o.token.Spec.Rotation.Strategy = v1alpha1.RotationRotate
 				return o
 			},
-			want: plan{mint: IssueRenewalDue, via: viaRotate, current: alreadyRevoked, currentServes: true, rotateAtLimit: true},
+			want: plan{mint: attempt{reason: IssueRenewalDue, via: viaRotate, replaced: alreadyRevoked}, currentServes: true, afterRotateRevoked: afterRotate},
 		},
 		{
 			name:    "the Secret is gone: the old PAT's raw token went with it, so it is revoked at once",
 			observe: func() *observed { o := healthy(issuedAt)(); o.secret = nil; return o },
-			want:    plan{mint: IssueSecretMissing, current: revokeAtOnce},
+			want:    plan{mint: attempt{reason: IssueSecretMissing, replaced: revokeAtOnce}},
 		},
 		{
 			name:    "an expired PAT is replaced and revoked at once, never kept for a grace period",
 			observe: healthy(issuedAt.AddDate(0, 0, 31)),
-			want:    plan{mint: IssueExpired, current: revokeAtOnce},
+			want:    plan{mint: attempt{reason: IssueExpired, replaced: revokeAtOnce}},
 		},
 		{
 			name:    "a PAT revoked in NOMAD needs no revocation",
 			observe: func() *observed { o := healthy(issuedAt)(); o.goneInNomad = true; return o },
-			want:    plan{mint: IssueGoneInNomad, current: alreadyRevoked},
+			want:    plan{mint: attempt{reason: IssueGoneInNomad, replaced: alreadyRevoked}},
 		},
 		{
 			name:    "another NOMAD user cannot rotate the old PAT: it is revoked by its owner instead",
 			observe: func() *observed { o := healthy(renewalDue)(); o.accountChanged = true; return o },
-			want:    plan{mint: IssueAccountChanged, current: revokeAtOnce},
+			want:    plan{mint: attempt{reason: IssueAccountChanged, replaced: revokeAtOnce}},
 		},
 		{
 			name:    "the platform's rules refuse the token: its PAT serves until renewal and is not renewed",
@@ -323,7 +333,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "a refused token due for renewal is not renewed, and NOMAD is not asked",
 			observe: func() *observed { o := healthy(renewalDue)(); o.refused = notAllowed; return o },
-			want:    plan{mint: IssueRenewalDue, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want:    plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "a refused token without a PAT gets none",
@@ -333,7 +343,7 @@ func TestDecide(t *testing.T) {
 				o.refused = notAllowed
 				return o
 			},
-			want: plan{mint: IssueNotIssued}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want: plan{mint: attempt{reason: IssueNotIssued}}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "revoke-now still revokes a refused token's PAT, without a successor",
@@ -342,12 +352,12 @@ func TestDecide(t *testing.T) {
 				o.refused = notAllowed
 				return o
 			},
-			want: plan{mint: IssueRevokeNow, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want: plan{mint: attempt{reason: IssueRevokeNow}, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name:    "a refused token whose Secret is gone revokes its PAT: nobody holds the raw token",
 			observe: func() *observed { o := healthy(issuedAt)(); o.secret = nil; o.refused = notAllowed; return o },
-			want:    plan{mint: IssueSecretMissing, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want:    plan{mint: attempt{reason: IssueSecretMissing}, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "a refused token whose Secret was edited revokes its PAT",
@@ -357,7 +367,7 @@ func TestDecide(t *testing.T) {
 				o.refused = notAllowed
 				return o
 			},
-			want: plan{mint: IssueSecretEdited, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want: plan{mint: attempt{reason: IssueSecretEdited}, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "a refused token whose spec changed and whose Secret is gone revokes its PAT all the same",
@@ -366,7 +376,7 @@ func TestDecide(t *testing.T) {
 				o.token.Spec.ExpiresInDays, o.secret, o.refused = 90, nil, notAllowed
 				return o
 			},
-			want: plan{mint: IssueSpecChanged, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want: plan{mint: attempt{reason: IssueSpecChanged}, previous: revokeAtOnce, revokeOnly: true}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "a refused token whose spec changed keeps the PAT it has: it is reported, not replaced",
@@ -376,7 +386,7 @@ func TestDecide(t *testing.T) {
 				o.refused = notAllowed
 				return o
 			},
-			want: plan{mint: IssueSpecChanged}, blocked: v1alpha1.ReasonConnectionNotAllowed,
+			want: plan{mint: attempt{reason: IssueSpecChanged}}, blocked: v1alpha1.ReasonConnectionNotAllowed,
 		},
 		{
 			name: "a refused token's previous PAT is still revoked when its grace ends",
@@ -390,12 +400,12 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "NOMAD refused this generation: nothing is minted until the hold-off ends",
 			observe: func() *observed { o := healthy(renewalDue)(); o.heldOff = refused; return o },
-			want:    plan{mint: IssueRenewalDue, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
+			want:    plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
 		},
 		{
 			name:    "during a hold-off a missing Secret is owed a PAT that cannot be minted: the old one does not serve",
 			observe: func() *observed { o := healthy(issuedAt)(); o.secret, o.heldOff = nil, refused; return o },
-			want:    plan{mint: IssueSecretMissing}, blocked: v1alpha1.ReasonLifetimeExceeded,
+			want:    plan{mint: attempt{reason: IssueSecretMissing}}, blocked: v1alpha1.ReasonLifetimeExceeded,
 		},
 		{
 			name: "a rotate request NOMAD already refused does not bypass the hold-off again",
@@ -404,7 +414,7 @@ func TestDecide(t *testing.T) {
 				o.heldOff = &holdOff{refusal: refused.refusal, rotateRequest: "1"}
 				return annotate(o, v1alpha1.AnnotationRotate, "1")
 			},
-			want: plan{mint: IssueRotateRequest, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
+			want: plan{mint: attempt{reason: IssueRotateRequest}, currentServes: true}, blocked: v1alpha1.ReasonLifetimeExceeded,
 		},
 		{
 			name: "revoke-now revokes even while a conflicting Secret blocks minting",
@@ -431,7 +441,7 @@ func TestDecide(t *testing.T) {
 				o.heldOff = refused
 				return annotate(o, v1alpha1.AnnotationRotate, "1")
 			},
-			want: plan{mint: IssueRotateRequest, current: revokeAfterGrace, currentServes: true, rotateAtLimit: true},
+			want: plan{mint: attempt{reason: IssueRotateRequest, replaced: revokeAfterGrace}, currentServes: true, atPATLimit: atLimit(IssueRotateRequest), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "revoke-now bypasses the hold-off, revokes every earlier PAT at once, and does not wait for a successor",
@@ -440,7 +450,7 @@ func TestDecide(t *testing.T) {
 				o.heldOff = refused
 				return annotate(o, v1alpha1.AnnotationRevokeNow, "leak-1")
 			},
-			want: plan{mint: IssueRevokeNow, current: revokeAtOnce, previous: revokeAtOnce, rotateAtLimit: true, revokeUnreplaced: true},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "revoke-now is satisfied by a PAT minted for another reason",
@@ -449,7 +459,7 @@ func TestDecide(t *testing.T) {
 				o.token.Spec.Scopes = []string{"uploads:write"}
 				return o
 			},
-			want: plan{mint: IssueSpecChanged, current: revokeAtOnce, previous: revokeAtOnce, revokeUnreplaced: true},
+			want: plan{mint: attempt{reason: IssueSpecChanged, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true},
 		},
 		{
 			name: "revoke-now through another NOMAD user cannot rotate in place at the PAT cap",
@@ -458,7 +468,7 @@ func TestDecide(t *testing.T) {
 				o.accountChanged = true
 				return o
 			},
-			want: plan{mint: IssueRevokeNow, current: revokeAtOnce, previous: revokeAtOnce, revokeUnreplaced: true},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true},
 		},
 		{
 			name: "a Secret that is not ours blocks minting, but a previous PAT still goes on time",
@@ -492,9 +502,105 @@ func TestDecide(t *testing.T) {
 				blocked = got.blocked.reason
 			}
 			got.blocked = nil
-			if got != tt.want || blocked != tt.blocked {
+			if !reflect.DeepEqual(got, tt.want) || blocked != tt.blocked {
 				t.Errorf("decide =\n  %+v blocked %q\nwant\n  %+v blocked %q", got, blocked, tt.want, tt.blocked)
 			}
 		})
 	}
+}
+
+// TestSettle is the verdict on an interrupted issuance: which PAT is adopted, with what fate for the
+// one it replaced, and which are revoked.
+func TestSettle(t *testing.T) {
+	adoptedID, strayID := "665f1c0000000000000000aa", "665f1c0000000000000000bb"
+	pending := func(edit func(o *observed)) func() *observed {
+		return func() *observed {
+			tok := issuedToken()
+			tok.Status.ConnectionName = "NomadConnection/oasis"
+			tok.Status.PendingIssuance = &v1alpha1.PendingIssuance{
+				Reason: IssueRenewalDue, ConnectionName: "NomadConnection/oasis", StartedAt: metav1.NewTime(issuedAt.AddDate(0, 0, 25)),
+			}
+			// The Secret already holds the new PAT: the status write after the Secret write was lost.
+			s := renderSecret(nil, tok, []byte("nomad_pat_new"), tokenSecretFacts{TokenID: adoptedID, ExpiresAt: issuedAt.AddDate(0, 0, 60)})
+			setControllerRef(s, tok)
+			o := &observed{token: tok, secret: s, now: issuedAt.AddDate(0, 0, 25).Add(time.Minute), pending: &pendingFindings{
+				reach:     "NomadConnection/oasis",
+				untracked: []nomad.PAT{{ID: strayID}, {ID: adoptedID}},
+			}}
+			if edit != nil {
+				edit(o)
+			}
+			return o
+		}
+	}
+	tests := []struct {
+		name        string
+		observe     func() *observed
+		adoptable   bool
+		wantAdopted string
+		wantFate    fate
+		wantRevoke  []string
+		wantLost    bool
+	}{
+		{
+			name:        "an Overlap renewal whose status write was lost: the Secret's PAT is adopted, the old one keeps its grace",
+			observe:     pending(nil),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: revokeAfterGrace, wantRevoke: []string{strayID},
+		},
+		{
+			name:        "revoke-now allows the adopted PAT's predecessor no grace",
+			observe:     pending(func(o *observed) { o.token.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "leak"} }),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: revokeAtOnce, wantRevoke: []string{strayID},
+		},
+		{
+			name:        "a PAT adopted from another connection does not share the previous slot",
+			observe:     pending(func(o *observed) { o.token.Status.PendingIssuance.ConnectionName = "NomadConnection/other" }),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: revokeAtOnce, wantRevoke: []string{strayID},
+		},
+		{
+			name:        "a PAT adopted from NOMAD's rotate: the old one is already revoked",
+			observe:     pending(func(o *observed) { o.token.Status.PendingIssuance.ViaRotate = true }),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: alreadyRevoked, wantRevoke: []string{strayID},
+		},
+		{
+			name:       "deletion adopts nothing: every PAT of the issuance is revoked",
+			observe:    pending(nil),
+			wantRevoke: []string{strayID, adoptedID},
+		},
+		{
+			name:       "a PAT the Secret does not hold is revoked",
+			observe:    pending(func(o *observed) { o.secret = nil }),
+			adoptable:  true,
+			wantRevoke: []string{strayID, adoptedID},
+		},
+		{
+			name:     "no connection logs in as the minting user: the issuance is lost to sight",
+			observe:  pending(func(o *observed) { o.pending = &pendingFindings{} }),
+			wantLost: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := settle(tt.observe(), tt.adoptable)
+			adopted := ""
+			if s.adopt != nil {
+				adopted = s.adopt.ID
+			}
+			if adopted != tt.wantAdopted || s.replaced != tt.wantFate || !reflect.DeepEqual(s.revoke, tt.wantRevoke) || s.lost != tt.wantLost {
+				t.Errorf("settle = adopt %q fate %v revoke %v lost %v\nwant adopt %q fate %v revoke %v lost %v",
+					adopted, s.replaced, s.revoke, s.lost, tt.wantAdopted, tt.wantFate, tt.wantRevoke, tt.wantLost)
+			}
+		})
+	}
+	t.Run("decide settles first and plans nothing else", func(t *testing.T) {
+		o := pending(func(o *observed) { o.token.Annotations = map[string]string{v1alpha1.AnnotationRotate: "now"} })()
+		p := decide(o)
+		if p.settle == nil || p.mints() {
+			t.Fatalf("decide = %+v, want only the settlement", p)
+		}
+	})
 }

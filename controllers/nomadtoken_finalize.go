@@ -27,16 +27,16 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 		return ctrl.Result{}, nil
 	}
 	original := token.Status.DeepCopy()
-	obs := &observed{token: token, now: r.Clock.Now()}
+	sc := &reconcileScope{token: token, now: r.Clock.Now()}
 	var err error
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
-		if err = r.revokeUnheld(ctx, obs); err == nil {
+		if err = r.revokeUnheld(ctx, sc); err == nil {
 			if err = r.recordRetained(ctx, token); err == nil {
 				err = r.releaseSecret(ctx, token)
 			}
 		}
 	} else {
-		err = r.revokeAll(ctx, obs)
+		err = r.revokeAll(ctx, sc)
 	}
 	if nomad.Deferred(err) {
 		// Held back by the connection's own limits, not refused: try again when they allow.
@@ -60,20 +60,20 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 }
 
 // revokeAll revokes the current PAT, replaced ones not yet revoked, and any PAT of a pending issuance.
-func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) error {
-	token := obs.token
+func (r *NomadTokenReconciler) revokeAll(ctx context.Context, sc *reconcileScope) error {
+	token := sc.token
 	st := &token.Status
 	if st.TokenID == "" && st.PreviousTokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
 		return nil // never issued anything
 	}
 	if st.PendingIssuance != nil {
 		// Nothing here may be adopted: every PAT carrying the marker is revoked.
-		if err := r.recoverPendingIssuance(ctx, obs); err != nil {
+		if err := r.recoverPendingIssuance(ctx, sc, false); err != nil {
 			return err
 		}
 	}
 	r.queuePrevious(token)
-	rev := r.revokeQueue(ctx, obs)
+	rev := r.revokeQueue(ctx, sc)
 	r.reportRevocations(token, rev)
 	if rev.err != nil {
 		return rev.err
@@ -81,8 +81,8 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 	if st.TokenID == "" {
 		return nil
 	}
-	err := r.revokeAsOwner(ctx, obs, currentMinter(token).ref(st.TokenID, st.ExpiresAt))
-	if err != nil && (st.ExpiresAt == nil || !obs.now.After(st.ExpiresAt.Add(expirySkew))) {
+	err := r.revokeAsOwner(ctx, sc, currentMinter(token).ref(st.TokenID, st.ExpiresAt))
+	if err != nil && (st.ExpiresAt == nil || !sc.now.After(st.ExpiresAt.Add(expirySkew))) {
 		return err // still alive: deletion waits (an expired PAT needs no revocation)
 	}
 	if minted := metricsConnectionOf(token.Namespace, currentMinter(token).connection); err == nil {
@@ -100,18 +100,18 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, obs *observed) err
 // never block deletion, so a PAT that cannot be revoked is named in a Warning Event and left to expire.
 // Only the connection's own limits (its slots busy, its rate limit) are waited for: they refused
 // nothing, and giving up on them would leave PATs active just because many tokens go at once.
-func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, obs *observed) error {
-	token := obs.token
+func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, sc *reconcileScope) error {
+	token := sc.token
 	st := &token.Status
 	var err error
 	if st.PendingIssuance != nil {
 		// A PAT the Secret already holds is adopted, and so retained with it; any other is revoked.
-		if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err == nil {
-			err = r.recoverPendingIssuance(ctx, obs)
+		if sc.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err == nil {
+			err = r.recoverPendingIssuance(ctx, sc, true)
 		}
 	}
 	r.queuePrevious(token)
-	rev := r.revokeQueue(ctx, obs)
+	rev := r.revokeQueue(ctx, sc)
 	r.reportRevocations(token, rev)
 	if err == nil {
 		err = rev.err

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -23,12 +24,15 @@ import (
 // intent (a marker the PAT carries in its description) in status, durably: if the answer is lost or
 // the operator dies before the Secret is written, the next reconcile finds that PAT in NOMAD by its
 // marker and revokes it instead of leaving an active PAT nobody holds.
-func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed, nc nomad.Client, reason string, old fate, out *outcome) error {
-	token := obs.token
+func (r *NomadTokenReconciler) createAndStore(ctx context.Context, sc *reconcileScope, nc nomad.Client, a attempt, servesMeanwhile bool, out *outcome) error {
+	token := sc.token
 	if err := nomad.Precheck(nc, "create"); err != nil {
 		return err // the connection's breaker or rate limit would refuse it: no intent to write
 	}
-	marker, err := r.recordIntent(ctx, obs, reason, nc.Account(), false)
+	if err := r.trySecretWrite(ctx, sc); err != nil {
+		return err // the Secret could not hold the PAT: none is created
+	}
+	marker, err := r.recordIntent(ctx, sc, a, nc.Account(), servesMeanwhile, out)
 	if err != nil {
 		return err
 	}
@@ -44,24 +48,27 @@ func (r *NomadTokenReconciler) createAndStore(ctx context.Context, obs *observed
 		}
 		return err
 	}
-	return r.store(ctx, obs, nc, issued, reason, old, out)
+	return r.store(ctx, sc, nc, issued, a, out)
 }
 
 // rotateInNomad replaces the PAT with NOMAD's rotate endpoint. That endpoint revokes the old PAT
 // before it validates the new one, so a refusal may leave no valid PAT at all: then the old PAT is
-// checked and, if it is gone, a fresh one is created at once.
-func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed, nc nomad.Client, p *plan, out *outcome) error {
-	token := obs.token
+// checked and, if it is gone, the plan's afterRevoked attempt is made at once.
+func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, sc *reconcileScope, nc nomad.Client, a attempt, servesMeanwhile bool, afterRevoked *attempt, out *outcome) error {
+	token := sc.token
 	old := token.Status.TokenID
 	if err := nomad.Precheck(nc, "rotate"); err != nil {
 		return err
 	}
-	if _, err := r.recordIntent(ctx, obs, p.mint, nc.Account(), true); err != nil {
+	if err := r.trySecretWrite(ctx, sc); err != nil {
+		return err
+	}
+	if _, err := r.recordIntent(ctx, sc, a, nc.Account(), servesMeanwhile, out); err != nil {
 		return err
 	}
 	issued, err := nc.Rotate(ctx, old)
 	if err == nil {
-		return r.store(ctx, obs, nc, issued, p.mint, alreadyRevoked, out)
+		return r.store(ctx, sc, nc, issued, a, out)
 	}
 	if nomad.NotSent(err) {
 		token.Status.PendingIssuance = nil // the old PAT is untouched: NOMAD was never asked
@@ -85,14 +92,16 @@ func (r *NomadTokenReconciler) rotateInNomad(ctx context.Context, obs *observed,
 	f := classify(err)
 	out.rotateRefused = &failure{reason: old, message: f.message}
 	log.FromContext(ctx).Info("NOMAD rotate revoked the old PAT and failed; creating a fresh one", "tokenID", old, "reason", f.reason)
-	reportIssuing(token, IssueRotateFailed)
-	return r.createAndStore(ctx, obs, nc, IssueRotateFailed, alreadyRevoked, out)
+	return r.createAndStore(ctx, sc, nc, *afterRevoked, false, out)
 }
 
 // recordIntent writes status.pendingIssuance before NOMAD can mint anything. The resourceVersion check
-// of the update also stops a reconcile working from a stale cache from minting twice.
-func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, reason, account string, viaRotate bool) (string, error) {
-	token := obs.token
+// of the update also stops a reconcile working from a stale cache from minting twice. Unless the
+// Secret's PAT serves meanwhile, the same write says Ready=False "issuing": it is the one status
+// written ahead of the verdict, so that a crash or a hang in NOMAD never leaves Ready=True behind for a
+// Secret whose PAT no longer serves.
+func (r *NomadTokenReconciler) recordIntent(ctx context.Context, sc *reconcileScope, a attempt, account string, servesMeanwhile bool, out *outcome) (string, error) {
+	token := sc.token
 	marker, err := newMarker(token)
 	if err != nil {
 		return "", err
@@ -101,17 +110,22 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, 
 		Marker:         marker,
 		StartedAt:      metav1.NewTime(r.Clock.Now()),
 		SpecHash:       materialHash(token),
-		Reason:         reason,
+		Reason:         a.reason,
 		ConnectionName: token.Spec.ConnectionRef.Key(),
 		Account:        account,
-		ViaRotate:      viaRotate,
+		ViaRotate:      a.via == viaRotate,
+	}
+	if !servesMeanwhile && !leftWithoutPAT(token.Status.TokenID, meta.FindStatusCondition(token.Status.Conditions, v1alpha1.ConditionReady)) {
+		v := issuingVerdict(a.reason)
+		setReady(token, v.status, v.reason, v.message)
 	}
 	if err := r.Status().Update(ctx, token); err != nil {
+		out.staleIntent = apierrors.IsConflict(err)
 		return "", err
 	}
 	// The closing status write compares with what the API server now has, so that a refusal that
 	// takes the intent back is written too.
-	*obs.stored = *token.Status.DeepCopy()
+	*sc.stored = *token.Status.DeepCopy()
 	return marker, nil
 }
 
@@ -120,28 +134,28 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, obs *observed, 
 // result is unknown is read back; if the Secret still does not hold it, the PAT is revoked, since
 // nobody could ever use it (and if that fails too, pendingIssuance stays and the next reconcile finds
 // the PAT by its marker).
-func (r *NomadTokenReconciler) store(ctx context.Context, obs *observed, nc nomad.Client, issued *nomad.IssuedToken, reason string, old fate, out *outcome) error {
-	token := obs.token
+func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc nomad.Client, issued *nomad.IssuedToken, a attempt, out *outcome) error {
+	token := sc.token
 	pat := issued.PAT
 	raw := []byte(issued.RawToken)
-	if err := r.writeSecretPersistently(ctx, obs, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
+	if err := r.writeSecretPersistently(ctx, sc, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			r.pats().Revoked(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), 1)
 			token.Status.PendingIssuance = nil
 		}
-		if old == alreadyRevoked && token.Status.TokenID != "" {
+		if a.replaced == alreadyRevoked && token.Status.TokenID != "" {
 			out.rotateUnsettled = token.Status.TokenID
 		}
-		return err
+		return asSecretRejection(err, token.EffectiveSecretName(), issued.RawToken)
 	}
-	rotated := isRotation(reason) && token.Status.TokenID != ""
+	rotated := isRotation(a.reason) && token.Status.TokenID != ""
 	// Counted as rotated: any new PAT that replaces the current one (renewal, a rotate request, a
 	// material spec change), not only the rotations the Ready condition and the Event speak of.
 	replacesCurrent := token.Status.TokenID != "" && token.Status.TokenID != pat.ID
 	r.pats().Issued(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), replacesCurrent)
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), old, r.Clock.Now())
-	log.FromContext(ctx).Info("issued PAT", "reason", reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
-	out.issued = &issuedFact{id: pat.ID, reason: reason, rotated: rotated, expiresAt: token.Status.ExpiresAt.Time}
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now())
+	log.FromContext(ctx).Info("issued PAT", "reason", a.reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
+	out.issued = &issuedFact{id: pat.ID, reason: a.reason, rotated: rotated, expiresAt: token.Status.ExpiresAt.Time}
 	return nil
 }
 
@@ -155,18 +169,11 @@ func (r *NomadTokenReconciler) secretHoldsLive(ctx context.Context, token *v1alp
 	return ownedBy(s, token) && bytes.Equal(s.Data[token.EffectiveSecretKey()], raw)
 }
 
-// recordIssued makes pat, minted by by, the current PAT in status, and carries out the fate of the
-// PAT it replaces. rotatedAt is when the replacement happened: now, or for a PAT adopted after a lost
+// recordIssued makes pat, minted by by, the current PAT in status, and carries out old, the fate
+// decide gave the PAT it replaces. rotatedAt is when the replacement happened: now, or for a PAT adopted after a lost
 // status write, when its issuance started (so restart targets rolled since are not rolled again).
 func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, old fate, rotatedAt time.Time) {
 	st := &token.Status
-	if revokeNowRequested(token) || !by.is(currentMinter(token)) {
-		// Incident response allows no grace. And a PAT of another minter must be queued with the
-		// connection and account that minted it before status moves on to the new ones.
-		if old == revokeAfterGrace {
-			old = revokeAtOnce
-		}
-	}
 	// There is one previous slot: an older PAT still in its grace period goes now.
 	r.queuePrevious(token)
 	if prev := st.TokenID; prev != "" && prev != pat.ID {
@@ -218,21 +225,21 @@ func factsOf(pat nomad.PAT, token *v1alpha1.NomadToken) tokenSecretFacts {
 
 // syncSecret rewrites the Secret for non-material changes (labels, annotations, key, name) with the
 // raw token it already holds: no NOMAD call.
-func (r *NomadTokenReconciler) syncSecret(ctx context.Context, obs *observed) error {
-	raw, _ := obs.currentRawToken()
-	if err := r.writeSecret(ctx, obs, raw, currentFacts(obs.token)); err != nil {
-		return err
+func (r *NomadTokenReconciler) syncSecret(ctx context.Context, sc *reconcileScope) error {
+	raw, _ := currentRawToken(sc.token, sc.secret, sc.previous)
+	if err := r.writeSecret(ctx, sc, raw, currentFacts(sc.token)); err != nil {
+		return asSecretRejection(err, sc.token.EffectiveSecretName(), string(raw))
 	}
-	obs.token.Status.SecretName = obs.token.EffectiveSecretName()
+	sc.token.Status.SecretName = sc.token.EffectiveSecretName()
 	return nil
 }
 
 // writeSecretPersistently is writeSecret, retried a few times on conflicts and passing API errors
 // with a fresh read of the Secret: it runs while a raw token exists only in memory.
-func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, obs *observed, raw []byte, facts tokenSecretFacts) error {
+func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, sc *reconcileScope, raw []byte, facts tokenSecretFacts) error {
 	var err error
 	for attempt, wait := 0, 200*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*2 {
-		if err = r.writeSecret(ctx, obs, raw, facts); err == nil || !retriableWrite(err) {
+		if err = r.writeSecret(ctx, sc, raw, facts); err == nil || !retriableWrite(err) {
 			return err
 		}
 		select {
@@ -240,14 +247,14 @@ func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, obs 
 			return err
 		case <-time.After(wait):
 		}
-		live, gerr := r.getSecret(ctx, obs.token.Namespace, obs.token.EffectiveSecretName())
+		live, gerr := r.getSecret(ctx, sc.token.Namespace, sc.token.EffectiveSecretName())
 		if gerr != nil {
 			continue
 		}
-		if live != nil && !ownedBy(live, obs.token) {
+		if live != nil && !ownedBy(live, sc.token) {
 			return err // someone else's Secret appeared: never overwrite it
 		}
-		obs.secret = live
+		sc.secret = live
 	}
 	return err
 }

@@ -12,39 +12,41 @@ import (
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
-// observe gathers what decide looks at. Two facts cost work beyond reading objects, and are settled
-// here because every decision depends on them: an issuance whose outcome is unknown (status.pendingIssuance)
-// is recovered first, whatever else holds (even a conflicting Secret must not keep an orphaned PAT
-// alive), and NOMAD's last list of active PATs is applied. If either fails, obs.incomplete says why
-// and nothing is minted on partial knowledge.
-func (r *NomadTokenReconciler) observe(ctx context.Context, token *v1alpha1.NomadToken, stored *v1alpha1.NomadTokenStatus) *observed {
-	obs := &observed{token: token, now: r.Clock.Now(), stored: stored}
-	if c := meta.FindStatusCondition(stored.Conditions, v1alpha1.ConditionReady); c != nil {
-		obs.readyBefore = c.DeepCopy()
+// observe gathers what decide looks at, and returns it as a snapshot that no later step changes.
+// It reads and records what it saw (the PAT's owner and last use, as NOMAD listed them), and changes
+// nothing outside: an issuance whose outcome is unknown (status.pendingIssuance) is looked up in NOMAD
+// here, and settled by the act stage as decide plans it. If a read fails, o.incomplete says why and
+// nothing is minted on partial knowledge.
+func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) *observed {
+	token := sc.token
+	o := &observed{heldOff: r.heldOff(token)}
+	if c := meta.FindStatusCondition(sc.stored.Conditions, v1alpha1.ConditionReady); c != nil {
+		o.readyBefore = c.DeepCopy()
 	}
 	backfillMinter(token)
-	obs.heldOff = r.heldOff(token)
-	if obs.incomplete = r.loadSecrets(ctx, obs); obs.incomplete != nil {
-		return obs
+	defer sc.snapshot(o)
+	if o.incomplete = r.loadSecrets(ctx, sc); o.incomplete != nil {
+		return o
 	}
 	if token.Status.PendingIssuance != nil {
-		if obs.incomplete = r.recoverPendingIssuance(ctx, obs); obs.incomplete != nil {
-			return obs
-		}
+		// Settled before anything else is decided, whatever else holds (even a conflicting Secret
+		// must not keep an orphaned PAT alive): the next reconcile plans on the settled status.
+		o.pending, o.incomplete = r.findPendingIssuance(ctx, sc)
+		return o
 	}
-	if obs.incomplete = r.verifyInNomad(ctx, obs); obs.incomplete != nil {
-		return obs
+	if o.incomplete = r.verifyInNomad(ctx, sc, o); o.incomplete != nil {
+		return o
 	}
-	obs.refused, obs.incomplete = r.mintRefusal(ctx, obs)
-	return obs
+	o.refused, o.incomplete = r.mintRefusal(ctx, sc)
+	return o
 }
 
 // loadSecrets reads the Secret at the wanted name and, after spec.secret.name changed, the owned one
 // at the old name.
-func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, obs *observed) error {
-	token := obs.token
+func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, sc *reconcileScope) error {
+	token := sc.token
 	var err error
-	if obs.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
+	if sc.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
 		return err
 	}
 	if prev := token.Status.SecretName; prev != "" && prev != token.EffectiveSecretName() {
@@ -53,7 +55,7 @@ func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, obs *observed) e
 			return err
 		}
 		if s != nil && ownedBy(s, token) {
-			obs.previous = s
+			sc.previous = s
 		}
 	}
 	return nil

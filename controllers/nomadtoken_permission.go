@@ -22,8 +22,8 @@ import (
 
 // mintRefusal says why the platform's rules forbid minting for the token now, or nil. A connection
 // that cannot be read is not refused here: minting reports why (ConnectionNotFound and the like).
-func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (*failure, error) {
-	rc, err := r.connectionOf(ctx, obs, obs.token.Spec.ConnectionRef.Key())
+func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileScope) (*failure, error) {
+	rc, err := r.connectionOf(ctx, sc, sc.token.Spec.ConnectionRef.Key())
 	if err != nil {
 		if isKubernetesError(err) {
 			return nil, err
@@ -31,26 +31,26 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, obs *observed) (
 		return nil, nil
 	}
 	if rc.conn.GetNamespace() == "" {
-		if obs.nsLabels, err = namespaceLabels(ctx, r, obs.token.Namespace); client.IgnoreNotFound(err) != nil {
+		if sc.nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
 			return nil, err
 		}
 	}
-	admitted, err := admitsNamespace(ctx, r, rc.conn, obs.token.Namespace)
+	admitted, err := admitsNamespace(ctx, r, rc.conn, sc.token.Namespace)
 	if err != nil {
 		return nil, err
 	}
 	if !admitted {
 		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
-			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), obs.token.Namespace)}, nil
+			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, nil
 	}
-	for _, c := range ceilingsFor(rc.conn, obs.token.Namespace, obs.nsLabels) {
+	for _, c := range ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels) {
 		rank := 0
 		if c.policy.MaxTokens != nil {
-			if rank, err = r.rankAmongUsers(ctx, rc.conn, obs.token, c.covers); err != nil {
+			if rank, err = r.rankAmongUsers(ctx, rc.conn, sc.token, c.covers); err != nil {
 				return nil, err
 			}
 		}
-		if v := policyViolation(c.policy, obs.token, rank); v != "" {
+		if v := policyViolation(c.policy, sc.token, rank); v != "" {
 			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, nil
 		}
 	}

@@ -17,83 +17,156 @@ import (
 // operator's clock, created_at is NOMAD's. The marker, not the time, identifies the PAT.
 const clockSkewAllowance = time.Hour
 
-// recoverPendingIssuance settles a create (or rotate) whose outcome is unknown. It lists the bot
-// account's PATs created since the attempt and picks the untracked ones carrying this NomadToken's
-// marker. One whose raw token did reach the Secret (the operator stopped between the Secret write and
-// the status write) is adopted; every other one is revoked, since nobody holds its raw token.
-func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, obs *observed) error {
-	token := obs.token
+// An issuance whose outcome is unknown (status.pendingIssuance: the create or rotate answer was lost,
+// or the operator stopped before the status write) is settled in three steps, one per stage:
+// findPendingIssuance looks in NOMAD (observe), settle decides which PAT is adopted and which are
+// revoked (decide), and applySettlement does it (act).
+
+// pendingFindings is what NOMAD shows of an interrupted issuance.
+type pendingFindings struct {
+	// reach is the connection (key) that logs in as the NOMAD user the issuance minted as: the
+	// minting connection or, when that is gone or logs in as someone else, another one of that user.
+	// "" when none does: that user's PATs cannot be seen.
+	reach string
+	// untracked are the active PATs created since the issuance started that carry this NomadToken's
+	// marker and that status does not track.
+	untracked []nomad.PAT
+}
+
+// findPendingIssuance lists the minting user's PATs created since the attempt and keeps the
+// untracked ones carrying this NomadToken's marker.
+func (r *NomadTokenReconciler) findPendingIssuance(ctx context.Context, sc *reconcileScope) (*pendingFindings, error) {
+	token := sc.token
 	st := &token.Status
-	pending := st.PendingIssuance
 	by := pendingMinter(token)
-	nc, err := r.clientOf(ctx, obs, by.connection, false)
+	found := &pendingFindings{reach: by.connection}
+	nc, err := r.clientOf(ctx, sc, by.connection, false)
 	if err != nil && classify(err).reason != v1alpha1.ReasonConnectionNotFound {
-		return err
+		return nil, err
 	}
 	if err != nil || !sameAccount(by.account, nc.Account()) {
 		// The minting connection is gone, or logs in as another NOMAD user, who cannot see a PAT the
 		// interrupted issuance may have created. Another connection of that user still can.
-		var other nomad.Client
+		found.reach, nc = "", nil
 		if by.account != "" {
-			if other, err = r.otherConnectionOf(ctx, obs, by.connection, by.account); err != nil {
-				return err
+			if found.reach, nc, err = r.otherConnectionOf(ctx, sc, by.connection, by.account); err != nil {
+				return nil, err
 			}
 		}
-		if other == nil {
-			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
-				"an interrupted issuance may have left a PAT marked %s active for the NOMAD user %s logged in as, and no connection logs in as that user now; revoke it in NOMAD",
-				pending.Marker, connectionLabel(by.connection))
-			st.PendingIssuance = nil
-			return nil
+		if nc == nil {
+			return found, nil
 		}
-		nc = other
 	}
-	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: pending.StartedAt.Add(-clockSkewAllowance)})
+	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: st.PendingIssuance.StartedAt.Add(-clockSkewAllowance)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prefix := markerPrefix(token)
 	tracked := []string{st.TokenID, st.PreviousTokenID}
 	for _, ref := range st.RevokePending {
 		tracked = append(tracked, ref.ID)
 	}
-	adopted := false
 	for _, pat := range pats {
-		if !strings.Contains(pat.Description, prefix) || slices.Contains(tracked, pat.ID) || pat.Revoked {
-			continue
+		if strings.Contains(pat.Description, prefix) && !slices.Contains(tracked, pat.ID) && !pat.Revoked {
+			found.untracked = append(found.untracked, pat)
 		}
-		if !adopted && r.secretHolds(obs, pat) {
-			raw := obs.secret.Data[token.EffectiveSecretKey()]
+	}
+	return found, nil
+}
+
+// settlement is decide's verdict on an interrupted issuance.
+type settlement struct {
+	// reach is the connection that revokes (see pendingFindings); lost says there is none.
+	reach string
+	lost  bool
+	// adopt is the PAT whose raw token did reach the Secret (the operator stopped between the Secret
+	// write and the status write), fingerprint its raw token's, and replaced the fate of the PAT it
+	// replaced; nil when none did.
+	adopt       *nomad.PAT
+	fingerprint string
+	replaced    fate
+	// revoke are the PATs nobody holds the raw token of.
+	revoke []string
+}
+
+// settle decides an interrupted issuance: a PAT the Secret holds is adopted, every other one is
+// revoked, since nobody holds its raw token. adoptable says whether a PAT may be adopted at all
+// (deletion with Revoke adopts nothing: every PAT carrying the marker goes).
+func settle(o *observed, adoptable bool) *settlement {
+	found, pending := o.pending, o.token.Status.PendingIssuance
+	s := &settlement{reach: found.reach, lost: found.reach == ""}
+	for _, pat := range found.untracked {
+		if adoptable && s.adopt == nil && o.secretHolds(pat) {
+			s.adopt = &pat
+			s.fingerprint = tokenFingerprint(o.secret.Data[o.token.EffectiveSecretKey()])
 			// What became of the replaced PAT follows from how this one was obtained, not from
 			// today's spec (the strategy may have changed since).
-			strategy := v1alpha1.RotationOverlap
+			via := viaCreate
 			if pending.ViaRotate {
-				strategy = v1alpha1.RotationRotate
+				via = viaRotate
 			}
-			old := replacedFate(pending.Reason, strategy)
-			// The replacement happened when the issuance started, not now: restart targets rolled
-			// for this PAT before the status write was lost are not rolled again.
-			r.recordIssued(token, pat, tokenFingerprint(raw), pending.SpecHash, by, old, pending.StartedAt.Time)
-			adopted = true
-			log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", pat.ID)
+			s.replaced = fateOfReplaced(pending.Reason, via, revokeNowRequested(o.token), pendingMinter(o.token).is(currentMinter(o.token)))
 			continue
 		}
-		if err := nc.Revoke(ctx, pat.ID); err != nil {
+		s.revoke = append(s.revoke, pat.ID)
+	}
+	return s
+}
+
+// secretHolds reports whether the owned Secret says it holds pat and actually holds a token under
+// the current key.
+func (o *observed) secretHolds(pat nomad.PAT) bool {
+	s := o.secret
+	return s != nil && ownedBy(s, o.token) && s.Annotations[v1alpha1.AnnotationTokenID] == pat.ID &&
+		len(s.Data[o.token.EffectiveSecretKey()]) > 0 && pat.Active(o.now)
+}
+
+// applySettlement carries out s: the adopted PAT becomes current, the others are revoked, and the
+// pending issuance is cleared once nothing of it is left unaccounted for.
+func (r *NomadTokenReconciler) applySettlement(ctx context.Context, sc *reconcileScope, s *settlement) error {
+	token := sc.token
+	st := &token.Status
+	pending := st.PendingIssuance
+	by := pendingMinter(token)
+	if s.lost {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
+			"an interrupted issuance may have left a PAT marked %s active for the NOMAD user %s logged in as, and no connection logs in as that user now; revoke it in NOMAD",
+			pending.Marker, connectionLabel(by.connection))
+		st.PendingIssuance = nil
+		return nil
+	}
+	if s.adopt != nil {
+		// The replacement happened when the issuance started, not now: restart targets rolled for
+		// this PAT before the status write was lost are not rolled again.
+		r.recordIssued(token, *s.adopt, s.fingerprint, pending.SpecHash, by, s.replaced, pending.StartedAt.Time)
+		log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", s.adopt.ID)
+	}
+	if len(s.revoke) > 0 {
+		nc, err := r.clientOf(ctx, sc, s.reach, false)
+		if err != nil {
 			return err
 		}
-		r.pats().Revoked(metricsConnectionOf(token.Namespace, by.connection), 1)
-		log.FromContext(ctx).Info("revoked PAT whose raw token was lost", "tokenID", pat.ID)
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokedOrphan, "Revoke",
-			"Revoked PAT %s: it was created but its raw token never reached the Secret", pat.ID)
+		for _, id := range s.revoke {
+			if err := nc.Revoke(ctx, id); err != nil {
+				return err
+			}
+			r.pats().Revoked(metricsConnectionOf(token.Namespace, by.connection), 1)
+			log.FromContext(ctx).Info("revoked PAT whose raw token was lost", "tokenID", id)
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokedOrphan, "Revoke",
+				"Revoked PAT %s: it was created but its raw token never reached the Secret", id)
+		}
 	}
 	st.PendingIssuance = nil
 	return nil
 }
 
-// secretHolds reports whether the owned Secret says it holds pat and actually holds a token under
-// the current key.
-func (r *NomadTokenReconciler) secretHolds(obs *observed, pat nomad.PAT) bool {
-	s := obs.secret
-	return s != nil && ownedBy(s, obs.token) && s.Annotations[v1alpha1.AnnotationTokenID] == pat.ID &&
-		len(s.Data[obs.token.EffectiveSecretKey()]) > 0 && pat.Active(obs.now)
+// recoverPendingIssuance settles an interrupted issuance in one go, for deletion (which has no
+// separate plan): adoptable says whether the PAT the Secret holds is adopted (Retain) or revoked too.
+func (r *NomadTokenReconciler) recoverPendingIssuance(ctx context.Context, sc *reconcileScope, adoptable bool) error {
+	found, err := r.findPendingIssuance(ctx, sc)
+	if err != nil {
+		return err
+	}
+	o := sc.snapshot(&observed{pending: found})
+	return r.applySettlement(ctx, sc, settle(o, adoptable))
 }

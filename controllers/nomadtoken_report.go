@@ -3,11 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -20,42 +18,42 @@ import (
 // operator's label, so its deletion is not watched; checking costs no NOMAD call.
 const secretConflictRecheck = 30 * time.Second
 
-// report is the one place that tells what a reconcile did: it sets the Ready condition and emits the
-// Events from the plan and the outcome of its steps, and says when to look again.
-func (r *NomadTokenReconciler) report(ctx context.Context, obs *observed, p plan, out outcome) (ctrl.Result, error) {
-	token := obs.token
+// settledRecheck is how soon a reconcile that settled an interrupted issuance is followed by the one
+// that plans on what it left.
+const settledRecheck = 100 * time.Millisecond
+
+// report is the one place that tells what a reconcile did: it sets the Ready condition to its verdict
+// (readyVerdict), emits the Events, and says when to look again.
+func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o *observed, p plan, out outcome) (ctrl.Result, error) {
+	token := sc.token
 	r.reportRevocations(token, out.revocations)
 	r.reportIssuance(token, p, out)
-	if out.rotateUnsettled != "" {
-		setReady(token, metav1.ConditionFalse, v1alpha1.ReasonProgressing,
-			fmt.Sprintf("rotating PAT %s in NOMAD did not complete; it may already be revoked", out.rotateUnsettled))
-	}
-	var failed error
-	switch {
-	case obs.incomplete != nil:
-		failed = obs.incomplete
-	case out.mintErr != nil:
-		failed = out.mintErr
-	case p.blocked != nil && p.blocked.reason == v1alpha1.ReasonSecretConflict:
-		failed = &conditionError{p.blocked.reason, p.blocked.message}
+	v := readyVerdict(o, p, out)
+	if v != nil {
+		setReady(token, v.status, v.reason, v.message)
 	}
 	var result ctrl.Result
 	var err error
+	failed := failureOf(o, p, out)
 	switch {
 	case failed != nil:
-		result, err = r.fail(ctx, obs, failed)
+		result, err = r.fail(ctx, o, failed)
 		if p.blocked != nil && p.blocked.reason == v1alpha1.ReasonSecretConflict {
 			result.RequeueAfter = min(result.RequeueAfter, secretConflictRecheck)
 		}
 		if out.unreplaced != "" {
-			r.reportUnreplaced(token, out.unreplaced, failed, out.revocations)
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokedWithoutReplacement, "Revoke", "%s", v.message)
 		}
-	case obs.refused != nil:
-		r.reportRefused(obs, p, out)
+	case o.refused != nil:
+		if before := o.readyBefore; before == nil || before.Status != v.status || before.Reason != v.reason || before.Message != v.message {
+			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v.reason, "Issue", "%s", v.message)
+		}
 		result = ctrl.Result{RequeueAfter: r.capWait(token, orDefault(r.UserErrorRetry, DefaultUserErrorRetry))}
 	case p.blocked != nil:
-		r.reportHeldOff(token, p, obs.heldOff)
-		result = ctrl.Result{RequeueAfter: r.capWait(token, obs.heldOff.until.Sub(obs.now))}
+		result = ctrl.Result{RequeueAfter: r.capWait(token, o.heldOff.until.Sub(o.now))}
+	case p.settle != nil:
+		// The plan is made again on what the settling left, at once.
+		result = ctrl.Result{RequeueAfter: settledRecheck}
 	default:
 		result = r.markReady(token)
 		if out.restartWait > 0 {
@@ -123,83 +121,23 @@ func (r *NomadTokenReconciler) withRevocations(ctx context.Context, rev revocati
 	return result, rev.err
 }
 
-// reportUnreplaced says that revoke-now revoked PAT id (or queued it, if NOMAD did not answer the
-// revoke either) although no successor could be minted.
-func (r *NomadTokenReconciler) reportUnreplaced(token *v1alpha1.NomadToken, id string, why error, rev revocations) {
-	done := "revoked PAT " + id + " (and any earlier PAT)"
-	if !slices.Contains(rev.revoked, id) {
-		done = "queued PAT " + id + " for revocation (and any earlier PAT); it is retried until NOMAD confirms"
-	}
-	msg := fmt.Sprintf("revoke-now %s without a replacement: %s. The Secret holds the revoked token until a new PAT is minted, which is retried",
-		done, classify(why).message)
-	setReady(token, metav1.ConditionFalse, v1alpha1.ReasonRevokedWithoutReplacement, msg)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokedWithoutReplacement, "Revoke", "%s", msg)
-}
-
-// reportHeldOff keeps the conditions while NOMAD's refusal holds, unless the Secret's PAT no longer
-// serves: it expired, or it is missing, edited or revoked (the replacement owed is no rotation).
-func (r *NomadTokenReconciler) reportHeldOff(token *v1alpha1.NomadToken, p plan, h *holdOff) {
-	st := &token.Status
-	if revokedUnreplaced(token) || !isReady(st.Conditions) {
-		return
-	}
-	switch {
-	case st.ExpiresAt != nil && !r.Clock.Now().Before(st.ExpiresAt.Time):
-		setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("PAT %s expired at %s and its replacement was refused: %s",
-			st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339), h.refusal.message))
-	case !p.currentServes:
-		setReady(token, metav1.ConditionFalse, h.refusal.reason, fmt.Sprintf("the Secret's PAT %s no longer serves (%s) and NOMAD refused its replacement: %s",
-			st.TokenID, p.mint, h.refusal.message))
-	}
-}
-
-// reportRefused says that the platform's rules forbid minting, and what becomes of the current PAT:
-// it keeps working until it expires, and is not renewed. Ready is False even while it works, so that
-// someone acts before it expires. The rules are re-evaluated on every change of the connection, of the
-// namespace's labels, and of the tokens sharing a maxTokens ceiling, so there is no hold-off.
-func (r *NomadTokenReconciler) reportRefused(obs *observed, p plan, out outcome) {
-	token, f := obs.token, *obs.refused
-	if out.unreplaced != "" && p.mint == IssueRevokeNow {
-		r.reportUnreplaced(token, out.unreplaced, &conditionError{f.reason, f.message}, out.revocations)
-		return
-	}
-	st := &token.Status
-	msg := f.message + ": no new PAT is minted"
-	switch {
-	case out.unreplaced != "":
-		done := "is revoked"
-		if !slices.Contains(out.revocations.revoked, out.unreplaced) {
-			done = "is queued for revocation"
-		}
-		msg = fmt.Sprintf("%s: no new PAT is minted, and PAT %s, whose raw token left the Secret, %s", f.message, out.unreplaced, done)
-	case st.TokenID != "" && p.currentServes && st.ExpiresAt != nil && obs.now.Before(st.ExpiresAt.Time):
-		msg = fmt.Sprintf("%s: PAT %s keeps working until it expires at %s, and is not renewed", f.message, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	before := obs.readyBefore
-	if before == nil || before.Status != metav1.ConditionFalse || before.Reason != f.reason || before.Message != msg {
-		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Issue", "%s", msg)
-	}
-	setReady(token, metav1.ConditionFalse, f.reason, msg)
-}
-
-// markReady records success: the Secret holds the current PAT. It returns when to look again.
+// markReady records in status what a success means (Ready says it): the Secret holds the current PAT,
+// renewed at its renewal time. It returns when to look again.
 func (r *NomadTokenReconciler) markReady(token *v1alpha1.NomadToken) ctrl.Result {
 	st := &token.Status
 	st.RenewalTime = &metav1.Time{Time: tokenRenewalTime(token)}
 	st.SecretName = token.EffectiveSecretName()
 	st.ObservedGeneration = token.Generation
-	setReady(token, metav1.ConditionTrue, v1alpha1.ReasonIssued,
-		fmt.Sprintf("Secret %s holds PAT %s, valid until %s", st.SecretName, st.TokenID, st.ExpiresAt.UTC().Format(time.RFC3339)))
 	return ctrl.Result{RequeueAfter: r.nextWake(token)}
 }
 
-// fail reports err. Errors only a person can fix set Ready=False and wait (no hot retry); transient
-// ones back off exponentially (or as NOMAD's Retry-After says). A PAT that is still valid and matches
-// the spec keeps Ready=True: consumers are fine, only its replacement is late.
-func (r *NomadTokenReconciler) fail(ctx context.Context, obs *observed, err error) (ctrl.Result, error) {
-	token := obs.token
+// fail says when to try again after err, and tells of it once. Errors only a person can fix wait (no
+// hot retry; NOMAD's and the cluster's refusals hold this generation off); transient ones back off
+// exponentially (or as NOMAD's Retry-After says). Ready was set by readyVerdict.
+func (r *NomadTokenReconciler) fail(ctx context.Context, o *observed, err error) (ctrl.Result, error) {
+	token := o.token
 	if isKubernetesError(err) {
-		// Not NOMAD's doing, and not the user's: the conditions stay as they are.
+		// Not NOMAD's doing, and not the user's.
 		return r.kubernetesError(ctx, err)
 	}
 	if nomad.Deferred(err) {
@@ -210,15 +148,6 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, obs *observed, err erro
 		return ctrl.Result{RequeueAfter: nomad.RetryAfterOf(err)}, nil
 	}
 	f := classify(err)
-	st := &token.Status
-	stillValid := st.ExpiresAt != nil && r.Clock.Now().Before(st.ExpiresAt.Time) && st.IssuedSpecHash == materialHash(token) &&
-		isReady(st.Conditions) && f.reason != v1alpha1.ReasonSecretConflict
-	// The same refusal reported again (a retry, or a SecretConflict re-checked) adds no new Event.
-	before := obs.readyBefore
-	repeated := before != nil && before.Status == metav1.ConditionFalse && before.Reason == f.reason && before.Message == f.message
-	if !stillValid && !revokedUnreplaced(token) {
-		setReady(token, metav1.ConditionFalse, f.reason, f.message)
-	}
 	log.FromContext(ctx).Info("NomadToken step failed", "reason", f.reason, "message", f.message, "transient", f.transient)
 	if f.transient {
 		if after := nomad.RetryAfterOf(err); after > 0 {
@@ -226,29 +155,18 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, obs *observed, err erro
 		}
 		return ctrl.Result{}, err
 	}
-	if !repeated {
+	// The same refusal reported again (a retry, or a SecretConflict re-checked) adds no new Event.
+	before := o.readyBefore
+	if before == nil || before.Status != metav1.ConditionFalse || before.Reason != f.reason || before.Message != f.message {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
 	}
 	retry := orDefault(r.UserErrorRetry, DefaultUserErrorRetry)
-	if nomad.CodeOf(err) != nomad.CodeTransient {
-		// NOMAD itself said no: do not ask again for this generation until the retry time.
+	if nomad.CodeOf(err) != nomad.CodeTransient || isSecretRejection(err) {
+		// NOMAD itself said no, or the API server refuses the Secret: do not ask again for this
+		// generation until the retry time.
 		r.holdOffFor(token, f, retry)
 	}
 	return ctrl.Result{RequeueAfter: r.capWait(token, retry)}, nil
-}
-
-// reportIssuing says that the Secret holds no usable PAT for the spec until a new one is issued.
-func reportIssuing(token *v1alpha1.NomadToken, reason string) {
-	if !revokedUnreplaced(token) {
-		setReady(token, metav1.ConditionFalse, v1alpha1.ReasonProgressing, fmt.Sprintf("issuing a PAT (%s)", reason))
-	}
-}
-
-// revokedUnreplaced reports a token that revoke-now left without a PAT: Ready keeps saying so (with
-// NOMAD's refusal) while minting a successor fails, rather than the next refusal's reason alone.
-func revokedUnreplaced(token *v1alpha1.NomadToken) bool {
-	c := meta.FindStatusCondition(token.Status.Conditions, v1alpha1.ConditionReady)
-	return token.Status.TokenID == "" && c != nil && c.Reason == v1alpha1.ReasonRevokedWithoutReplacement
 }
 
 // reportUndeletable says why a NomadToken being deleted cannot let go of its PAT, and how to proceed.

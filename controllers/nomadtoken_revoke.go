@@ -31,21 +31,21 @@ type revocations struct {
 // deleted and created again (a GitOps prune-and-recreate, kubectl replace) just makes it wait. The
 // queue lives in status, so a crash never forgets a PAT that must go; revoke is idempotent, so a retry
 // after a crash is harmless.
-func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, obs *observed) revocations {
+func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, sc *reconcileScope) revocations {
 	var res revocations
-	st := &obs.token.Status
+	st := &sc.token.Status
 	var left []v1alpha1.PATReference
 	for _, ref := range st.RevokePending {
-		err := r.revokeAsOwner(ctx, obs, ref)
+		err := r.revokeAsOwner(ctx, sc, ref)
 		switch {
 		case err == nil:
 			res.revoked = append(res.revoked, ref.ID)
-			r.pats().Revoked(queuedMinter(obs.token, ref), 1)
+			r.pats().Revoked(queuedMinter(sc.token, ref), 1)
 			continue
-		case ref.ExpiresAt != nil && obs.now.After(ref.ExpiresAt.Add(expirySkew)):
+		case ref.ExpiresAt != nil && sc.now.After(ref.ExpiresAt.Add(expirySkew)):
 			// Harmless (it can no longer authenticate), but never revoked: given up on.
 			res.expired = append(res.expired, ref.ID)
-			r.pats().RevokeAbandoned(queuedMinter(obs.token, ref), 1)
+			r.pats().RevokeAbandoned(queuedMinter(sc.token, ref), 1)
 			continue
 		}
 		if msg := classify(err).message; msg != ref.LastError && !nomad.Deferred(err) {
@@ -65,9 +65,9 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, obs *observed) r
 // user gets NOMAD's 404, which would look like success. The connection that minted it is tried
 // first; if it is gone, or now logs in as another user, any NomadConnection of the namespace with the
 // owner's account will do.
-func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, obs *observed, ref v1alpha1.PATReference) error {
-	name := orSpecConnection(obs.token, ref.ConnectionName)
-	nc, err := r.clientOf(ctx, obs, name, false)
+func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, sc *reconcileScope, ref v1alpha1.PATReference) error {
+	name := orSpecConnection(sc.token, ref.ConnectionName)
+	nc, err := r.clientOf(ctx, sc, name, false)
 	if err == nil {
 		if sameAccount(ref.Account, nc.Account()) {
 			return nc.Revoke(ctx, ref.ID)
@@ -83,7 +83,7 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, obs *observed,
 		}
 	}
 	if ref.Account != "" {
-		other, lerr := r.otherConnectionOf(ctx, obs, name, ref.Account)
+		_, other, lerr := r.otherConnectionOf(ctx, sc, name, ref.Account)
 		if lerr != nil {
 			return lerr
 		}
@@ -100,7 +100,7 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, obs *observed,
 	}
 	return &conditionError{v1alpha1.EventRevokeWaiting, fmt.Sprintf(
 		"PAT %s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
-		ref.ID, obs.token.Namespace, connectionLabel(name), until)}
+		ref.ID, sc.token.Namespace, connectionLabel(name), until)}
 }
 
 // connectionLabel names the connection of key for people: `NomadConnection "x"` or
@@ -113,12 +113,13 @@ func connectionLabel(key string) string {
 // otherConnectionOf returns the client of a connection other than skip (a key) that logs in as
 // account: a NomadConnection of the token's namespace, or any ClusterNomadConnection. Only ever used
 // to revoke (or settle) a PAT this token's status records, so a cluster connection serves whatever
-// its allowedNamespaces say: revoking takes nothing away from anyone but the PAT. nil when none does.
-func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, obs *observed, skip, account string) (nomad.Client, error) {
+// its allowedNamespaces say: revoking takes nothing away from anyone but the PAT. It returns the
+// connection's key with its client, and a nil client when none does.
+func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, sc *reconcileScope, skip, account string) (string, nomad.Client, error) {
 	var keys []string
 	var conns v1alpha1.NomadConnectionList
-	if err := r.List(ctx, &conns, client.InNamespace(obs.token.Namespace)); err != nil {
-		return nil, err
+	if err := r.List(ctx, &conns, client.InNamespace(sc.token.Namespace)); err != nil {
+		return "", nil, err
 	}
 	for i := range conns.Items {
 		keys = append(keys, conns.Items[i].Key())
@@ -126,7 +127,7 @@ func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, obs *obser
 	if r.ClusterConnections {
 		var clusterConns v1alpha1.ClusterNomadConnectionList
 		if err := r.List(ctx, &clusterConns); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		for i := range clusterConns.Items {
 			keys = append(keys, clusterConns.Items[i].Key())
@@ -136,12 +137,12 @@ func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, obs *obser
 		if key == skip {
 			continue
 		}
-		nc, err := r.clientOf(ctx, obs, key, false)
+		nc, err := r.clientOf(ctx, sc, key, false)
 		if err == nil && nc.Account() == account {
-			return nc, nil
+			return key, nc, nil
 		}
 	}
-	return nil, nil
+	return "", nil, nil
 }
 
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the

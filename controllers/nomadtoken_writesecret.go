@@ -15,10 +15,10 @@ import (
 // writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
 // Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
 // does not own is never taken over.
-func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, raw []byte, facts tokenSecretFacts) error {
-	desired := renderSecret(obs.secret, obs.token, raw, facts)
+func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileScope, raw []byte, facts tokenSecretFacts) error {
+	desired := renderSecret(sc.secret, sc.token, raw, facts)
 	var err error
-	if obs.secret == nil {
+	if sc.secret == nil {
 		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
 	} else {
 		err = r.updateSecret(ctx, desired)
@@ -26,13 +26,13 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, obs *observed, r
 	if err != nil {
 		return err
 	}
-	obs.secret = desired
-	if obs.previous != nil {
-		err := r.Delete(ctx, obs.previous, client.Preconditions{UID: &obs.previous.UID})
+	sc.secret = desired
+	if sc.previous != nil {
+		err := r.Delete(ctx, sc.previous, client.Preconditions{UID: &sc.previous.UID})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		obs.previous = nil
+		sc.previous = nil
 	}
 	return nil
 }

@@ -126,8 +126,8 @@ func (v *Verifier) lastUseRecorded(nomadLastUse *time.Time, status *metav1.Time)
 // verifyInNomad applies the connection's last list to the token: it notes the PAT's last use and, when
 // a PAT the list should hold is missing from it, confirms with one GET that it is really gone before
 // the decision chain replaces it. A PAT created after the list was requested is not expected in it.
-func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed) error {
-	token := obs.token
+func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, sc *reconcileScope, obs *observed) error {
+	token := sc.token
 	st := &token.Status
 	if r.Verifier == nil || st.TokenID == "" || st.PendingIssuance != nil {
 		return nil
@@ -149,7 +149,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 	case !list.expects(st.IssuedAt):
 		return nil
 	default:
-		nc, err := r.clientOf(ctx, obs, minterKey, false)
+		nc, err := r.clientOf(ctx, sc, minterKey, false)
 		if err != nil {
 			return err
 		}
@@ -165,7 +165,7 @@ func (r *NomadTokenReconciler) verifyInNomad(ctx context.Context, obs *observed)
 			return nil
 		case err != nil:
 			return err
-		case !got.Active(obs.now):
+		case !got.Active(sc.now):
 			obs.goneInNomad = true
 			return nil
 		}

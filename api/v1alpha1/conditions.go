@@ -57,9 +57,13 @@ const ConditionInsecureTransport = "InsecureTransport"
 
 // Reasons of NomadToken conditions.
 const (
-	ReasonIssued             = "Issued"
-	ReasonProgressing        = "Progressing"
-	ReasonSecretConflict     = "SecretConflict"
+	ReasonIssued         = "Issued"
+	ReasonProgressing    = "Progressing"
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonSecretRejected: the API server refuses to write the token's Secret, and not for a reason
+	// that passes by itself (invalid labels or annotations, a full quota, an admission policy, an
+	// immutable Secret). No PAT is minted until the spec changes or the hold-off ends.
+	ReasonSecretRejected     = "SecretRejected"
 	ReasonConnectionNotFound = "ConnectionNotFound"
 	ReasonConnectionNotReady = "ConnectionNotReady"
 	ReasonCredentialsInvalid = "CredentialsInvalid"
