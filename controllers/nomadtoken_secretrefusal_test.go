@@ -96,7 +96,10 @@ func TestARefusedSecretCostsNoPATAndIsReportedOnce(t *testing.T) {
 
 	// A spec change is a new generation: it is tried at once, and succeeds once the Secret is accepted.
 	gate.closed = false
-	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Generation++; tok.Spec.Secret.Labels = map[string]string{"team": "data-science"} })
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Generation++
+		tok.Spec.Secret.Labels = map[string]string{"team": "data-science"}
+	})
 	w.mustReconcile(t)
 	w.assertOneActivePATInSecret(t)
 }
