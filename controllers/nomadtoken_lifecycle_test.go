@@ -408,3 +408,44 @@ func TestAnInterruptedIssuanceIsSettledThroughAnotherConnectionOfItsOwner(t *tes
 	}
 	w.assertOneActivePATInSecret(t)
 }
+
+// A PAT minted after revoke-now left the token without one replaces a token that env-var pods still
+// hold (revoked): they are restarted, although status tracked no PAT before the new one.
+func TestAReplacementAfterRevokeNowRestartsItsConsumers(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	app := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "app", Annotations: optedIn("ci")}}
+	if err := w.client.Create(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Spec.Rotation.RestartTargets = []v1alpha1.RestartTarget{{Kind: "Deployment", Name: "app"}}
+	})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	stamp := func() string {
+		got := &appsv1.Deployment{}
+		if err := w.client.Get(context.Background(), client.ObjectKeyFromObject(app), got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Spec.Template.Annotations[v1alpha1.AnnotationRestartedAt]
+	}
+	if stamp() != "" {
+		t.Fatal("test premise: the first PAT restarts nothing")
+	}
+	// NOMAD refuses new PATs while the token is revoked: it is left without one.
+	w.stub.SetMaxLifetimeDays(ptr.To(7))
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "incident-9"}
+	})
+	_ = w.reconcile(t)
+	if w.active("bot", first.Status.TokenID) || w.token(t).Status.TokenID != "" {
+		t.Fatal("test premise: revoke-now revoked the PAT without a successor")
+	}
+	w.stub.SetMaxLifetimeDays(nil)
+	w.clock.Step(DefaultUserErrorRetry + time.Second)
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	if stamp() == "" {
+		t.Fatal("the consumers hold the revoked token and were not restarted for its replacement")
+	}
+}

@@ -35,7 +35,9 @@ type restartTarget struct {
 // restartConsumers rolls spec.rotation.restartTargets after the PAT changed, by stamping their pod
 // template with the restart time, so pods that read the token as an environment variable pick up the
 // new one. Pods that mount the Secret as a volume need no restart (kubelet refreshes the file; subPath
-// mounts excepted). The first PAT restarts nothing: pods read it when they start.
+// mounts excepted). A restart is owed when the new PAT replaced another token in the Secret
+// (status.lastRotationTime, set by store even when status tracked no PAT before, as after revoke-now
+// without a successor): the first token a Secret holds restarts nothing, pods read it when they start.
 //
 // Only workloads that opt in (AnnotationRestartOnRotation naming this token) are rolled: otherwise
 // whoever may create a NomadToken could restart any workload of the namespace through the operator.
