@@ -238,3 +238,49 @@ func failFirstSecretCreate() interceptor.Funcs {
 		},
 	}
 }
+
+// staleSecretCache answers reads of one Secret with a copy from before the last write, as an informer
+// cache lagging the API server does; everything else goes through.
+type staleSecretCache struct {
+	client.Client
+	stale *corev1.Secret
+}
+
+func (c *staleSecretCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if s, ok := obj.(*corev1.Secret); ok && key == client.ObjectKeyFromObject(c.stale) {
+		c.stale.DeepCopyInto(s)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+func TestRecoveryReadsTheSecretAroundAStaleCache(t *testing.T) {
+	w, lose := newWorldLosingAStatusWrite(t)
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	stale := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), w.key, stale); err != nil {
+		t.Fatal(err)
+	}
+	// An Overlap renewal writes the Secret, and its closing status write fails.
+	lose.loseNth(2)
+	w.clock.SetTime(tokenRenewalTime(first).Add(time.Second))
+	if err := w.reconcile(t); !errors.Is(err, errInjected) {
+		t.Fatalf("renewal: %v, want the injected failure", err)
+	}
+	renewed := w.stub.ActivePATs("bot")
+	if len(renewed) != 2 {
+		t.Fatalf("test premise: both PATs active after the swap, got %v", renewed)
+	}
+	// The cache still shows the Secret with the first PAT when the issuance is settled.
+	w.r.Client = &staleSecretCache{Client: w.client, stale: stale}
+	w.mustReconcile(t)
+	w.r.Client = w.client
+	w.mustReconcile(t)
+	w.clock.Step(time.Hour) // past the first PAT's grace period
+	w.mustReconcile(t)
+	final := w.assertOneActivePATInSecret(t)
+	if final.Status.TokenID == first.Status.TokenID || w.stub.Calls()["create"] != 2 {
+		t.Fatalf("current %s after %d creates: the PAT the Secret really held was revoked and replaced", final.Status.TokenID, w.stub.Calls()["create"])
+	}
+}

@@ -567,6 +567,23 @@ func TestSettle(t *testing.T) {
 			wantAdopted: adoptedID, wantFate: alreadyRevoked, wantRevoke: []string{strayID},
 		},
 		{
+			name: "spec.secret.key changed since the interruption: the PAT is found under the old key",
+			observe: pending(func(o *observed) {
+				o.secret.Data = map[string][]byte{"old-key": []byte("nomad_pat_new")}
+			}),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: revokeAfterGrace, wantRevoke: []string{strayID},
+		},
+		{
+			name: "spec.secret.name changed since the interruption: the PAT is found in the Secret status names",
+			observe: pending(func(o *observed) {
+				o.previous, o.secret = o.secret, nil
+				o.token.Spec.Secret.Name = "renamed"
+			}),
+			adoptable:   true,
+			wantAdopted: adoptedID, wantFate: revokeAfterGrace, wantRevoke: []string{strayID},
+		},
+		{
 			name:       "deletion adopts nothing: every PAT of the issuance is revoked",
 			observe:    pending(nil),
 			wantRevoke: []string{strayID, adoptedID},

@@ -106,7 +106,7 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, sc *reconcileSc
 	var err error
 	if st.PendingIssuance != nil {
 		// A PAT the Secret already holds is adopted, and so retained with it; any other is revoked.
-		if sc.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err == nil {
+		if err = r.loadSecrets(ctx, sc, r.APIReader); err == nil {
 			err = r.recoverPendingIssuance(ctx, sc, true)
 		}
 	}
@@ -143,7 +143,7 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, sc *reconcileSc
 // releaseSecret drops the NomadToken's ownership and the operator's label from the Secret, so it
 // outlives the NomadToken with deletionPolicy Retain.
 func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha1.NomadToken) error {
-	s, err := r.getSecret(ctx, token.Namespace, token.EffectiveSecretName())
+	s, err := r.getSecret(ctx, r, token.Namespace, token.EffectiveSecretName())
 	if err != nil || s == nil || !ownedBy(s, token) {
 		return err
 	}

@@ -266,7 +266,8 @@ func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, sc *
 			return err
 		case <-time.After(wait):
 		}
-		live, gerr := r.getSecret(ctx, sc.token.Namespace, sc.token.EffectiveSecretName())
+		// Read around the cache: it may lag the write that conflicted, and a stale copy conflicts again.
+		live, gerr := r.getSecret(ctx, r.APIReader, sc.token.Namespace, sc.token.EffectiveSecretName())
 		if gerr != nil {
 			continue
 		}

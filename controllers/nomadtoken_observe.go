@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
@@ -25,7 +26,14 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	}
 	backfillMinter(token)
 	defer sc.snapshot(o)
-	if o.incomplete = r.loadSecrets(ctx, sc); o.incomplete != nil {
+	// An interrupted issuance is settled by what the Secrets hold: that is read from the API server,
+	// since the cache may still show them from before the interruption (adopting from a stale copy
+	// would revoke the PAT the Secret really holds).
+	var reader client.Reader = r
+	if token.Status.PendingIssuance != nil {
+		reader = r.APIReader
+	}
+	if o.incomplete = r.loadSecrets(ctx, sc, reader); o.incomplete != nil {
 		return o
 	}
 	if token.Status.PendingIssuance != nil {
@@ -41,16 +49,16 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	return o
 }
 
-// loadSecrets reads the Secret at the wanted name and, after spec.secret.name changed, the owned one
-// at the old name.
-func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, sc *reconcileScope) error {
+// loadSecrets reads, through reader, the Secret at the wanted name and, after spec.secret.name
+// changed, the owned one at the old name.
+func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, sc *reconcileScope, reader client.Reader) error {
 	token := sc.token
 	var err error
-	if sc.secret, err = r.getSecret(ctx, token.Namespace, token.EffectiveSecretName()); err != nil {
+	if sc.secret, err = r.getSecret(ctx, reader, token.Namespace, token.EffectiveSecretName()); err != nil {
 		return err
 	}
 	if prev := token.Status.SecretName; prev != "" && prev != token.EffectiveSecretName() {
-		s, err := r.getSecret(ctx, token.Namespace, prev)
+		s, err := r.getSecret(ctx, reader, token.Namespace, prev)
 		if err != nil {
 			return err
 		}
@@ -65,12 +73,12 @@ func (r *NomadTokenReconciler) loadSecrets(ctx context.Context, sc *reconcileSco
 // live; so is the token's Secret after a write that may have landed (nomadtoken_issue.go).
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
-// getSecret reads from the cache and, on a miss, from the API server: a Secret without the operator's
-// label is invisible to the cache but must still never be overwritten.
-func (r *NomadTokenReconciler) getSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+// getSecret reads through reader (the cache, or the API server) and, on a miss, from the API server: a
+// Secret without the operator's label is invisible to the cache but must still never be overwritten.
+func (r *NomadTokenReconciler) getSecret(ctx context.Context, reader client.Reader, namespace, name string) (*corev1.Secret, error) {
 	key := types.NamespacedName{Namespace: namespace, Name: name}
 	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
+	err := reader.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
 		err = r.APIReader.Get(ctx, key, s)
 	}

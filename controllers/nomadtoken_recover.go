@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -96,9 +97,9 @@ func settle(o *observed, adoptable bool) *settlement {
 	found, pending := o.pending, o.token.Status.PendingIssuance
 	s := &settlement{reach: found.reach, lost: found.reach == ""}
 	for _, pat := range found.untracked {
-		if adoptable && s.adopt == nil && o.secretHolds(pat) {
+		if raw, held := o.heldRawToken(pat); adoptable && s.adopt == nil && held {
 			s.adopt = &pat
-			s.fingerprint = tokenFingerprint(o.secret.Data[o.token.EffectiveSecretKey()])
+			s.fingerprint = tokenFingerprint(raw)
 			// What became of the replaced PAT follows from how this one was obtained, not from
 			// today's spec (the strategy may have changed since).
 			via := viaCreate
@@ -113,12 +114,28 @@ func settle(o *observed, adoptable bool) *settlement {
 	return s
 }
 
-// secretHolds reports whether the owned Secret says it holds pat and actually holds a token under
-// the current key.
-func (o *observed) secretHolds(pat nomad.PAT) bool {
-	s := o.secret
-	return s != nil && ownedBy(s, o.token) && s.Annotations[v1alpha1.AnnotationTokenID] == pat.ID &&
-		len(s.Data[o.token.EffectiveSecretKey()]) > 0 && pat.Active(o.now)
+// heldRawToken returns the raw token of pat if a Secret of the token holds it: one it owns, at the
+// spec's name or at status.secretName, whose token-id annotation names pat, under the current key or,
+// after a key change, under any key that holds a PAT other than the current one.
+func (o *observed) heldRawToken(pat nomad.PAT) ([]byte, bool) {
+	if !pat.Active(o.now) {
+		return nil, false
+	}
+	for _, s := range []*corev1.Secret{o.secret, o.previous} {
+		if s == nil || !ownedBy(s, o.token) || s.Annotations[v1alpha1.AnnotationTokenID] != pat.ID {
+			continue
+		}
+		if raw := s.Data[o.token.EffectiveSecretKey()]; len(raw) > 0 {
+			return raw, true
+		}
+		for _, key := range slices.Sorted(maps.Keys(s.Data)) {
+			raw := s.Data[key]
+			if strings.HasPrefix(string(raw), nomad.PATPrefix) && tokenFingerprint(raw) != o.token.Status.TokenFingerprint {
+				return raw, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // applySettlement carries out s: the adopted PAT becomes current, the others are revoked, and the

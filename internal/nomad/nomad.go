@@ -61,6 +61,9 @@ const (
 	PATPathAuthPats PATPath = "AuthPats" // {api}/v1/auth/pats (the published source)
 )
 
+// PATPrefix starts every raw PAT; NOMAD routes a bearer value to PAT authentication by it.
+const PATPrefix = "nomad_pat_"
+
 // PAT is NOMAD's PATResponse. Times are UTC; a nil ExpiresAt means the PAT never expires.
 type PAT struct {
 	ID          string     `json:"id"`
