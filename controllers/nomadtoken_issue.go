@@ -224,7 +224,7 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 }
 
 func queueRevoke(st *v1alpha1.NomadTokenStatus, ref v1alpha1.PATReference) {
-	if !slices.ContainsFunc(st.RevokePending, func(p v1alpha1.PATReference) bool { return p.ID == ref.ID }) {
+	if !slices.ContainsFunc(st.RevokePending, func(p v1alpha1.PATReference) bool { return p.ID == ref.ID && p.Marker == ref.Marker }) {
 		st.RevokePending = append(st.RevokePending, ref)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
 )
 
 // A PAT belongs to one NOMAD user, and NOMAD answers 404 to anyone else, the same answer as for a
@@ -276,5 +277,40 @@ func (w *crashWorld) moveCredentialsTo(t *testing.T, user, password string) {
 	creds.Data = map[string][]byte{"username": []byte(user), "password": []byte(password)}
 	if err := w.client.Update(context.Background(), creds); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An issuance whose answer was lost, and whose minting user no connection logs in as any more, is not
+// dropped: it waits in the revoke queue, by its marker, until a connection of that user can look.
+func TestALostIssuanceOutOfReachIsKeptUntilItsOwnerCanLook(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.stub.InjectFault("create", 1, nomadstub.Fault{LoseResponse: true})
+	if err := w.reconcile(t); err == nil {
+		t.Fatal("test premise: the create's answer is lost")
+	}
+	orphan := w.stub.ActivePATs("bot")[0].ID
+	// The credentials move to another user before the operator looks again.
+	w.stub.AddUser("bot2", "pw2")
+	w.moveCredentialsTo(t, "bot2", "pw2")
+	_ = w.reconcile(t) // settles: nobody can look, so the queue waits (and the token backs off)
+	tok := w.token(t)
+	if tok.Status.PendingIssuance != nil || len(tok.Status.RevokePending) != 1 || tok.Status.RevokePending[0].Marker == "" ||
+		tok.Status.RevokePending[0].ExpiresAt == nil {
+		t.Fatalf("revokePending %v: the issuance must stay queued by its marker, with an expiry", tok.Status.RevokePending)
+	}
+	_ = w.reconcile(t) // the token gets a PAT of the new user; the marker entry keeps waiting
+	if !w.active("bot", orphan) {
+		t.Fatal("test premise: only the old user can revoke the orphan")
+	}
+	// A connection of the old user appears: the queue finds the orphan by its marker and revokes it.
+	w.addConnection(t, "oasis-old", "bot", "pw")
+	if err := w.reconcile(t); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if w.active("bot", orphan) {
+		t.Fatal("the orphan of the lost create stays active although its owner's connection is back")
+	}
+	if q := w.token(t).Status.RevokePending; len(q) != 0 {
+		t.Fatalf("revokePending %v, want the marker entry gone once its PATs are revoked", q)
 	}
 }

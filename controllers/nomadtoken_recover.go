@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -58,18 +59,29 @@ func (r *NomadTokenReconciler) findPendingIssuance(ctx context.Context, sc *reco
 			return found, nil
 		}
 	}
-	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: st.PendingIssuance.StartedAt.Add(-clockSkewAllowance)})
+	found.untracked, err = untrackedMarked(ctx, token, nc, st.PendingIssuance.StartedAt.Add(-clockSkewAllowance))
+	return found, err
+}
+
+// untrackedMarked lists, through nc, the PATs created after after that carry token's marker, are not
+// revoked, and that status does not track: those of an issuance whose outcome is unknown. (A PAT made
+// by NOMAD's rotate endpoint copies the old description, so the token's marker prefix is matched,
+// not the issuance's own marker.)
+func untrackedMarked(ctx context.Context, token *v1alpha1.NomadToken, nc nomad.Client, after time.Time) ([]nomad.PAT, error) {
+	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: after})
 	if err != nil {
 		return nil, err
 	}
+	st := token.Status
 	prefix := markerPrefix(token)
 	tracked := []string{st.TokenID, st.PreviousTokenID}
 	for _, ref := range st.RevokePending {
 		tracked = append(tracked, ref.ID)
 	}
+	var found []nomad.PAT
 	for _, pat := range pats {
 		if strings.Contains(pat.Description, prefix) && !slices.Contains(tracked, pat.ID) && !pat.Revoked {
-			found.untracked = append(found.untracked, pat)
+			found = append(found, pat)
 		}
 	}
 	return found, nil
@@ -146,8 +158,15 @@ func (r *NomadTokenReconciler) applySettlement(ctx context.Context, sc *reconcil
 	pending := st.PendingIssuance
 	by := pendingMinter(token)
 	if s.lost {
+		// Nothing proves the create did not land: the issuance is kept, in the revoke queue, until a
+		// connection of that user can look, or until any PAT it made would have expired.
+		queueRevoke(st, v1alpha1.PATReference{
+			Marker: pending.Marker, ConnectionName: by.connection, Account: by.account,
+			CreatedAfter: &metav1.Time{Time: pending.StartedAt.Add(-clockSkewAllowance)},
+			ExpiresAt:    &metav1.Time{Time: pending.StartedAt.AddDate(0, 0, token.EffectiveExpiresInDays()).Add(clockSkewAllowance)},
+		})
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonAccountChanged, "Revoke",
-			"an interrupted issuance may have left a PAT marked %s active for the NOMAD user %s logged in as, and no connection logs in as that user now; revoke it in NOMAD",
+			"an interrupted issuance may have left a PAT marked %s active for the NOMAD user %s logged in as, and no connection logs in as that user now; it stays queued for revocation until one does or it would have expired (restore the connection, or revoke it in NOMAD)",
 			pending.Marker, connectionLabel(by.connection))
 		st.PendingIssuance = nil
 		return nil

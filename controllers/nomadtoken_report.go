@@ -99,9 +99,9 @@ func (r *NomadTokenReconciler) reportRevocations(token *v1alpha1.NomadToken, rev
 	for _, id := range rev.revoked {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventPreviousRevoked, "Revoke", "Revoked replaced PAT %s", id)
 	}
-	for _, id := range rev.expired {
+	for _, id := range rev.expired { // labels: "PAT <id>", or an interrupted issuance's marker
 		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventPreviousExpired, "Revoke",
-			"Replaced PAT %s could not be revoked and has expired; it no longer works", id)
+			"%s could not be revoked and has expired; it no longer works", id)
 	}
 	for _, ref := range rev.waiting {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokeWaiting, "Revoke", "%s", ref.LastError)

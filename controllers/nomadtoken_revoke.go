@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,13 +39,15 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, sc *reconcileSco
 	for _, ref := range st.RevokePending {
 		err := r.revokeAsOwner(ctx, sc, ref)
 		switch {
+		case err == nil && ref.Marker != "":
+			continue // revokeRef counted and told each PAT it found
 		case err == nil:
 			res.revoked = append(res.revoked, ref.ID)
 			r.pats().Revoked(queuedMinter(sc.token, ref), 1)
 			continue
 		case ref.ExpiresAt != nil && sc.now.After(ref.ExpiresAt.Add(expirySkew)):
 			// Harmless (it can no longer authenticate), but never revoked: given up on.
-			res.expired = append(res.expired, ref.ID)
+			res.expired = append(res.expired, refLabel(ref))
 			r.pats().RevokeAbandoned(queuedMinter(sc.token, ref), 1)
 			continue
 		}
@@ -70,16 +73,18 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, sc *reconcileS
 	nc, err := r.clientOf(ctx, sc, name, false)
 	if err == nil {
 		if sameAccount(ref.Account, nc.Account()) {
-			return nc.Revoke(ctx, ref.ID)
+			return r.revokeRef(ctx, sc, nc, ref)
 		}
 		// The hash also changes when only the connection's address does. The PAT shows whether this
-		// user still owns it: NOMAD answers 404 to anyone else.
-		_, gerr := nc.Get(ctx, ref.ID)
-		if gerr == nil {
-			return nc.Revoke(ctx, ref.ID)
-		}
-		if !nomad.IsNotFound(gerr) {
-			return gerr
+		// user still owns it: NOMAD answers 404 to anyone else. (A marker entry has no PAT to show.)
+		if ref.ID != "" {
+			_, gerr := nc.Get(ctx, ref.ID)
+			if gerr == nil {
+				return r.revokeRef(ctx, sc, nc, ref)
+			}
+			if !nomad.IsNotFound(gerr) {
+				return gerr
+			}
 		}
 	}
 	if ref.Account != "" {
@@ -88,7 +93,7 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, sc *reconcileS
 			return lerr
 		}
 		if other != nil {
-			return other.Revoke(ctx, ref.ID)
+			return r.revokeRef(ctx, sc, other, ref)
 		}
 	}
 	if err != nil && classify(err).reason != v1alpha1.ReasonConnectionNotFound {
@@ -99,8 +104,37 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, sc *reconcileS
 		until += " at " + ref.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return &conditionError{v1alpha1.EventRevokeWaiting, fmt.Sprintf(
-		"PAT %s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
-		ref.ID, sc.token.Namespace, connectionLabel(name), until)}
+		"%s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
+		refLabel(ref), sc.token.Namespace, connectionLabel(name), until)}
+}
+
+// revokeRef revokes what ref names through nc, which logs in as its owner: the PAT by its id or, for a
+// marker entry, every active PAT the interrupted issuance created (none, if its create never landed).
+func (r *NomadTokenReconciler) revokeRef(ctx context.Context, sc *reconcileScope, nc nomad.Client, ref v1alpha1.PATReference) error {
+	if ref.Marker == "" {
+		return nc.Revoke(ctx, ref.ID)
+	}
+	found, err := untrackedMarked(ctx, sc.token, nc, ref.CreatedAfter.Time)
+	if err != nil {
+		return err
+	}
+	for _, pat := range found {
+		if err := nc.Revoke(ctx, pat.ID); err != nil {
+			return err
+		}
+		r.pats().Revoked(queuedMinter(sc.token, ref), 1)
+		r.Recorder.Eventf(sc.token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokedOrphan, "Revoke",
+			"Revoked PAT %s: it was created by an interrupted issuance and its raw token never reached the Secret", pat.ID)
+	}
+	return nil
+}
+
+// refLabel names a queue entry for people.
+func refLabel(ref v1alpha1.PATReference) string {
+	if ref.Marker != "" {
+		return "the PAT an interrupted issuance (marker " + ref.Marker + ") may have created"
+	}
+	return "PAT " + ref.ID
 }
 
 // connectionLabel names the connection of key for people: `NomadConnection "x"` or

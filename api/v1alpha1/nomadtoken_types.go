@@ -182,8 +182,17 @@ type PendingIssuance struct {
 // PATReference is a PAT in NOMAD and the NomadConnection that minted it. Only that connection's bot
 // account can revoke the PAT: NOMAD answers 404 to any other user, as it does for a pruned PAT.
 type PATReference struct {
-	// id of the PAT in NOMAD.
+	// id of the PAT in NOMAD; empty for an entry that names an interrupted issuance by its marker.
 	ID string `json:"id"`
+	// marker names, instead of an id, an issuance whose outcome is unknown and that no connection could
+	// settle (the minting user was out of reach): any PAT it created carries the NomadToken's marker in
+	// its description and was created after createdAfter. It is looked for and revoked as soon as a
+	// connection logs in as that user, and given up on (counted as abandoned) at expiresAt.
+	// +optional
+	Marker string `json:"marker,omitempty"`
+	// createdAfter bounds the search for a marker entry's PATs (the issuance's start, less clock skew).
+	// +optional
+	CreatedAfter *metav1.Time `json:"createdAfter,omitempty"`
 	// connectionName is the connection that minted the PAT: a NomadConnection of the NomadToken's
 	// namespace by its name, or "ClusterNomadConnection/<name>".
 	// +optional
