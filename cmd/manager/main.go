@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -72,6 +73,12 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if limit, err := goMemoryLimit(os.Getenv); err != nil {
+		log.Error(err, "no Go memory limit set")
+	} else if limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("Go memory limit set to 90% of the container's", "bytes", limit)
+	}
 	switch controllers.SweepMode(orphanSweep) {
 	case controllers.SweepDryRun, controllers.SweepRevoke, controllers.SweepOff:
 	default:
