@@ -16,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/controllers"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 )
 
 func main() {
@@ -35,6 +36,7 @@ func main() {
 		patWarning      float64
 		watchNamespaces string
 		stallTimeout    time.Duration
+		allowedURLs     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true,
@@ -61,6 +63,8 @@ func main() {
 		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
+	flag.StringVar(&allowedURLs, "allowed-nomad-urls", "",
+		"Comma-separated addresses a namespaced NomadConnection's spec.url and OIDC issuer URL may name: URL prefixes (https://nomad.example.org/nomad-oasis: that scheme, host and port, that path or below) or hosts (nomad.example.org, nomad.example.org:8443: any path, http or https, that port or the scheme's default); others get Ready=False, reason URLNotAllowed, and are never called. Empty: any address. ClusterNomadConnections are not restricted.")
 	flag.DurationVar(&stallTimeout, "liveness-stall-timeout", DefaultStallTimeout,
 		"/healthz fails when reconciles are running but none has finished for this long (a wedged manager, which the kubelet then restarts); 0: /healthz only answers.")
 	var conc concurrency
@@ -88,6 +92,11 @@ func main() {
 	namespaces, err := parseWatchNamespaces(watchNamespaces)
 	if err != nil {
 		log.Error(err, "--watch-namespaces must be a comma-separated list of namespace names", "value", watchNamespaces)
+		os.Exit(2)
+	}
+	allowed, err := connection.ParseURLAllowlist(allowedURLs)
+	if err != nil {
+		log.Error(err, "--allowed-nomad-urls must be a comma-separated list of URL prefixes or hosts", "value", allowedURLs)
 		os.Exit(2)
 	}
 	if patLimit < 1 || patWarning <= 0 || patWarning > 1 {
@@ -121,6 +130,7 @@ func main() {
 		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
 		OrphanSweep: controllers.SweepMode(orphanSweep), WatchNamespaces: namespaces,
 		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
+		AllowedNomadURLs: allowed,
 	}
 	conc.settings(&settings)
 	settings.Clock = clockOffset.clock()
@@ -130,6 +140,9 @@ func main() {
 	}
 	if len(namespaces) > 0 {
 		log.Info("confined to namespaces", "namespaces", namespaces)
+	}
+	if allowed != nil {
+		log.Info("namespaced NomadConnections may call only these addresses", "allowedNomadURLs", allowed.String())
 	}
 
 	scheme := runtime.NewScheme()
