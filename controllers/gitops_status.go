@@ -41,6 +41,7 @@ var readyFalseNeedsPerson = map[string]bool{
 	v1alpha1.ReasonRefreshTokenNotStored:  true,
 	v1alpha1.ReasonPATPathNotFound:        true,
 	v1alpha1.ReasonInvalidCABundle:        true,
+	v1alpha1.ReasonURLNotAllowed:          true, // the spec's address, or the operator's --allowed-nomad-urls
 	v1alpha1.ReasonInvalidSpec:            true,
 }
 

@@ -102,6 +102,9 @@ type Settings struct {
 	// ClusterResourceNamespace is where ClusterNomadConnections' credentials and CA Secrets live:
 	// the operator's own namespace.
 	ClusterResourceNamespace string
+	// AllowedNomadURLs are the NOMAD and OIDC issuer addresses namespaced NomadConnections may use
+	// (--allowed-nomad-urls); nil allows any. ClusterNomadConnections are not restricted.
+	AllowedNomadURLs *connection.URLAllowlist
 	// PATLimit is NOMAD's per-user cap on active PATs; 0 means DefaultPATLimit.
 	PATLimit int
 	// PATLimitWarning is the share of PATLimit at which a connection reports NearPATLimit; 0 means
@@ -125,6 +128,7 @@ func Setup(mgr ctrl.Manager, s Settings) error {
 		Pool: &connection.Pool{Clock: s.Clock, Log: ctrl.Log.WithName("nomad"), NewClient: s.NewClient,
 			Guard: &guard, RequestTimeout: s.NomadRequestTimeout, Observer: requestObserver},
 		ClusterResourceNamespace: s.ClusterResourceNamespace,
+		AllowedURLs:              s.AllowedNomadURLs,
 	}
 	clusterWide := len(s.WatchNamespaces) == 0
 	if clusterWide && s.ClusterResourceNamespace == "" {

@@ -173,6 +173,10 @@ const (
 	ReasonRefreshTokenNotStored = "RefreshTokenNotStored"
 	ReasonPlainHTTP             = "PlainHTTP"
 	ReasonTLS                   = "TLS"
+	// ReasonURLNotAllowed: a namespaced NomadConnection's spec.url, or the OIDC issuer its method
+	// signs in at, is not among the addresses the operator allows such connections to call
+	// (--allowed-nomad-urls). Nothing is called, and no Secret is read.
+	ReasonURLNotAllowed = "URLNotAllowed"
 )
 
 // Labels, annotations and the finalizer the operator puts on objects.

@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/controllers"
+	"github.com/nomad-operator/nomad-token-operator/internal/connection"
 )
 
 func main() {
@@ -24,21 +26,17 @@ func main() {
 		metricsCertDir  string
 		probeAddr       string
 		pprofAddr       string
-		leaderElect     bool
 		checkInterval   time.Duration
 		userErrorRetry  time.Duration
 		syncPeriod      time.Duration
-		leaderNamespace string
 		lastUsed        time.Duration
-		leaseDuration   time.Duration
-		renewDeadline   time.Duration
-		retryPeriod     time.Duration
 		orphanSweep     string
 		clusterNS       string
 		patLimit        int
 		patWarning      float64
 		watchNamespaces string
 		stallTimeout    time.Duration
+		allowedURLs     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true,
@@ -47,9 +45,6 @@ func main() {
 		"Directory with tls.crt and tls.key for the metrics endpoint (e.g. a cert-manager Certificate's Secret, mounted); empty: a self-signed certificate generated at start.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes; 0 disables them.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the net/http/pprof endpoints (/debug/pprof/), e.g. 127.0.0.1:6060; empty or 0 disables them. Never expose it beyond the pod.")
-	flag.BoolVar(&leaderElect, "leader-elect", true,
-		"Elect a leader, so that only one replica acts at a time (two would mint two PATs for one token). Outside a pod, also set --leader-election-namespace, or --leader-elect=false for a single manager.")
-	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's).")
 	flag.DurationVar(&checkInterval, "verification-interval", controllers.DefaultVerificationInterval,
 		"How often each NomadConnection is checked and its tokens verified against NOMAD's list of active PATs (one list call per connection); also how often a NomadToken's restart targets are read again for their opt-in.")
 	flag.DurationVar(&userErrorRetry, "user-error-retry", controllers.DefaultUserErrorRetry,
@@ -58,12 +53,6 @@ func main() {
 		"How often every object is reconciled again even without changes (a Ready token costs nothing then).")
 	flag.DurationVar(&lastUsed, "last-used-granularity", controllers.DefaultLastUsedGranularity,
 		"Precision of status.lastUsedAt: a PAT in constant use costs one status write per this period.")
-	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
-		"How long a replica that stopped renewing (crashed) keeps the lease before another one takes over.")
-	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
-		"How long the leader keeps trying to renew the lease before it gives up leading.")
-	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
-		"How often replicas try to acquire or renew the lease.")
 	flag.StringVar(&orphanSweep, "orphan-sweep", string(controllers.SweepDryRun),
 		"What each connection check does with active PATs of its bot account that carry this operator's marker but belong to no NomadToken: dry-run (list them in the connection's status.orphanedPATs), revoke, or off.")
 	flag.StringVar(&clusterNS, "cluster-resource-namespace", "",
@@ -74,16 +63,26 @@ func main() {
 		"Share of --nomad-pat-limit at which a connection's NearPATLimit condition turns True (0 < ratio <= 1).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces the operator is confined to (install with config/namespaced, which grants a Role in each); empty: the whole cluster. Confined, ClusterNomadConnections are not served.")
+	flag.StringVar(&allowedURLs, "allowed-nomad-urls", "",
+		"Comma-separated addresses a namespaced NomadConnection's spec.url and OIDC issuer URL may name: URL prefixes (https://nomad.example.org/nomad-oasis: that scheme, host and port, that path or below) or hosts (nomad.example.org, nomad.example.org:8443: any path, http or https, that port or the scheme's default); others get Ready=False, reason URLNotAllowed, and are never called. Empty: any address. ClusterNomadConnections are not restricted.")
 	flag.DurationVar(&stallTimeout, "liveness-stall-timeout", DefaultStallTimeout,
 		"/healthz fails when reconciles are running but none has finished for this long (a wedged manager, which the kubelet then restarts); 0: /healthz only answers.")
 	var conc concurrency
 	conc.bind(flag.CommandLine)
+	var election leaderElection
+	election.bind(flag.CommandLine)
 	clockOffset := bindTestingClock(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if limit, err := goMemoryLimit(os.Getenv); err != nil {
+		log.Error(err, "no Go memory limit set")
+	} else if limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("Go memory limit set to 90% of the container's", "bytes", limit)
+	}
 	switch controllers.SweepMode(orphanSweep) {
 	case controllers.SweepDryRun, controllers.SweepRevoke, controllers.SweepOff:
 	default:
@@ -93,6 +92,11 @@ func main() {
 	namespaces, err := parseWatchNamespaces(watchNamespaces)
 	if err != nil {
 		log.Error(err, "--watch-namespaces must be a comma-separated list of namespace names", "value", watchNamespaces)
+		os.Exit(2)
+	}
+	allowed, err := connection.ParseURLAllowlist(allowedURLs)
+	if err != nil {
+		log.Error(err, "--allowed-nomad-urls must be a comma-separated list of URL prefixes or hosts", "value", allowedURLs)
 		os.Exit(2)
 	}
 	if patLimit < 1 || patWarning <= 0 || patWarning > 1 {
@@ -117,13 +121,16 @@ func main() {
 	for _, w := range conc.warnings() {
 		log.Info("concurrency flags defeat their purpose", "warning", w)
 	}
+	// The Lease and ClusterNomadConnections' Secrets default to the same namespace: the operator's.
+	operatorNS := operatorNamespace()
 	if clusterNS == "" {
-		clusterNS = operatorNamespace()
+		clusterNS = operatorNS
 	}
 	settings := controllers.Settings{
 		VerificationInterval: checkInterval, UserErrorRetry: userErrorRetry, LastUsedGranularity: lastUsed,
 		OrphanSweep: controllers.SweepMode(orphanSweep), WatchNamespaces: namespaces,
 		ClusterResourceNamespace: clusterNS, PATLimit: patLimit, PATLimitWarning: patWarning,
+		AllowedNomadURLs: allowed,
 	}
 	conc.settings(&settings)
 	settings.Clock = clockOffset.clock()
@@ -134,6 +141,9 @@ func main() {
 	if len(namespaces) > 0 {
 		log.Info("confined to namespaces", "namespaces", namespaces)
 	}
+	if allowed != nil {
+		log.Info("namespaced NomadConnections may call only these addresses", "allowedNomadURLs", allowed.String())
+	}
 
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
@@ -141,22 +151,15 @@ func main() {
 
 	restCfg := ctrl.GetConfigOrDie()
 	conc.applyTo(restCfg)
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOptions(metricsAddr, metricsSecure, metricsCertDir),
-		HealthProbeBindAddress:  probeAddr,
-		PprofBindAddress:        pprofAddr,
-		LeaderElection:          leaderElect,
-		LeaderElectionID:        "nomad-token-operator.tokens.nomad-operator.dev",
-		LeaderElectionNamespace: leaderNamespace,
-		LeaseDuration:           &leaseDuration,
-		RenewDeadline:           &renewDeadline,
-		RetryPeriod:             &retryPeriod,
-		// On a clean shutdown the lease is handed back at once, so the next replica need not wait
-		// for it to expire. Safe: the manager exits right after its controllers stopped.
-		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controllers.CacheOptions(syncPeriod, settings.WatchNamespaces),
-	})
+	mgrOpts := ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOptions(metricsAddr, metricsSecure, metricsCertDir),
+		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
+		Cache:                  controllers.CacheOptions(syncPeriod, settings.WatchNamespaces),
+	}
+	election.applyTo(&mgrOpts, operatorNS)
+	mgr, err := ctrl.NewManager(restCfg, mgrOpts)
 	if err != nil {
 		log.Error(err, "cannot create the manager")
 		os.Exit(1)

@@ -51,6 +51,9 @@ type Resolver struct {
 	// ClusterResourceNamespace is where every ClusterNomadConnection's Secrets live: the operator's
 	// own namespace, which tenants cannot read.
 	ClusterResourceNamespace string
+	// AllowedURLs are the addresses a namespaced NomadConnection may make the manager call
+	// (--allowed-nomad-urls); nil allows any.
+	AllowedURLs *URLAllowlist
 }
 
 // SecretNamespace is the one namespace whose Secrets conn may read: a NomadConnection's own, or the
@@ -91,6 +94,10 @@ func (r *Resolver) Client(ctx context.Context, conn v1alpha1.Connection) (nomad.
 
 // Config builds the nomad.Config of conn from its spec and Secrets.
 func (r *Resolver) Config(ctx context.Context, conn v1alpha1.Connection) (nomad.Config, error) {
+	// First: a refused address costs no Secret read, and no client is built that could call it.
+	if err := r.checkURLs(conn); err != nil {
+		return nomad.Config{}, err
+	}
 	spec := conn.ConnectionSpec()
 	ref := spec.Credentials.SecretRef
 	namespace := r.SecretNamespace(conn)

@@ -168,13 +168,21 @@ func (e *env) startManager(ctx context.Context, extra ...string) error {
 	e.starts++
 	m, err := harness.StartManager(ctx, harness.ManagerOptions{
 		Bin: e.cfg.managerBin, Kubeconfig: e.mgrKubeconfig, LogPath: filepath.Join(e.dir, "manager.log"), Args: args,
-		StartTimeout: 2 * time.Minute,
+		StartTimeout: 2 * time.Minute, Env: e.managerEnv(),
 	})
 	if err != nil {
 		return err
 	}
 	e.mgr = m
 	return nil
+}
+
+// managerEnv is what a Deployment's downward API would give the manager: its memory limit.
+func (e *env) managerEnv() []string {
+	if e.cfg.memoryLimit <= 0 {
+		return nil
+	}
+	return []string{"CONTAINER_MEMORY_LIMIT=" + strconv.FormatInt(e.cfg.memoryLimit, 10)}
 }
 
 // stopManager stops the manager cleanly and returns its last scrape.

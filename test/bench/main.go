@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/resource"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -51,6 +52,8 @@ type config struct {
 	managerBin    string
 	stubBin       string
 	managerArgs   []string
+	// memoryLimit is the container memory limit the manager is told of, in bytes (0: none).
+	memoryLimit int64
 }
 
 type stringList []string
@@ -61,7 +64,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c := config{}
-	var scenarios string
+	var scenarios, memoryLimit string
 	var extra stringList
 	fs.IntVar(&c.n, "n", 10000, "NomadTokens created in the burst")
 	fs.IntVar(&c.c, "c", 10, "connections (each its own NOMAD stand-in and bot user); the tokens are spread evenly")
@@ -84,11 +87,17 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory with the logs (always kept on failure)")
 	fs.StringVar(&c.managerBin, "manager-bin", "bin/manager", "manager binary")
 	fs.StringVar(&c.stubBin, "stub-bin", "bin/nomad-stub", "NOMAD stand-in binary")
+	fs.StringVar(&memoryLimit, "memory-limit", "256Mi", "the manager's container memory limit, as config/manager and the chart set it (a Kubernetes quantity): passed as $CONTAINER_MEMORY_LIMIT, so that the manager sets its Go memory limit to 90% of it; 0: none")
 	fs.Var(&extra, "manager-arg", "further manager flag, repeatable, e.g. -manager-arg=--nomad-max-in-flight=8")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	c.managerArgs = extra
+	q, err := resource.ParseQuantity(memoryLimit)
+	if err != nil || q.Sign() < 0 {
+		return c, fmt.Errorf("-memory-limit: %q is no memory quantity", memoryLimit)
+	}
+	c.memoryLimit = q.Value()
 	if c.profile > 0 {
 		c.keep = true
 	}

@@ -45,6 +45,11 @@ func header(cfg config, e *env) string {
 	fmt.Fprintf(&b, "- manager: %s\n", commit(e.root))
 	fmt.Fprintf(&b, "- parameters: N=%d, C=%d, workers=%d, steady window %s (--sync-period %s), %d unrelated Secrets of %d KiB, storm rateLimit qps=%d burst=%d, burst rateLimit %d",
 		cfg.n, cfg.c, cfg.workers, cfg.steady, cfg.syncPeriod, cfg.unrelated, cfg.unrelatedKiB, cfg.stormQPS, cfg.stormBurst, cfg.burstQPS)
+	if cfg.memoryLimit > 0 {
+		fmt.Fprintf(&b, ", manager memory limit %s (Go memory limit %s: 90%%)", mib(float64(cfg.memoryLimit)), mib(0.9*float64(cfg.memoryLimit)))
+	} else {
+		b.WriteString(", no manager memory limit")
+	}
 	if len(cfg.managerArgs) > 0 {
 		fmt.Fprintf(&b, ", manager flags %s", strings.Join(cfg.managerArgs, " "))
 	}

@@ -167,6 +167,7 @@ func (b *bench) burst(ctx context.Context) error {
 	b.rep.add(s, "manager CPU time during the burst (share of one core)", fmt.Sprintf("%s (%.0f%%)", secs(after.cpu-before.cpu), 100*(after.cpu-before.cpu).Seconds()/b.burstTime.Seconds()), "")
 	b.rep.add(s, "manager RSS / Go heap, idle before", fmt.Sprintf("%s / %s", mib(before.memory.rss), mib(before.memory.heap)), "")
 	b.rep.add(s, fmt.Sprintf("manager RSS / Go heap at %d tokens", n), fmt.Sprintf("%s / %s", mib(after.memory.rss), mib(after.memory.heap)), "RSS ≤ 128 MiB at 10,000")
+	b.rep.add(s, "manager Go memory limit (GOMEMLIMIT, 90% of -memory-limit)", goMemLimit(b.cfg.memoryLimit), "")
 	return nil
 }
 

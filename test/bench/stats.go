@@ -274,3 +274,11 @@ func secs(d time.Duration) string {
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	}
 }
+
+// goMemLimit is the Go memory limit a manager told of a container limit of limit bytes sets itself.
+func goMemLimit(limit int64) string {
+	if limit <= 0 {
+		return "none"
+	}
+	return mib(0.9 * float64(limit))
+}

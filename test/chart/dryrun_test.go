@@ -132,6 +132,7 @@ func TestChartAppliesInRestrictedNamespaces(t *testing.T) {
 		{"namespaced mode", []string{"values-namespaced.yaml"}, []string{"Role", "RoleBinding"}},
 		{"ServiceMonitor and PrometheusRule", []string{"values-monitoring.yaml"}, []string{"ServiceMonitor", "PrometheusRule"}},
 		{"two replicas, PDB and manager flags", []string{"values-ha.yaml"}, []string{"PodDisruptionBudget"}},
+		{"egress NetworkPolicy", []string{"values-networkpolicy.yaml"}, []string{"NetworkPolicy"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values)

@@ -23,6 +23,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{[]string{"image.digest=latest"}, "digest"},
 		{[]string{"metrics.enabled=false", "metrics.serviceMonitor.enabled=true"}, "needs metrics.enabled"},
 		{[]string{"extraArgs[0]=leader-elect"}, "extraArgs"},
+		{[]string{`manager.allowedNomadURLs[0]=a.example.org\,b.example.org`}, "allowedNomadURLs"},
 	} {
 		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
 			_, err := helmTemplate(t, nil, tc.set...)
@@ -48,7 +49,7 @@ func TestChartManagerArguments(t *testing.T) {
 			name: "defaults",
 			wantArgs: []string{"--leader-elect=true", "--health-probe-bind-address=:8081",
 				"--metrics-bind-address=:8443", "--metrics-secure=true", "--zap-log-level=info"},
-			wantAbsent: []string{"--watch-namespaces", "--nomad-pat-limit", "--max-concurrent-reconciles"},
+			wantAbsent: []string{"--watch-namespaces", "--nomad-pat-limit", "--max-concurrent-reconciles", "--allowed-nomad-urls"},
 			wantImage:  "ghcr.io/nomad-operator/nomad-token-operator:v0.1.0", wantReplicas: 1,
 		},
 		{
@@ -69,6 +70,11 @@ func TestChartManagerArguments(t *testing.T) {
 		{
 			name: "large whole numbers from a values file", values: []string{"values-large-numbers.yaml"},
 			wantArgs:  []string{"--nomad-pat-limit=1000000", "--pat-limit-warning-ratio=0.75"},
+			wantImage: "ghcr.io/nomad-operator/nomad-token-operator:v0.1.0", wantReplicas: 1,
+		},
+		{
+			name: "addresses namespaced connections may call", set: []string{"manager.allowedNomadURLs={https://nomad.example.org/nomad-oasis,nomad-lab.eu}"},
+			wantArgs:  []string{"--allowed-nomad-urls=https://nomad.example.org/nomad-oasis,nomad-lab.eu"},
 			wantImage: "ghcr.io/nomad-operator/nomad-token-operator:v0.1.0", wantReplicas: 1,
 		},
 		{

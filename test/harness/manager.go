@@ -22,6 +22,8 @@ type ManagerOptions struct {
 	Args []string
 	// StartTimeout bounds the wait for /readyz (default 30 s).
 	StartTimeout time.Duration
+	// Env is added to its environment ("KEY=value"), e.g. the memory limit a Deployment gives it.
+	Env []string
 }
 
 // Manager is a running manager binary.
@@ -53,7 +55,7 @@ func StartManager(ctx context.Context, o ManagerOptions) (*Manager, error) {
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=" + probeAddr,
 	}, o.Args...)
-	p, err := StartProcess("manager", o.LogPath, o.Bin, args...)
+	p, err := StartProcessWithEnv("manager", o.LogPath, o.Bin, o.Env, args...)
 	if err != nil {
 		return nil, err
 	}

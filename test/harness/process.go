@@ -31,6 +31,11 @@ type Process struct {
 
 // StartProcess starts bin with args, appending its output to logPath.
 func StartProcess(name, logPath, bin string, args ...string) (*Process, error) {
+	return StartProcessWithEnv(name, logPath, bin, nil, args...)
+}
+
+// StartProcessWithEnv is StartProcess with env ("KEY=value") added to this process's environment.
+func StartProcessWithEnv(name, logPath, bin string, env []string, args ...string) (*Process, error) {
 	if err := startReaper(); err != nil {
 		return nil, err
 	}
@@ -40,6 +45,9 @@ func StartProcess(name, logPath, bin string, args ...string) (*Process, error) {
 	}
 	defer logFile.Close() // the child holds its own copy
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own group, so that Stop reaches whatever it starts and a Ctrl-C meant for us does not
 	// reach it before we stop it in order.

@@ -102,6 +102,9 @@ cannot drift from the controllers' RBAC markers.
 {{- with $m.logLevel }}
 - --zap-log-level={{ . }}
 {{- end }}
+{{- with $m.allowedNomadURLs }}
+- --allowed-nomad-urls={{ join "," . }}
+{{- end }}
 {{- range $flag, $key := dict "nomad-pat-limit" "nomadPATLimit" "pat-limit-warning-ratio" "patLimitWarningRatio" "orphan-sweep" "orphanSweep" "verification-interval" "verificationInterval" "sync-period" "syncPeriod" }}
 {{- $v := get $m $key }}
 {{- if not (kindIs "invalid" $v) }}
