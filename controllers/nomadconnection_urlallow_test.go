@@ -150,10 +150,11 @@ func TestANomadTokenOfAConnectionNotAllowedMakesNoCall(t *testing.T) {
 			_ = v1alpha1.AddToScheme(scheme)
 			tc.connReady.LastTransitionTime = metav1.NewTime(clk.Now())
 			conn := &v1alpha1.NomadConnection{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "conn-uid", Generation: 1},
+				// Held for the token, so that only the address can stop the mint.
+				ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "conn-uid", Generation: 1, Finalizers: []string{v1alpha1.FinalizerInUse}},
 				Spec: v1alpha1.NomadConnectionSpec{URL: n.stub.APIRoot(n.refused),
 					Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}}},
-				Status: v1alpha1.NomadConnectionStatus{ObservedGeneration: 1, Conditions: []metav1.Condition{tc.connReady}},
+				Status: v1alpha1.NomadConnectionStatus{ObservedGeneration: 1, InUseSecrets: []string{"bot"}, Conditions: []metav1.Condition{tc.connReady}},
 			}
 			creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot", Labels: credentialsLabels()},
 				Data: map[string][]byte{"username": []byte("bot"), "password": []byte("a-long-bot-password")}}

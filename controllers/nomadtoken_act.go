@@ -89,7 +89,7 @@ func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *o
 		out.err = r.syncSecret(ctx, sc)
 	}
 	out.revocations = r.revokeQueue(ctx, sc)
-	if out.err == nil && p.blocked == nil && o.incomplete == nil && p.settle == nil {
+	if out.err == nil && p.blocked == nil && p.awaiting == nil && o.incomplete == nil && p.settle == nil {
 		out.restartWait, out.restartErr = r.restartConsumers(ctx, sc.token)
 	}
 	return out

@@ -48,10 +48,11 @@ func newCrashWorld(t *testing.T, funcs interceptor.Funcs) *crashWorld {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
 	conn := &v1alpha1.NomadConnection{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "conn-uid"},
+		// Held for its tokens, as the connection controller does before any of them mints.
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "oasis", UID: "conn-uid", Finalizers: []string{v1alpha1.FinalizerInUse}},
 		Spec: v1alpha1.NomadConnectionSpec{URL: stub.APIRoot(ts.URL),
 			Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}}},
-		Status: v1alpha1.NomadConnectionStatus{Conditions: []metav1.Condition{{
+		Status: v1alpha1.NomadConnectionStatus{InUseSecrets: []string{"bot"}, Conditions: []metav1.Condition{{
 			Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonConnected, LastTransitionTime: metav1.Now()}}},
 	}
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "bot", Labels: credentialsLabels()},

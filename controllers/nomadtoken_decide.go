@@ -90,10 +90,13 @@ type plan struct {
 	blocked *failure
 	// syncSecret: rewrite the Secret with the PAT it holds (labels, annotations, key or name changed).
 	syncSecret bool
+	// awaiting is a precondition of minting that passes by itself (the connection's in-use hold):
+	// the mint waits for it, and Ready says so unless the current PAT still serves.
+	awaiting *failure
 }
 
 // mints reports a PAT owed and allowed now.
-func (p plan) mints() bool { return p.mint.reason != "" && p.blocked == nil }
+func (p plan) mints() bool { return p.mint.reason != "" && p.blocked == nil && p.awaiting == nil }
 
 // decide is the whole lifecycle of a NomadToken on one screen: what is owed, given what was seen.
 func decide(o *observed) plan {
@@ -136,6 +139,10 @@ func decide(o *observed) plan {
 		return plan{previous: previousFate(o), syncSecret: secretNeedsSync(o)}
 	}
 	revokeNow := revokeNowRequested(o.token)
+	if o.awaitingHold != nil && !revokeNow {
+		// Moments, normally: the connection's update that adds the hold wakes the token.
+		return plan{mint: attempt{reason: reason}, previous: previousFate(o), currentServes: isRotation(reason), awaiting: o.awaitingHold}
+	}
 	p := plan{mint: attempt{reason: reason}, previous: previousFate(o), currentServes: isRotation(reason)}
 	if isRotation(reason) && effectiveStrategy(o.token.Spec.Rotation) == v1alpha1.RotationRotate {
 		p.mint.via = viaRotate
@@ -275,6 +282,9 @@ type observed struct {
 	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
 	// they allow it.
 	refused *failure
+	// awaitingHold says that the connection does not hold itself and its Secrets for the token yet
+	// (nomadtoken_hold.go): nothing may be minted through it before it does.
+	awaitingHold *failure
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
 	// interrupted issuance not looked up, the PAT not verified): nothing is minted then.
 	incomplete error

@@ -485,6 +485,20 @@ func TestDecide(t *testing.T) {
 			want:    plan{},
 		},
 		{
+			name:    "a connection that does not hold itself for the token yet: the mint waits",
+			observe: func() *observed { o := healthy(renewalDue)(); o.awaitingHold = &failure{reason: "Progressing"}; return o },
+			want:    plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true, awaiting: &failure{reason: "Progressing"}},
+		},
+		{
+			name: "revoke-now does not wait for the connection's hold",
+			observe: func() *observed {
+				o := annotate(healthy(issuedAt)(), v1alpha1.AnnotationRevokeNow, "leak")
+				o.awaitingHold = &failure{reason: "Progressing"}
+				return o
+			},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
+		},
+		{
 			name: "new Secret labels rewrite the Secret with the PAT it holds",
 			observe: func() *observed {
 				o := healthy(issuedAt)()

@@ -105,6 +105,11 @@ func rotateAndLoseConnection(t *testing.T, w *crashWorld) (*v1alpha1.NomadToken,
 	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
 		t.Fatal(err)
 	}
+	// Its in-use hold removed by hand, as a forced prune does.
+	conn.Finalizers = nil
+	if err := w.client.Update(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.client.Delete(context.Background(), conn); err != nil {
 		t.Fatal(err)
 	}

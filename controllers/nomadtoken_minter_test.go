@@ -113,7 +113,7 @@ func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}
 	other := &v1alpha1.NomadConnection{
-		ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name, UID: types.UID(name + "-uid")},
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name, UID: types.UID(name + "-uid"), Finalizers: []string{v1alpha1.FinalizerInUse}},
 		Spec:       conn.Spec,
 	}
 	other.Spec.Credentials.SecretRef.Name = creds.Name
@@ -123,6 +123,13 @@ func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
 		}
 	}
 	w.setConnectionReady(t, name, metav1.ConditionTrue)
+	if err := w.client.Get(context.Background(), client.ObjectKeyFromObject(other), other); err != nil {
+		t.Fatal(err)
+	}
+	other.Status.InUseSecrets = secretsOf(other)
+	if err := w.client.Status().Update(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // moveURL points the connection at another address of the same NOMAD (127.0.0.1 -> localhost), as

@@ -40,6 +40,11 @@ func readyVerdict(o *observed, p plan, out outcome) *verdict {
 		return heldOffVerdict(o, p)
 	case p.settle != nil:
 		return nil // the next reconcile, right away, reports on what the settling left
+	case p.awaiting != nil:
+		if p.currentServes && o.readyBefore != nil && o.readyBefore.Status == metav1.ConditionTrue {
+			return nil
+		}
+		return &verdict{metav1.ConditionFalse, p.awaiting.reason, p.awaiting.message}
 	}
 	var id string
 	var expiresAt time.Time

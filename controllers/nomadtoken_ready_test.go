@@ -169,6 +169,17 @@ func TestReadyVerdict(t *testing.T) {
 			plan:    plan{settle: &settlement{reach: "NomadConnection/oasis"}},
 		},
 		{
+			name:    "a first PAT waiting for the connection's in-use hold is in progress",
+			observe: seen(now, nil, noPAT),
+			plan:    plan{mint: attempt{reason: IssueNotIssued}, awaiting: &failure{reason: v1alpha1.ReasonProgressing, message: "waiting for the hold"}},
+			want:    &verdict{metav1.ConditionFalse, v1alpha1.ReasonProgressing, "waiting for the hold"},
+		},
+		{
+			name:    "a renewal waiting for the hold keeps a serving PAT Ready",
+			observe: seen(renewalDue, readyTrue, nil),
+			plan:    plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true, awaiting: &failure{reason: v1alpha1.ReasonProgressing, message: "waiting"}},
+		},
+		{
 			name:    "an observation the API server cut short changes nothing",
 			observe: seen(now, readyTrue, func(o *observed) { o.incomplete = conflict }),
 		},

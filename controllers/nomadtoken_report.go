@@ -51,6 +51,8 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 		result = ctrl.Result{RequeueAfter: r.capWait(token, orDefault(r.UserErrorRetry, DefaultUserErrorRetry))}
 	case p.blocked != nil:
 		result = ctrl.Result{RequeueAfter: r.capWait(token, o.heldOff.until.Sub(o.now))}
+	case p.awaiting != nil:
+		result = ctrl.Result{RequeueAfter: r.capWait(token, holdRecheck)}
 	case p.settle != nil:
 		// The plan is made again on what the settling left, at once.
 		result = ctrl.Result{RequeueAfter: settledRecheck}

@@ -140,7 +140,7 @@ func (requestAnnotationChanged) Update(e event.UpdateEvent) bool {
 }
 
 // readinessChanged passes the connection updates its tokens act on: a new spec, a new check result
-// (Ready, for its generation) or the start of its deletion. Its other status writes (PAT counts, orphans, held
+// (Ready, for its generation), the in-use hold landing, or the start of its deletion. Its other status writes (PAT counts, orphans, held
 // Secrets) would wake every token of the connection for nothing.
 type readinessChanged struct{ predicate.Funcs }
 
@@ -153,5 +153,6 @@ func (readinessChanged) Update(e event.UpdateEvent) bool {
 	// from the spec, and must not wait for a check of NOMAD that may fail.
 	return old.GetGeneration() != cur.GetGeneration() || oldSt.ObservedGeneration != curSt.ObservedGeneration ||
 		(oldReady == nil) != (newReady == nil) || oldReady != nil && (oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason) ||
-		old.GetDeletionTimestamp().IsZero() != cur.GetDeletionTimestamp().IsZero()
+		old.GetDeletionTimestamp().IsZero() != cur.GetDeletionTimestamp().IsZero() ||
+		holdsItsSecrets(old) != holdsItsSecrets(cur) // tokens waiting for the in-use hold mint once it lands
 }
