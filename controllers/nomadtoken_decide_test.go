@@ -485,9 +485,13 @@ func TestDecide(t *testing.T) {
 			want:    plan{},
 		},
 		{
-			name:    "a connection that does not hold itself for the token yet: the mint waits",
-			observe: func() *observed { o := healthy(renewalDue)(); o.awaitingHold = &failure{reason: "Progressing"}; return o },
-			want:    plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true, awaiting: &failure{reason: "Progressing"}},
+			name: "a connection that does not hold itself for the token yet: the mint waits",
+			observe: func() *observed {
+				o := healthy(renewalDue)()
+				o.awaitingHold = &failure{reason: "Progressing"}
+				return o
+			},
+			want: plan{mint: attempt{reason: IssueRenewalDue}, currentServes: true, awaiting: &failure{reason: "Progressing"}},
 		},
 		{
 			name: "revoke-now does not wait for the connection's hold",
