@@ -232,11 +232,20 @@ type ConnectionPolicy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxExpiresInDays *int32 `json:"maxExpiresInDays,omitempty"`
-	// maxTokens is how many NomadTokens may mint through the connection. When more reference it, the
-	// oldest (by creation time) are served and the others get PolicyViolation.
+	// maxTokens is how many live PATs the NomadTokens of the namespaces it covers may hold through
+	// the connection. A place is taken by each NomadToken (those holding a PAT first, then the
+	// oldest), each PAT in a revocation queue, and each PAT left behind that no NomadToken will
+	// revoke: retained (deletionPolicy Retain) until it expires, and those of NomadTokens being
+	// deleted. A NomadToken without a place gets PolicyViolation and mints nothing
+	// (docs/multi-tenancy.md).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxTokens *int32 `json:"maxTokens,omitempty"`
+	// allowRetain says whether a NomadToken may ask for deletionPolicy: Retain, which leaves its PAT
+	// active after the NomadToken is gone. false: such a NomadToken gets PolicyViolation and no PAT.
+	// Default true. A retained PAT counts against maxTokens until it expires either way.
+	// +optional
+	AllowRetain *bool `json:"allowRetain,omitempty"`
 }
 
 // NomadConnectionStatus is what the operator last observed about the connection.
