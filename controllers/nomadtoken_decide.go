@@ -235,6 +235,8 @@ func issuanceReason(o *observed) string {
 		return IssueAccountChanged
 	case o.goneInNomad:
 		return IssueGoneInNomad
+	case o.now.Before(o.rotationAllowedAt):
+		return "" // a rotation waits for the policy's minRotationInterval (rotation_pace.go)
 	case rotateRequested(o.token):
 		return IssueRotateRequest
 	case !o.now.Before(tokenRenewalTime(o.token)):
@@ -275,6 +277,8 @@ type observed struct {
 	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
 	// they allow it.
 	refused *failure
+	// rotationAllowedAt is when the connection's policies let a rotation give a new PAT (zero: now).
+	rotationAllowedAt time.Time
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
 	// interrupted issuance not looked up, the PAT not verified): nothing is minted then.
 	incomplete error

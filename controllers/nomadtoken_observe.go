@@ -37,7 +37,7 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	if o.incomplete = r.verifyInNomad(ctx, sc, o); o.incomplete != nil {
 		return o
 	}
-	o.refused, o.incomplete = r.mintRefusal(ctx, sc)
+	o.refused, o.rotationAllowedAt, o.incomplete = r.mintRefusal(ctx, sc)
 	return o
 }
 

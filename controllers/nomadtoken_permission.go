@@ -23,39 +23,47 @@ import (
 
 // mintRefusal says why the platform's rules forbid minting for the token now, or nil. A connection
 // that cannot be read is not refused here: minting reports why (ConnectionNotFound and the like).
-func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileScope) (*failure, error) {
+// It also says when the connection's policies let a rotation give the token a new PAT
+// (rotationAllowedAt; zero: now).
+func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileScope) (refused *failure, rotationAllowed time.Time, err error) {
 	rc, err := r.connectionOf(ctx, sc, sc.token.Spec.ConnectionRef.Key())
 	if err != nil {
 		if isKubernetesError(err) {
-			return nil, err
+			return nil, rotationAllowed, err
 		}
-		return nil, nil
+		return nil, rotationAllowed, nil
 	}
 	if rc.conn.GetNamespace() == "" {
 		if sc.nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
-			return nil, err
+			return nil, rotationAllowed, err
 		}
 	}
 	admitted, err := admitsNamespace(ctx, r, rc.conn, sc.token.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, rotationAllowed, err
 	}
 	if !admitted {
 		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
-			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, nil
+			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, rotationAllowed, nil
 	}
-	for _, c := range ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels) {
+	ceilings := ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels)
+	for _, c := range ceilings {
+		if at := rotationAllowedAt(sc.token, c.policy); at.After(rotationAllowed) {
+			rotationAllowed = at
+		}
+	}
+	for _, c := range ceilings {
 		var places placesTaken
 		if c.policy.MaxTokens != nil {
 			if places, err = r.placesBefore(ctx, rc.conn, sc.token, sc.now, c); err != nil {
-				return nil, err
+				return nil, rotationAllowed, err
 			}
 		}
 		if v := policyViolation(c.policy, sc.token, places); v != "" {
-			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, nil
+			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, rotationAllowed, nil
 		}
 	}
-	return nil, nil
+	return nil, rotationAllowed, nil
 }
 
 // ceiling is one policy a token must keep within: where it is set, and which namespaces it covers
@@ -163,6 +171,12 @@ func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadTok
 	}
 	if policy.AllowRetain != nil && !*policy.AllowRetain && token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
 		return "spec.deletionPolicy Retain is not allowed (policy.allowRetain is false); use Revoke"
+	}
+	if bound := policy.MinRotationInterval; bound != nil && bound.Duration > 0 {
+		if every := renewalSpacing(token); every < bound.Duration {
+			return fmt.Sprintf("spec.expiresInDays %d with its spec.rotation renews the PAT every %s, more often than policy.minRotationInterval %s; renew later (a longer lifetime or a smaller renewBefore)",
+				days, every, bound.Duration)
+		}
 	}
 	if ceiling := policy.MaxTokens; ceiling != nil && places.total() >= int(*ceiling) {
 		return fmt.Sprintf("policy.maxTokens is %d and every place is taken: %s; this one mints when a place frees up", *ceiling, places)

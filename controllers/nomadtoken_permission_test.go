@@ -56,6 +56,11 @@ func TestPolicyViolation(t *testing.T) {
 		tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain
 		return tok
 	}
+	renewBefore := func(tok *v1alpha1.NomadToken, d time.Duration) *v1alpha1.NomadToken {
+		tok.Spec.Rotation.RenewBefore = &metav1.Duration{Duration: d}
+		return tok
+	}
+	every := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	tests := []struct {
 		name   string
 		policy v1alpha1.ConnectionPolicy
@@ -87,6 +92,21 @@ func TestPolicyViolation(t *testing.T) {
 		{name: "Retain forbidden", policy: v1alpha1.ConnectionPolicy{AllowRetain: ptr.To(false)}, token: retain(token(30, "a:b")),
 			want: "spec.deletionPolicy Retain is not allowed (policy.allowRetain is false)"},
 		{name: "Revoke under a policy forbidding Retain", policy: v1alpha1.ConnectionPolicy{AllowRetain: ptr.To(false)}, token: token(30, "a:b")},
+		{name: "the default renewal (2/3 of 30 days) keeps to a 7-day interval", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(7 * 24 * time.Hour)},
+			token: token(30, "a:b")},
+		{name: "a 1-day PAT renewed at 2/3 breaks a 24h interval", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(24 * time.Hour)},
+			token: token(1, "a:b"), want: "spec.expiresInDays 1 with its spec.rotation renews the PAT every 16h0m0s, more often than policy.minRotationInterval 24h0m0s"},
+		{name: "renewBeforePercentage 99 of a day breaks a 1h interval", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(time.Hour)},
+			token: func() *v1alpha1.NomadToken {
+				tok := token(1, "a:b")
+				tok.Spec.Rotation.RenewBeforePercentage = ptr.To[int32](99)
+				return tok
+			}(), want: "renews the PAT every 14m24s"},
+		{name: "renewBefore leaving exactly the interval", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(24 * time.Hour)},
+			token: renewBefore(token(2, "a:b"), 24*time.Hour)},
+		{name: "renewBefore leaving less than the interval", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(24 * time.Hour)},
+			token: renewBefore(token(2, "a:b"), 25*time.Hour), want: "renews the PAT every 23h0m0s"},
+		{name: "a zero interval bounds nothing", policy: v1alpha1.ConnectionPolicy{MinRotationInterval: every(0)}, token: token(1, "a:b")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

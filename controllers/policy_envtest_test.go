@@ -93,3 +93,41 @@ var _ = Describe("policy.maxTokens counts live PATs", func() {
 		waitReady(tok)
 	})
 })
+
+var _ = Describe("policy.minRotationInterval", func() {
+	It("holds a rotate request back until the interval has passed, and refuses a renewal schedule more frequent", func() {
+		t := newTenant()
+		t.setPolicy(&v1alpha1.ConnectionPolicy{MinRotationInterval: &metav1.Duration{Duration: time.Hour}})
+		tok := t.token("paced")
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		first := waitReady(tok).Status.TokenID
+
+		creates := stub.Calls()["create"]
+		setAnnotation(tok, v1alpha1.AnnotationRotate, "now-please")
+		Consistently(func(g Gomega) {
+			fresh := waitReady(tok)
+			g.Expect(fresh.Status.TokenID).To(Equal(first))
+			g.Expect(fresh.Status.RotateRequestHandled).To(BeEmpty(), "the request waits, it is not dropped")
+		}, 3*time.Second, 300*time.Millisecond).Should(Succeed())
+		Expect(stub.Calls()["create"]).To(Equal(creates))
+
+		hasty := t.token("hasty", func(tok *v1alpha1.NomadToken) {
+			tok.Spec.ExpiresInDays, tok.Spec.Rotation.RenewBeforePercentage = 1, ptr.To[int32](99)
+		})
+		Expect(k8s.Create(ctx, hasty)).To(Succeed())
+		cond := meta.FindStatusCondition(waitReason(hasty, v1alpha1.ReasonPolicyViolation).Status.Conditions, v1alpha1.ConditionReady)
+		Expect(cond.Message).To(ContainSubstring("renews the PAT every 14m24s, more often than policy.minRotationInterval 1h0m0s"))
+	})
+
+	It("refuses a negative policy.minRotationInterval", func() {
+		conn := &v1alpha1.NomadConnection{
+			ObjectMeta: metav1.ObjectMeta{Namespace: manualNamespace, Name: uniqueName("paced")},
+			Spec: v1alpha1.NomadConnectionSpec{URL: "https://nomad.example.org/api",
+				Credentials: v1alpha1.Credentials{SecretRef: v1alpha1.CredentialsSecretRef{Name: "bot"}},
+				Policy:      &v1alpha1.ConnectionPolicy{MinRotationInterval: &metav1.Duration{Duration: -time.Hour}}},
+		}
+		err := k8s.Create(ctx, conn)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("minRotationInterval must not be negative"))
+	})
+})

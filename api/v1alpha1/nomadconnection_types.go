@@ -246,6 +246,16 @@ type ConnectionPolicy struct {
 	// Default true. A retained PAT counts against maxTokens until it expires either way.
 	// +optional
 	AllowRetain *bool `json:"allowRetain,omitempty"`
+	// minRotationInterval is the least time between two PATs of one NomadToken that a rotation
+	// (its planned renewal or the tokens.nomad-operator.dev/rotate annotation) may cause, e.g. 24h.
+	// A rotate request sooner after the last issuance waits until the interval has passed; a spec
+	// whose renewal schedule is more frequent (spec.expiresInDays less its renewBefore share) gets
+	// PolicyViolation. Unset: rotate requests are only debounced by one minute.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="minRotationInterval must not be negative"
+	// +optional
+	MinRotationInterval *metav1.Duration `json:"minRotationInterval,omitempty"`
 }
 
 // NomadConnectionStatus is what the operator last observed about the connection.
