@@ -242,6 +242,8 @@ func issuanceReason(o *observed) string {
 		return IssueAccountChanged
 	case o.goneInNomad:
 		return IssueGoneInNomad
+	case o.now.Before(o.rotationAllowedAt):
+		return "" // a rotation waits for the policy's minRotationInterval (rotation_pace.go)
 	case rotateRequested(o.token):
 		return IssueRotateRequest
 	case !o.now.Before(tokenRenewalTime(o.token)):
@@ -285,6 +287,8 @@ type observed struct {
 	// awaitingHold says that the connection does not hold itself and its Secrets for the token yet
 	// (nomadtoken_hold.go): nothing may be minted through it before it does.
 	awaitingHold *failure
+	// rotationAllowedAt is when the connection's policies let a rotation give a new PAT (zero: now).
+	rotationAllowedAt time.Time
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
 	// interrupted issuance not looked up, the PAT not verified): nothing is minted then.
 	incomplete error

@@ -45,7 +45,7 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	if o.incomplete = r.verifyInNomad(ctx, sc, o); o.incomplete != nil {
 		return o
 	}
-	if o.refused, o.incomplete = r.mintRefusal(ctx, sc); o.incomplete != nil {
+	if o.refused, o.rotationAllowedAt, o.incomplete = r.mintRefusal(ctx, sc); o.incomplete != nil {
 		return o
 	}
 	o.awaitingHold = r.awaitingHold(ctx, sc)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,39 +23,47 @@ import (
 
 // mintRefusal says why the platform's rules forbid minting for the token now, or nil. A connection
 // that cannot be read is not refused here: minting reports why (ConnectionNotFound and the like).
-func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileScope) (*failure, error) {
+// It also says when the connection's policies let a rotation give the token a new PAT
+// (rotationAllowedAt; zero: now).
+func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileScope) (refused *failure, rotationAllowed time.Time, err error) {
 	rc, err := r.connectionOf(ctx, sc, sc.token.Spec.ConnectionRef.Key())
 	if err != nil {
 		if isKubernetesError(err) {
-			return nil, err
+			return nil, rotationAllowed, err
 		}
-		return nil, nil
+		return nil, rotationAllowed, nil
 	}
 	if rc.conn.GetNamespace() == "" {
 		if sc.nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
-			return nil, err
+			return nil, rotationAllowed, err
 		}
 	}
 	admitted, err := admitsNamespace(ctx, r, rc.conn, sc.token.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, rotationAllowed, err
 	}
 	if !admitted {
 		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
-			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, nil
+			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, rotationAllowed, nil
 	}
-	for _, c := range ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels) {
-		rank := 0
+	ceilings := ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels)
+	for _, c := range ceilings {
+		if at := rotationAllowedAt(sc.token, c.policy); at.After(rotationAllowed) {
+			rotationAllowed = at
+		}
+	}
+	for _, c := range ceilings {
+		var places placesTaken
 		if c.policy.MaxTokens != nil {
-			if rank, err = r.rankAmongUsers(ctx, rc.conn, sc.token, c.covers); err != nil {
-				return nil, err
+			if places, err = r.placesBefore(ctx, rc.conn, sc.token, sc.now, c); err != nil {
+				return nil, rotationAllowed, err
 			}
 		}
-		if v := policyViolation(c.policy, sc.token, rank); v != "" {
-			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, nil
+		if v := policyViolation(c.policy, sc.token, places); v != "" {
+			return &failure{reason: v1alpha1.ReasonPolicyViolation, message: fmt.Sprintf("%s %q %s: %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field, v)}, rotationAllowed, nil
 		}
 	}
-	return nil, nil
+	return nil, rotationAllowed, nil
 }
 
 // ceiling is one policy a token must keep within: where it is set, and which namespaces it covers
@@ -143,8 +152,8 @@ func namespaceAllowed(allowed v1alpha1.AllowedNamespaces, ns string, nsLabels ma
 }
 
 // policyViolation names the first ceiling of policy that token's spec breaks, with the limit; ""
-// when none. rank is how many NomadTokens using the connection come before this one (oldest first).
-func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadToken, rank int) string {
+// when none. places is what comes before the token for a place under policy.maxTokens.
+func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadToken, places placesTaken) string {
 	if len(policy.AllowedScopes) > 0 {
 		var refused []string
 		for _, s := range token.Spec.Scopes {
@@ -160,42 +169,172 @@ func policyViolation(policy *v1alpha1.ConnectionPolicy, token *v1alpha1.NomadTok
 	if ceiling := policy.MaxExpiresInDays; ceiling != nil && days > int(*ceiling) {
 		return fmt.Sprintf("spec.expiresInDays %d exceeds policy.maxExpiresInDays %d", days, *ceiling)
 	}
-	if ceiling := policy.MaxTokens; ceiling != nil && rank >= int(*ceiling) {
-		return fmt.Sprintf("policy.maxTokens is %d and as many NomadTokens that come first use the connection already (those holding its PATs, then the oldest); this one mints when a place frees up", *ceiling)
+	if policy.AllowRetain != nil && !*policy.AllowRetain && token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
+		return "spec.deletionPolicy Retain is not allowed (policy.allowRetain is false); use Revoke"
+	}
+	if bound := policy.MinRotationInterval; bound != nil && bound.Duration > 0 {
+		if every := renewalSpacing(token); every < bound.Duration {
+			return fmt.Sprintf("spec.expiresInDays %d with its spec.rotation renews the PAT every %s, more often than policy.minRotationInterval %s; renew later (a longer lifetime or a smaller renewBefore)",
+				days, every, bound.Duration)
+		}
+	}
+	if ceiling := policy.MaxTokens; ceiling != nil && places.total() >= int(*ceiling) {
+		return fmt.Sprintf("policy.maxTokens is %d and every place is taken: %s; this one mints when a place frees up", *ceiling, places)
 	}
 	return ""
 }
 
-// rankAmongUsers counts the users of conn (usersOf) in the namespaces a ceiling covers that come
-// before token for a place under its maxTokens. Places are sticky: tokens holding a PAT minted
-// through conn come first, so admitting a newer token never turns one that was served away (a burst
-// of tokens created in the same second cannot reorder them either); among the rest, the oldest
-// come first.
-func (r *NomadTokenReconciler) rankAmongUsers(ctx context.Context, conn v1alpha1.Connection, token *v1alpha1.NomadToken,
-	covers func(ns string, nsLabels map[string]string) bool) (int, error) {
-	users, err := usersOf(ctx, r, conn)
+// placesTaken counts what comes before a NomadToken for a place under a ceiling's maxTokens. Every
+// live PAT the ceiling covers takes a place, except the previous PAT of an Overlap rotation, which
+// lives on in its NomadToken's place for the grace period (else a rotation at maxTokens: N with N
+// NomadTokens could never happen).
+type placesTaken struct {
+	// tokens is how many NomadTokens come before it (placedBefore): one place each, for the PAT
+	// they hold or will mint.
+	tokens int
+	// queued is how many PATs wait in the revocation queues of those NomadTokens, and in its own.
+	queued int
+	// leftBehind is how many PATs no NomadToken will revoke as its own: retained ones (deletionPolicy
+	// Retain) until they expire, and every PAT of a NomadToken being deleted or moved to another
+	// connection. They come before every NomadToken: they are live already.
+	leftBehind int
+}
+
+func (p placesTaken) total() int { return p.tokens + p.queued + p.leftBehind }
+
+func (p placesTaken) String() string {
+	return fmt.Sprintf("%d by NomadTokens that come first (those holding its PATs, then the oldest), %d by PATs queued for revocation, %d by PATs left behind (retained, or of NomadTokens deleted or moved)",
+		p.tokens, p.queued, p.leftBehind)
+}
+
+// placesBefore counts, among the namespaces ceiling c covers, what comes before token for a
+// place under c's maxTokens (placesTaken). Places are sticky: tokens holding a PAT minted through
+// conn come first, so admitting a newer token never turns one that was served away (a burst of
+// tokens created in the same second cannot reorder them either); among the rest, the oldest come
+// first.
+func (r *NomadTokenReconciler) placesBefore(ctx context.Context, conn v1alpha1.Connection, token *v1alpha1.NomadToken, now time.Time, c ceiling) (placesTaken, error) {
+	key := conn.Key()
+	tokens, err := tokensDependingOn(ctx, r, conn.GetNamespace(), key, client.UnsafeDisableDeepCopy)
 	if err != nil {
-		return 0, err
+		return placesTaken{}, err
 	}
-	labelsOf := map[string]map[string]string{}
-	rank := 0
-	for i := range users {
-		t := &users[i]
-		if t.UID == token.UID || !placedBefore(t, token, conn.Key()) {
+	covered := coveredNamespaces(ctx, r, conn, c.covers)
+	admitted := map[string]bool{}
+	places := placesTaken{queued: queuedThrough(token, key, now)}
+	for i := range tokens {
+		t := &tokens[i]
+		if t.UID == token.UID {
+			continue // its own, counted from the fresh object
+		}
+		in, err := covered(t.Namespace)
+		if err != nil {
+			return placesTaken{}, err
+		}
+		if !in {
 			continue
 		}
-		nsLabels, known := labelsOf[t.Namespace]
-		if !known && conn.GetNamespace() == "" {
-			if nsLabels, err = namespaceLabels(ctx, r, t.Namespace); client.IgnoreNotFound(err) != nil {
-				return 0, err
-			}
-			labelsOf[t.Namespace] = nsLabels
+		if t.Spec.ConnectionRef.Key() != key || !t.DeletionTimestamp.IsZero() {
+			places.leftBehind += livePATsThrough(t, key, now)
+			continue
 		}
-		if covers(t.Namespace, nsLabels) {
-			rank++
+		ok, known := admitted[t.Namespace]
+		if !known {
+			if ok, err = admitsNamespace(ctx, r, conn, t.Namespace); err != nil {
+				return placesTaken{}, err
+			}
+			admitted[t.Namespace] = ok
+		}
+		if ok && placedBefore(t, token, key) {
+			places.tokens++
+			places.queued += queuedThrough(t, key, now)
 		}
 	}
-	return rank, nil
+	retained := conn.ConnectionStatus().RetainedPATs
+	if places.total() < int(*c.policy.MaxTokens) && !holdsPATOf(token, key) {
+		// About to take a new place: the cached connection may not show yet a PAT just retained by
+		// a NomadToken the cache already shows gone (both are written in that order).
+		if retained, err = r.liveRetainedPATs(ctx, conn); err != nil {
+			return placesTaken{}, err
+		}
+	}
+	for _, p := range retained {
+		ns, _, _ := strings.Cut(p.NomadToken, "/")
+		in, err := covered(ns)
+		if err != nil {
+			return placesTaken{}, err
+		}
+		if in && alive(p.ExpiresAt, now) {
+			places.leftBehind++
+		}
+	}
+	return places, nil
+}
+
+// liveRetainedPATs reads conn's status.retainedPATs from the API server.
+func (r *NomadTokenReconciler) liveRetainedPATs(ctx context.Context, conn v1alpha1.Connection) ([]v1alpha1.RetainedPAT, error) {
+	fresh, ok := conn.DeepCopyObject().(v1alpha1.Connection)
+	if !ok {
+		return conn.ConnectionStatus().RetainedPATs, nil
+	}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(conn), fresh); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return fresh.ConnectionStatus().RetainedPATs, nil
+}
+
+// coveredNamespaces memoises covers over namespaces by name, reading a namespace's labels (from the
+// metadata cache) only where conn is a ClusterNomadConnection, whose policies may select by label.
+func coveredNamespaces(ctx context.Context, c client.Reader, conn v1alpha1.Connection,
+	covers func(ns string, nsLabels map[string]string) bool) func(ns string) (bool, error) {
+	seen := map[string]bool{}
+	return func(ns string) (bool, error) {
+		if in, ok := seen[ns]; ok {
+			return in, nil
+		}
+		var nsLabels map[string]string
+		if conn.GetNamespace() == "" {
+			var err error
+			if nsLabels, err = namespaceLabels(ctx, c, ns); client.IgnoreNotFound(err) != nil {
+				return false, err
+			}
+		}
+		seen[ns] = covers(ns, nsLabels)
+		return seen[ns], nil
+	}
+}
+
+// queuedThrough counts the PATs in t's revocation queue that the connection named key minted and
+// that have not expired.
+func queuedThrough(t *v1alpha1.NomadToken, key string, now time.Time) int {
+	n := 0
+	for _, ref := range t.Status.RevokePending {
+		if orSpecConnection(t, ref.ConnectionName) == key && alive(ref.ExpiresAt, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// livePATsThrough counts every PAT of t (current, previous, queued) that the connection named key
+// minted and that has not expired.
+func livePATsThrough(t *v1alpha1.NomadToken, key string, now time.Time) int {
+	st := t.Status
+	n := queuedThrough(t, key, now)
+	if currentMinter(t).connection != key {
+		return n
+	}
+	if st.TokenID != "" && alive(st.ExpiresAt, now) {
+		n++
+	}
+	if st.PreviousTokenID != "" && alive(st.PreviousTokenExpiresAt, now) {
+		n++
+	}
+	return n
+}
+
+// alive reports a PAT expiring at expiresAt (nil: not known) as still active at now.
+func alive(expiresAt *metav1.Time, now time.Time) bool {
+	return expiresAt == nil || now.Before(expiresAt.Time)
 }
 
 // usersOf lists the NomadTokens that mint through conn: those whose spec.connectionRef names it,

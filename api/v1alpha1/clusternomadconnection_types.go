@@ -25,7 +25,7 @@ type ClusterNomadConnectionSpec struct {
 	AllowedNamespaces AllowedNamespaces `json:"allowedNamespaces,omitempty"`
 	// namespacePolicies give some of the allowed namespaces ceilings of their own, on top of
 	// spec.policy: a NomadToken keeps within spec.policy and within the first entry whose namespaces
-	// match its own. An entry's maxTokens counts the tokens of the namespaces it matches.
+	// match its own. An entry's maxTokens counts the live PATs of the namespaces it is the first match of.
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=atomic
 	// +optional

@@ -232,11 +232,30 @@ type ConnectionPolicy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxExpiresInDays *int32 `json:"maxExpiresInDays,omitempty"`
-	// maxTokens is how many NomadTokens may mint through the connection. When more reference it, the
-	// oldest (by creation time) are served and the others get PolicyViolation.
+	// maxTokens is how many live PATs the NomadTokens of the namespaces it covers may hold through
+	// the connection. A place is taken by each NomadToken (those holding a PAT first, then the
+	// oldest), each PAT in a revocation queue, and each PAT left behind that no NomadToken will
+	// revoke: retained (deletionPolicy Retain) until it expires, and those of NomadTokens being
+	// deleted. A NomadToken without a place gets PolicyViolation and mints nothing
+	// (docs/multi-tenancy.md).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxTokens *int32 `json:"maxTokens,omitempty"`
+	// allowRetain says whether a NomadToken may ask for deletionPolicy: Retain, which leaves its PAT
+	// active after the NomadToken is gone. false: such a NomadToken gets PolicyViolation and no PAT.
+	// Default true. A retained PAT counts against maxTokens until it expires either way.
+	// +optional
+	AllowRetain *bool `json:"allowRetain,omitempty"`
+	// minRotationInterval is the least time between two PATs of one NomadToken that a rotation
+	// (its planned renewal or the tokens.nomad-operator.dev/rotate annotation) may cause, e.g. 24h.
+	// A rotate request sooner after the last issuance waits until the interval has passed; a spec
+	// whose renewal schedule is more frequent (spec.expiresInDays less its renewBefore share) gets
+	// PolicyViolation. Unset: rotate requests are only debounced by one minute.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="minRotationInterval must not be negative"
+	// +optional
+	MinRotationInterval *metav1.Duration `json:"minRotationInterval,omitempty"`
 }
 
 // NomadConnectionStatus is what the operator last observed about the connection.

@@ -66,19 +66,34 @@ type Rotation struct {
 	// (Overlap only). Default 10m; 0s revokes the old PAT as soon as the Secret holds the new one.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
+	// At most 168h (7 days): the old PAT stays active all that time, and on a shared bot account it
+	// holds one of NOMAD's per-user places for every NomadToken of every tenant.
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="gracePeriod must not be negative"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="gracePeriod must be at most 168h (7 days)"
 	// +optional
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 	// restartTargets are workloads in this namespace restarted after each rotation, for pods that
 	// read the token as an environment variable. A workload is restarted only if its annotation
 	// tokens.nomad-operator.dev/restart-on-rotation lists this NomadToken's name (comma-separated;
-	// "*" is not accepted); the RestartTargets condition names those that do not.
+	// "*" is not accepted); the RestartTargets condition names those that do not. At most 16: each is
+	// read and patched after every rotation, within the same reconcile.
+	// +kubebuilder:validation:MaxItems=16
 	// +listType=atomic
 	// +optional
 	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`
 }
 
+// An alias, not a type: the maxLength it puts on every label value bounds the cost the API server
+// estimates for the CEL check of the values (an unbounded string is costed at the request size).
+
+// LabelValue is a value of spec.secret.labels: at most 63 characters.
+// +kubebuilder:validation:MaxLength=63
+type LabelValue = string
+
 // SecretTemplate shapes the Secret that holds the raw PAT.
+// Its DeepCopy is written by hand (secrettemplate_deepcopy.go): controller-gen's deepcopy does not
+// follow the LabelValue alias and would copy no label.
+// +kubebuilder:object:generate=false
 type SecretTemplate struct {
 	// name of the Secret, in the NomadToken's namespace. Default: the NomadToken's name.
 	// +kubebuilder:validation:MaxLength=253
@@ -90,10 +105,25 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	// +optional
 	Key string `json:"key,omitempty"`
-	// labels are copied onto the Secret.
+	// labels are copied onto the Secret. Keys and values follow Kubernetes' label syntax (a key is an
+	// optional DNS-subdomain prefix of at most 253 characters and "/", then a name of at most 63
+	// alphanumerics, '-', '_' or '.', starting and ending alphanumeric; a value is such a name, or
+	// empty), so the API server refuses here what it would otherwise refuse only at the Secret write.
+	// Keys of the operator's own (tokens.nomad-operator.dev/, app.kubernetes.io/managed-by) are
+	// refused. At most 64.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && (!k.contains('/') || k.indexOf('/') <= 253) && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="each label key is an optional DNS-subdomain prefix (at most 253 characters) and '/', then a name of at most 63 characters: alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 63 && self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$'))",message="each label value is empty or at most 63 characters: alphanumerics, '-', '_' or '.', starting and ending alphanumeric (no spaces)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.nomad-operator.dev/') && k != 'app.kubernetes.io/managed-by')",message="label keys under tokens.nomad-operator.dev/ and app.kubernetes.io/managed-by are the operator's own"
 	// +optional
-	Labels map[string]string `json:"labels,omitempty"`
-	// annotations are copied onto the Secret.
+	Labels map[string]LabelValue `json:"labels,omitempty"`
+	// annotations are copied onto the Secret. Keys follow the label key syntax; values are free, but
+	// keys and values together stay within 256 KiB, as Kubernetes requires of an object's
+	// annotations. Keys under tokens.nomad-operator.dev/ are the operator's own and refused. At most 64.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && (!k.contains('/') || k.indexOf('/') <= 253) && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="each annotation key is an optional DNS-subdomain prefix (at most 253 characters) and '/', then a name of at most 63 characters: alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, k.size() + self[k].size()).sum() <= 262144",message="annotations (keys and values) must total at most 256 KiB"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.nomad-operator.dev/'))",message="annotation keys under tokens.nomad-operator.dev/ are the operator's own"
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 }

@@ -1,0 +1,20 @@
+package v1alpha1
+
+import "maps"
+
+// DeepCopyInto copies the receiver into out. By hand: see SecretTemplate.
+func (in *SecretTemplate) DeepCopyInto(out *SecretTemplate) {
+	*out = *in
+	out.Labels = maps.Clone(in.Labels)
+	out.Annotations = maps.Clone(in.Annotations)
+}
+
+// DeepCopy copies the receiver into a new SecretTemplate.
+func (in *SecretTemplate) DeepCopy() *SecretTemplate {
+	if in == nil {
+		return nil
+	}
+	out := new(SecretTemplate)
+	in.DeepCopyInto(out)
+	return out
+}
