@@ -49,6 +49,15 @@ type accountedPATs struct {
 	markers []string
 }
 
+// addHeldBy accounts for the PATs the Secrets name (AnnotationTokenID).
+func (a accountedPATs) addHeldBy(secrets []corev1.Secret) {
+	for _, s := range secrets {
+		if id := s.Annotations[v1alpha1.AnnotationTokenID]; id != "" {
+			a.ids[id] = true
+		}
+	}
+}
+
 func (a accountedPATs) holds(p nomad.PAT) bool {
 	if a.ids[p.ID] {
 		return true
@@ -91,18 +100,23 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 			a.ids[p.ID] = true
 		}
 	}
-	// A retained PAT is also known by the Secret that holds it, for as long as that exists: that
-	// survives the connection being deleted and created again. Read live, by label: the cache holds
-	// only the operator's own Secrets.
+	// A PAT is also known by the Secret that holds it, for as long as that exists. A retained one
+	// survives the connection being deleted and created again; it is released from the operator's
+	// label, so it is read live, by its own. The operator's own Secrets (from the cache, which holds
+	// them all) survive a restore from backup that brings NomadTokens back without their status
+	// (Velero does not restore status): consumers use that PAT, and the restored token adopts it.
 	for _, ns := range namespacesOrAll(r.Namespaces) {
 		var retained corev1.SecretList
 		if err := r.APIReader.List(ctx, &retained, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRetained: "true"}); err != nil {
 			return a, err
 		}
-		for _, s := range retained.Items {
-			a.ids[s.Annotations[v1alpha1.AnnotationTokenID]] = true
-		}
+		a.addHeldBy(retained.Items)
 	}
+	var managed corev1.SecretList
+	if err := r.List(ctx, &managed, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
+		return a, err
+	}
+	a.addHeldBy(managed.Items)
 	return a, nil
 }
 

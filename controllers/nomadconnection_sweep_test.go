@@ -26,6 +26,9 @@ type sweepWorld struct {
 	conn                    *v1alpha1.NomadConnection
 	tracked, orphan, manual string
 	retained, young         string
+	// restored is held by one of the operator's Secrets that a restore brought back without the
+	// status of its NomadToken.
+	restored string
 	// settling is a PAT of a NomadToken whose issuance is in flight, carrying an older marker of it
 	// (as one from NOMAD's rotate endpoint does) while the pending marker is a new one.
 	settling string
@@ -67,6 +70,13 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	if err := w.client.Status().Update(context.Background(), rotating); err != nil {
 		t.Fatal(err)
 	}
+	w.restored = mint("[nomad-token-operator 0b0b0b0b-0123456789ab]")
+	restored := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "restored",
+		Labels:      map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue},
+		Annotations: map[string]string{v1alpha1.AnnotationTokenID: w.restored}}}
+	if err := w.client.Create(context.Background(), restored); err != nil {
+		t.Fatal(err)
+	}
 	w.clock.Step(2 * time.Hour)
 	// One still settling: too young to be judged.
 	w.young = mint("[nomad-token-operator abcdabcd-0123456789ab]")
@@ -94,7 +104,7 @@ func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
 	if len(st.OrphanedPATs) != 1 || st.OrphanedPATs[0].ID != w.orphan || st.OrphanedPATCount == nil || *st.OrphanedPATCount != 1 {
 		t.Fatalf("orphanedPATs %+v count %v: want exactly the untracked PAT with the operator's marker", st.OrphanedPATs, st.OrphanedPATCount)
 	}
-	if len(w.stub.ActivePATs("bot")) != 6 {
+	if len(w.stub.ActivePATs("bot")) != 7 {
 		t.Fatal("a dry run revoked something")
 	}
 	if got := drainEvents(recorder); countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventOrphansFound) != 1 {
@@ -112,7 +122,7 @@ func TestOrphanSweepRevokesOnlyOrphans(t *testing.T) {
 	if w.active("bot", w.orphan) {
 		t.Error("the orphan is still active")
 	}
-	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young, "settling": w.settling} {
+	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young, "settling": w.settling, "restored": w.restored} {
 		if !w.active("bot", id) {
 			t.Errorf("the %s PAT was swept", name)
 		}

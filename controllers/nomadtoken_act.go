@@ -15,6 +15,8 @@ type outcome struct {
 	learned *learnedFact
 	// issued is the PAT that became current in this reconcile, nil when none did.
 	issued *issuedFact
+	// adopted is the restored PAT taken over in this reconcile (nomadtoken_restore.go).
+	adopted *issuedFact
 	// err is why the plan's main step failed: settling an interrupted issuance, providing the planned
 	// PAT, or rewriting the Secret.
 	err error
@@ -68,10 +70,19 @@ func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *o
 			return outcome{learned: &learnedFact{accountChanged: true}}
 		}
 	}
+	if p.adoptSecret {
+		if out.err = r.adoptSecret(ctx, sc); out.err != nil {
+			out.revocations = r.revokeQueue(ctx, sc)
+			return out
+		}
+	}
 	if p.previous == revokeAtOnce {
 		r.queuePrevious(sc.token)
 	}
 	switch {
+	case p.adoptPAT != nil:
+		r.adoptRestoredPAT(sc, p.adoptPAT)
+		out.adopted = &issuedFact{id: p.adoptPAT.pat.ID, expiresAt: sc.token.Status.ExpiresAt.Time}
 	case p.settle != nil:
 		out.err = r.applySettlement(ctx, sc, p.settle)
 	case p.mints():

@@ -90,6 +90,10 @@ type plan struct {
 	blocked *failure
 	// syncSecret: rewrite the Secret with the PAT it holds (labels, annotations, key or name changed).
 	syncSecret bool
+	// adoptSecret: become the controller of the Secret (see observed.adoptSecret) before any write.
+	adoptSecret bool
+	// adoptPAT: take over the valid PAT a restored Secret holds instead of minting one.
+	adoptPAT *restoredPAT
 	// awaiting is a precondition of minting that passes by itself (the connection's in-use hold):
 	// the mint waits for it, and Ready says so unless the current PAT still serves.
 	awaiting *failure
@@ -100,6 +104,14 @@ func (p plan) mints() bool { return p.mint.reason != "" && p.blocked == nil && p
 
 // decide is the whole lifecycle of a NomadToken on one screen: what is owed, given what was seen.
 func decide(o *observed) plan {
+	p := decideOwed(o)
+	// A Secret left by a NomadToken that is gone is adopted whatever else is owed.
+	p.adoptSecret = o.adoptSecret && o.incomplete == nil
+	return p
+}
+
+// decideOwed is decide before the Secret's adoption.
+func decideOwed(o *observed) plan {
 	if o.incomplete == nil && o.pending != nil {
 		// An interrupted issuance is settled before anything else, whatever else holds.
 		return plan{settle: settle(o, true), previous: previousFate(o)}
@@ -117,6 +129,10 @@ func decide(o *observed) plan {
 		return p
 	}
 	reason := issuanceReason(o)
+	if reason == IssueNotIssued && o.restored != nil {
+		// Restored without status: the PAT the Secret holds is taken over, not replaced.
+		return plan{adoptPAT: o.restored, previous: previousFate(o)}
+	}
 	if o.refused != nil {
 		// The platform's rules (the connection's allowedNamespaces or policy) forbid minting, so
 		// NOMAD is not asked. The current PAT serves until it is due; replaced PATs are still
@@ -284,6 +300,12 @@ type observed struct {
 	// refused is why the platform's rules (allowedNamespaces, policy) forbid minting now; nil when
 	// they allow it.
 	refused *failure
+	// adoptSecret says that the Secret of the token's name, which it does not control, is one the
+	// operator wrote for a NomadToken that is gone (a restore, a re-create): it is adopted, not a
+	// conflict (nomadtoken_restore.go).
+	adoptSecret bool
+	// restored is the valid PAT the Secret holds while the token tracks none: it is taken over.
+	restored *restoredPAT
 	// awaitingHold says that the connection does not hold itself and its Secrets for the token yet
 	// (nomadtoken_hold.go): nothing may be minted through it before it does.
 	awaitingHold *failure
@@ -307,7 +329,7 @@ func (o *observed) learned(f learnedFact) *observed {
 // secretConflict reports a Secret of the wanted name that this NomadToken does not own. It must never
 // be overwritten, and no PAT may be minted for it.
 func (o *observed) secretConflict() bool {
-	return o.secret != nil && !ownedBy(o.secret, o.token)
+	return o.secret != nil && !ownedBy(o.secret, o.token) && !o.adoptSecret
 }
 
 // currentRawToken finds the raw PAT the operator last wrote, in the current Secret or, after a rename,

@@ -36,6 +36,11 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	if o.incomplete = r.loadSecrets(ctx, sc, reader); o.incomplete != nil {
 		return o
 	}
+	if sc.secret != nil && !ownedBy(sc.secret, token) {
+		if o.adoptSecret, o.incomplete = r.secretAdoptable(ctx, sc.secret, token); o.incomplete != nil {
+			return o
+		}
+	}
 	if token.Status.PendingIssuance != nil {
 		// Settled before anything else is decided, whatever else holds (even a conflicting Secret
 		// must not keep an orphaned PAT alive): the next reconcile plans on the settled status.
@@ -49,6 +54,9 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 		return o
 	}
 	o.awaitingHold = r.awaitingHold(ctx, sc)
+	if o.refused == nil && (o.adoptSecret || sc.secret != nil && ownedBy(sc.secret, token)) {
+		o.restored, o.incomplete = r.findRestoredPAT(ctx, sc)
+	}
 	return o
 }
 

@@ -48,8 +48,11 @@ func readyVerdict(o *observed, p plan, out outcome) *verdict {
 	}
 	var id string
 	var expiresAt time.Time
-	if out.issued != nil {
-		id, expiresAt = out.issued.id, out.issued.expiresAt
+	if now := out.issued; now != nil || out.adopted != nil {
+		if now == nil {
+			now = out.adopted
+		}
+		id, expiresAt = now.id, now.expiresAt
 	} else {
 		id, expiresAt = o.token.Status.TokenID, o.token.Status.ExpiresAt.Time
 	}

@@ -114,6 +114,9 @@ const (
 const (
 	// EventIssued: a PAT was minted and the Secret holds it (Normal).
 	EventIssued = "Issued"
+	// EventAdopted: a NomadToken without status (restored from a backup, or re-created) took over its
+	// Secret, or the valid PAT the Secret holds, instead of minting one (Normal).
+	EventAdopted = "Adopted"
 	// EventRotated: a PAT replaced an earlier one by rotation (Normal).
 	EventRotated = "Rotated"
 	// EventPreviousRevoked: a replaced PAT was revoked in NOMAD (Normal).

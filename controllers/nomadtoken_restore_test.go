@@ -1,0 +1,87 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// restoreWithNewUID replaces the world's NomadToken by a copy with a new UID and no status, and lets
+// edit change the Secret, as a restore from backup (Velero) leaves them.
+func (w *crashWorld) restoreWithNewUID(t *testing.T, edit func(*corev1.Secret)) {
+	t.Helper()
+	old := w.token(t)
+	old.Finalizers = nil
+	if err := w.client.Update(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.Delete(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	restored := &v1alpha1.NomadToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, Name: old.Name, UID: types.UID("restored-" + string(old.UID)),
+			Finalizers: []string{v1alpha1.FinalizerRevoke}},
+		Spec: old.Spec,
+	}
+	if err := w.client.Create(context.Background(), restored); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		s := w.liveSecret(t)
+		edit(s)
+		if err := w.client.Update(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (w *crashWorld) liveSecret(t *testing.T) *corev1.Secret {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), w.key, s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestARestoredTokenTakesOverItsSecretAndItsValidPAT(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(*corev1.Secret)
+	}{
+		{"the Secret's owner reference names the UID from before", nil},
+		{"the restore stripped the Secret's owner reference", func(s *corev1.Secret) { s.OwnerReferences = nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newCrashWorld(t, interceptor.Funcs{})
+			w.mustReconcile(t)
+			before := w.assertOneActivePATInSecret(t)
+			w.restoreWithNewUID(t, tt.edit)
+			w.mustReconcile(t)
+			after := w.assertOneActivePATInSecret(t)
+			if after.Status.TokenID != before.Status.TokenID || w.stub.Calls()["create"] != 1 {
+				t.Fatalf("PAT %s after %d creates: the restored PAT is valid and must be taken over, not replaced", after.Status.TokenID, w.stub.Calls()["create"])
+			}
+			if !ownedBy(w.liveSecret(t), after) {
+				t.Fatal("the restored token does not control its Secret")
+			}
+		})
+	}
+}
+
+func TestASecretTheOperatorDidNotWriteIsNeverAdopted(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	w.restoreWithNewUID(t, func(s *corev1.Secret) { delete(s.Labels, v1alpha1.LabelManagedBy); s.OwnerReferences = nil })
+	w.mustReconcile(t)
+	if c := readyCondition(t, w.token(t)); c.Reason != v1alpha1.ReasonSecretConflict {
+		t.Fatalf("Ready reason %s, want SecretConflict for a Secret without the operator's label", c.Reason)
+	}
+}
