@@ -50,7 +50,6 @@ func (r *NomadTokenReconciler) secretAdoptable(ctx context.Context, s *corev1.Se
 	return err == nil && other.UID != ref.UID, client.IgnoreNotFound(err)
 }
 
-
 // restoredPAT is the PAT a token without status finds in its Secret, as NOMAD shows it.
 type restoredPAT struct {
 	pat         nomad.PAT
