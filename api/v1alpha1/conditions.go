@@ -127,6 +127,10 @@ const (
 	EventRevokeWaiting = "RevokeWaiting"
 	// EventRevoked: the PAT of a NomadToken being deleted was revoked (Normal).
 	EventRevoked = "Revoked"
+	// EventRevokeAbandoned: a NomadToken being deleted gave up on a replaced PAT that no connection
+	// can revoke (none logs in as the NOMAD user that owns it); it stays active until it expires and
+	// is listed in the minting connection's status.abandonedPATs (Warning).
+	EventRevokeAbandoned = "RevokeAbandoned"
 	// EventRevokeNowRequested: revoke-now was carried out (Warning: it is incident response).
 	EventRevokeNowRequested = "RevokeNowRequested"
 	// EventFallbackToRotate: NOMAD's PAT cap left no room for an overlapping PAT, so NOMAD's rotate

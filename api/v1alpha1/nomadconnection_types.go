@@ -311,6 +311,17 @@ type NomadConnectionStatus struct {
 	// +listMapKey=id
 	// +optional
 	RetainedPATs []RetainedPAT `json:"retainedPATs,omitempty"`
+	// abandonedPATs are PATs this connection minted that a deleted NomadToken had to revoke and could
+	// not: no connection logs in any more as the NOMAD user that owns them (the credentials Secret
+	// moved to another user), so they stay active until they expire. Revoke them in NOMAD as that
+	// user. At most 50 are listed; an entry is dropped once its PAT has expired. Unlike retainedPATs
+	// they are not protected from the orphan sweep: a connection that logs in as their owner again
+	// finds them as orphans.
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	AbandonedPATs []AbandonedPAT `json:"abandonedPATs,omitempty"`
 }
 
 // CredentialsStatus is what the last successful sign-in showed about the credentials.
@@ -352,6 +363,18 @@ type OrphanedPAT struct {
 
 // RetainedPAT is a PAT left active on purpose when its NomadToken was deleted with deletionPolicy Retain.
 type RetainedPAT struct {
+	// id of the PAT in NOMAD.
+	ID string `json:"id"`
+	// nomadToken is the deleted NomadToken, as namespace/name.
+	NomadToken string `json:"nomadToken"`
+	// expiresAt is when the PAT expires.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
+// AbandonedPAT is a PAT that had to be revoked when its NomadToken was deleted, and that no connection
+// could revoke: none logs in as the NOMAD user that owns it.
+type AbandonedPAT struct {
 	// id of the PAT in NOMAD.
 	ID string `json:"id"`
 	// nomadToken is the deleted NomadToken, as namespace/name.
