@@ -136,6 +136,7 @@ func (r *NomadConnectionReconciler) sweepOrphans(ctx context.Context, conn v1alp
 	st := conn.ConnectionStatus()
 	now := r.Clock.Now()
 	st.RetainedPATs = stillAlive(st.RetainedPATs, now)
+	st.AbandonedPATs = stillAbandoned(st.AbandonedPATs, now)
 	if r.Sweep == SweepOff {
 		st.OrphanedPATs, st.OrphanedPATCount = nil, nil
 		return nil

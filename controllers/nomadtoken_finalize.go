@@ -2,11 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -20,8 +20,8 @@ import (
 // hold (current, replaced, and one whose creation answer was lost) is revoked before the finalizer goes;
 // if that is impossible (the connection is gone), the token stays, and its Ready condition says how to
 // let it go: restore the connection, or set spec.deletionPolicy: Retain. With Retain, the current PAT
-// stays active and its Secret is released from the NomadToken, so garbage collection does not take the
-// only copy of a live token with it; PATs nobody holds any more are still revoked.
+// stays active and its Secret is released from the NomadToken, so garbage collection does not take
+// the only copy of a live token with it; PATs nobody holds any more are still revoked.
 func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
 		return ctrl.Result{}, nil
@@ -44,7 +44,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	}
 	if err != nil {
 		f := classify(err)
-		msg := reportUndeletable(token, f)
+		msg := reportHeld(token, err, f)
 		if !f.transient {
 			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokeFailed, "Delete", "%s", msg)
 			err = nil
@@ -59,39 +59,117 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, token))
 }
 
-// revokeAll revokes the current PAT, replaced ones not yet revoked, and any PAT of a pending issuance.
+// reportHeld is reportUndeletable naming the PAT that holds the deletion (err's heldBy). That is not
+// always status.tokenID, which reportUndeletable names: the current PAT may be revoked already, and
+// a replaced one, or one of an interrupted issuance, still waits.
+func reportHeld(token *v1alpha1.NomadToken, err error, f failure) string {
+	var h *heldBy
+	if !errors.As(err, &h) || h.id == token.Status.TokenID {
+		return reportUndeletable(token, f)
+	}
+	named := *token
+	named.Status.TokenID = h.id
+	msg := reportUndeletable(&named, f)
+	token.Status.Conditions, token.Status.ObservedGeneration = named.Status.Conditions, named.Status.ObservedGeneration
+	return msg
+}
+
+// revokeAll revokes every PAT the token may hold, and revokes what it can whatever else fails: the
+// current PAT first (the one its consumers hold), then the previous one (same owner), the rest of the
+// revoke queue, and any PAT of a pending issuance. It returns why the deletion must wait, naming the
+// PAT, in the order of that list. The pending issuance is settled before the queue is worked, since
+// settling may queue it (when no connection can look for its PAT).
+//
+// A queued PAT that no connection can revoke, because none logs in as the NOMAD user that owns it
+// (the credentials Secret moved to another user), does not hold the deletion: only a person can
+// change that, and deletionPolicy Retain, the way out a held deletion offers, would give it up just
+// the same, after a namespace had stayed Terminating until someone found it. Once nothing else
+// waits, it is abandoned (abandonUnreachable). Failures retrying can fix (NOMAD down, a connection's
+// Secret unreadable) still hold the deletion, as does a current PAT that cannot be revoked.
 func (r *NomadTokenReconciler) revokeAll(ctx context.Context, sc *reconcileScope) error {
 	token := sc.token
 	st := &token.Status
 	if st.TokenID == "" && st.PreviousTokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil {
 		return nil // never issued anything
 	}
-	if st.PendingIssuance != nil {
+	errCurrent := r.revokeCurrent(ctx, sc)
+	previous := st.PreviousTokenID
+	r.queuePrevious(token)
+	toFront(st, previous)
+	var errPending error
+	if p := st.PendingIssuance; p != nil {
 		// Nothing here may be adopted: every PAT carrying the marker is revoked.
 		if err := r.recoverPendingIssuance(ctx, sc, false); err != nil {
+			errPending = &heldBy{id: markedLabel(p.Marker), err: err}
+		}
+	}
+	rev := r.revokeQueue(ctx, sc)
+	for _, err := range []error{errCurrent, rev.reachableErr, errPending} {
+		if err != nil {
+			r.reportRevocations(token, rev)
 			return err
 		}
 	}
-	r.queuePrevious(token)
-	rev := r.revokeQueue(ctx, sc)
-	r.reportRevocations(token, rev)
-	if rev.err != nil {
-		return rev.err
+	if len(rev.unreachable) > 0 {
+		if err := r.abandonUnreachable(ctx, token, rev.unreachable); err != nil {
+			r.reportRevocations(token, rev)
+			return err
+		}
+		// Their Warning is RevokeAbandoned, not RevokeWaiting: nothing waits for them any more.
+		rev.waiting = slices.DeleteFunc(rev.waiting, func(ref v1alpha1.PATReference) bool {
+			return slices.ContainsFunc(rev.unreachable, func(u v1alpha1.PATReference) bool { return sameEntry(u, ref) })
+		})
 	}
+	r.reportRevocations(token, rev)
+	return nil
+}
+
+// markedLabel names, after "PAT", the PAT an interrupted issuance with marker may have created.
+func markedLabel(marker string) string {
+	return "marked " + marker + " (of an interrupted issuance, if NOMAD created it)"
+}
+
+// sameEntry reports whether a and b are the same revoke-queue entry: the same PAT, or the same
+// interrupted issuance.
+func sameEntry(a, b v1alpha1.PATReference) bool {
+	return a.ID == b.ID && a.Marker == b.Marker
+}
+
+// toFront moves the queued PAT id to the head of the revoke queue, so that it is revoked first.
+func toFront(st *v1alpha1.NomadTokenStatus, id string) {
+	if id == "" {
+		return
+	}
+	if i := slices.IndexFunc(st.RevokePending, func(ref v1alpha1.PATReference) bool { return ref.ID == id }); i > 0 {
+		ref := st.RevokePending[i]
+		st.RevokePending = slices.Insert(slices.Delete(st.RevokePending, i, i+1), 0, ref)
+	}
+}
+
+// revokeCurrent revokes the PAT in the Secret of a NomadToken being deleted. Once it is revoked, or
+// has expired (it no longer works, so it needs no revocation), it leaves status: a deletion retried
+// for another PAT neither revokes nor counts it again.
+func (r *NomadTokenReconciler) revokeCurrent(ctx context.Context, sc *reconcileScope) error {
+	token := sc.token
+	st := &token.Status
 	if st.TokenID == "" {
 		return nil
 	}
+	minted := metricsConnectionOf(token.Namespace, currentMinter(token).connection)
 	err := r.revokeAsOwner(ctx, sc, currentMinter(token).ref(st.TokenID, st.ExpiresAt))
-	if err != nil && (st.ExpiresAt == nil || !sc.now.After(st.ExpiresAt.Add(expirySkew))) {
-		return err // still alive: deletion waits (an expired PAT needs no revocation)
-	}
-	if minted := metricsConnectionOf(token.Namespace, currentMinter(token).connection); err == nil {
+	switch {
+	case err == nil:
 		r.pats().Revoked(minted, 1)
-	} else {
-		r.pats().RevokeAbandoned(minted, 1) // expired: the finalizer goes without a revoke
+		log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
+		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventRevoked, "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
+	case st.ExpiresAt != nil && sc.now.After(st.ExpiresAt.Add(expirySkew)):
+		r.pats().RevokeAbandoned(minted, 1) // the finalizer goes without a revoke
+		log.FromContext(ctx).Info("PAT of deleted NomadToken expired before it could be revoked", "tokenID", st.TokenID)
+	default:
+		return &heldBy{id: st.TokenID, err: err} // still alive: deletion waits
 	}
-	log.FromContext(ctx).Info("revoked PAT of deleted NomadToken", "tokenID", st.TokenID)
-	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventRevoked, "Delete", "Revoked PAT %s: the NomadToken is being deleted", st.TokenID)
+	st.TokenID, st.IssuedAt, st.ExpiresAt, st.RenewalTime = "", nil, nil, nil
+	st.TokenFingerprint, st.IssuedSpecHash, st.LastUsedAt = "", "", nil
 	return nil
 }
 
@@ -124,9 +202,11 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, sc *reconcileSc
 	}
 	var ids []string
 	for _, ref := range st.RevokePending {
-		ids = append(ids, ref.ID)
-		// The NomadToken goes with them still queued: nobody will try again.
-		r.pats().RevokeAbandoned(queuedMinter(token, ref), 1)
+		ids = append(ids, entryLabel(ref))
+	}
+	// The NomadToken goes with them still queued: nobody will try again.
+	if aerr := r.abandonQueued(ctx, token, st.RevokePending); aerr != nil {
+		return aerr
 	}
 	if st.PendingIssuance != nil {
 		ids = append(ids, "a PAT marked "+st.PendingIssuance.Marker+" in its description, if NOMAD created it")
@@ -170,24 +250,13 @@ func (r *NomadTokenReconciler) recordRetained(ctx context.Context, token *v1alph
 	if st.TokenID == "" {
 		return nil
 	}
-	kind, key := connectionObjectKey(token.Namespace, currentMinter(token).connection)
-	if kind == v1alpha1.KindClusterNomadConnection && !r.ClusterConnections {
-		return nil // not served here, so not swept here either
-	}
 	entry := v1alpha1.RetainedPAT{ID: st.TokenID, NomadToken: token.Namespace + "/" + token.Name, ExpiresAt: st.ExpiresAt.DeepCopy()}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var conn v1alpha1.Connection = &v1alpha1.NomadConnection{}
-		if kind == v1alpha1.KindClusterNomadConnection {
-			conn = &v1alpha1.ClusterNomadConnection{}
-		}
-		if err := r.APIReader.Get(ctx, key, conn); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		cst := conn.ConnectionStatus()
+	// A ClusterNomadConnection this operator does not serve is not swept here either.
+	return r.updateConnectionStatus(ctx, token.Namespace, currentMinter(token).connection, func(cst *v1alpha1.NomadConnectionStatus) bool {
 		if slices.ContainsFunc(cst.RetainedPATs, func(p v1alpha1.RetainedPAT) bool { return p.ID == entry.ID }) {
-			return nil
+			return false
 		}
 		cst.RetainedPATs = append(cst.RetainedPATs, entry)
-		return r.Status().Update(ctx, conn)
+		return true
 	})
 }

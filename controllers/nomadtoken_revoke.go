@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	corev1 "k8s.io/api/core/v1"
 	"time"
@@ -25,6 +26,13 @@ type revocations struct {
 	waiting []v1alpha1.PATReference
 	// err is the first failure; the token is retried with backoff while anything waits.
 	err error
+	// unreachable are the entries still queued because no connection logs in as the NOMAD user that
+	// owns them (unreachableOwner): only a person can change that, so a deletion does not wait for
+	// them (nomadtoken_finalize.go).
+	unreachable []v1alpha1.PATReference
+	// reachableErr is the first failure of any other entry (NOMAD down, the connection's Secret
+	// unreadable): retrying can still revoke it.
+	reachableErr error
 }
 
 // revokeQueue revokes the PATs queued in status.revokePending, each as the NOMAD user that owns it.
@@ -58,6 +66,11 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, sc *reconcileSco
 		left = append(left, ref)
 		if res.err == nil {
 			res.err = err
+		}
+		if unreachableOwner(err) {
+			res.unreachable = append(res.unreachable, ref)
+		} else if res.reachableErr == nil {
+			res.reachableErr = &heldBy{id: entryLabel(ref), err: err}
 		}
 	}
 	st.RevokePending = left
@@ -135,6 +148,33 @@ func refLabel(ref v1alpha1.PATReference) string {
 		return "the PAT an interrupted issuance (marker " + ref.Marker + ") may have created"
 	}
 	return "PAT " + ref.ID
+}
+
+// heldBy is a failure to revoke PAT id. It says which PAT an error is about when several are
+// revoked in one go (deletion), and is otherwise the error it wraps: classify and nomad.Deferred see
+// through it.
+type heldBy struct {
+	id  string
+	err error
+}
+
+func (h *heldBy) Error() string { return h.err.Error() }
+func (h *heldBy) Unwrap() error { return h.err }
+
+// entryLabel names a queue entry after "PAT": its id, or what an interrupted issuance may have made.
+func entryLabel(ref v1alpha1.PATReference) string {
+	if ref.Marker != "" {
+		return markedLabel(ref.Marker)
+	}
+	return ref.ID
+}
+
+// unreachableOwner reports whether err is revokeAsOwner's verdict that no connection logs in as the
+// NOMAD user owning the PAT (the one that minted it is gone or signs in as another user, and no other
+// one signs in as the owner), as opposed to a failure that retrying can fix.
+func unreachableOwner(err error) bool {
+	var ce *conditionError
+	return errors.As(err, &ce) && ce.reason == v1alpha1.EventRevokeWaiting
 }
 
 // connectionLabel names the connection of key for people: `NomadConnection "x"` or

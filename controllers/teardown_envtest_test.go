@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
@@ -103,6 +104,45 @@ var _ = Describe("Teardown", func() {
 		Expect(t.allPATs()).To(HaveLen(3))
 	})
 
+	// Issue 15, item 4: the credentials Secret moves from bot X to bot Y (the docs allow it). X's
+	// replaced PAT waits in the revoke queue, and no connection logs in as X any more. Deleting the
+	// token must revoke Y's PAT, which it can, and not wait up to a year for X's to expire.
+	It("revokes the current PAT and does not wait for a replaced one whose owner no connection logs in as", func() {
+		tok := t.token("user")
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		first := waitReady(tok)
+
+		userY := uniqueName("bot")
+		stub.AddUser(userY, botPassword)
+		creds := &corev1.Secret{}
+		Expect(k8s.Get(ctx, credsKey(), creds)).To(Succeed())
+		creds.Data = map[string][]byte{"username": []byte(userY), "password": []byte(botPassword)}
+		Expect(k8s.Update(ctx, creds)).To(Succeed())
+		// A list judges only PATs created before the second it was requested in.
+		time.Sleep(time.Second)
+		forceVerification(t, "oasis")
+		// The connection's check lists Y's PATs, without X's: the token gets a PAT of Y, and X's waits.
+		second := &v1alpha1.NomadToken{}
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(tok), second)).To(Succeed())
+			g.Expect(second.Status.TokenID).NotTo(BeEmpty())
+			g.Expect(second.Status.TokenID).NotTo(Equal(first.Status.TokenID))
+			g.Expect(second.Status.RevokePending).To(ConsistOf(HaveField("ID", first.Status.TokenID)))
+		}).Should(Succeed())
+		Expect(ids(stub.ActivePATs(userY))).To(ConsistOf(second.Status.TokenID))
+		abandonedBefore := abandonedPATs(t.ns, "oasis")
+
+		deleteAndWait(tok)
+		Expect(stub.ActivePATs(userY)).To(BeEmpty(), "the current PAT, Y's, must be revoked")
+		Expect(ids(t.activePATs())).To(ConsistOf(first.Status.TokenID), "test premise: nothing the operator holds can revoke X's PAT")
+		Expect(abandonedPATs(t.ns, "oasis")).To(Equal(abandonedBefore+1), "nomadtoken_pats_revoke_abandoned_total")
+		Expect(eventReasons(t.ns)).To(ContainElement(v1alpha1.EventRevokeAbandoned))
+		conn := &v1alpha1.NomadConnection{}
+		Expect(k8s.Get(ctx, connKey(), conn)).To(Succeed())
+		Expect(conn.Status.AbandonedPATs).To(ConsistOf(And(HaveField("ID", first.Status.TokenID),
+			HaveField("NomadToken", t.ns+"/user"), HaveField("ExpiresAt", Not(BeNil())))))
+	})
+
 	It("deletes a connection nothing uses at once", func() {
 		Expect(k8s.Create(ctx, t.connection("spare"))).To(Succeed())
 		spare := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "spare"}}
@@ -144,3 +184,25 @@ var _ = Describe("Orphan sweep", func() {
 		Expect(nc.Revoke(ctx, issued.PAT.ID)).To(Succeed())
 	})
 })
+
+// abandonedPATs reads nomadtoken_pats_revoke_abandoned_total for the NomadConnection ns/name.
+func abandonedPATs(ns, name string) float64 {
+	GinkgoHelper()
+	families, err := crmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "nomadtoken_pats_revoke_abandoned_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["kind"] == v1alpha1.KindNomadConnection && labels["namespace"] == ns && labels["name"] == name {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

@@ -20,7 +20,7 @@ var (
 	}, connectionLabels)
 	patsAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nomadtoken_pats_revoke_abandoned_total",
-		Help: "PATs the operator had to revoke but stopped trying without a successful revoke: queued PATs that expired first, the expired current PAT of a NomadToken deleted with deletionPolicy Revoke, queued PATs of one deleted with Retain (not the PAT Retain keeps on purpose). By the connection that minted them.",
+		Help: "PATs the operator had to revoke but stopped trying without a successful revoke: queued PATs that expired first, the expired current PAT of a NomadToken deleted with deletionPolicy Revoke, queued PATs of one deleted with Retain (not the PAT Retain keeps on purpose), queued PATs no connection can revoke (none logs in as their owner) of one deleted with Revoke. By the connection that minted them.",
 	}, connectionLabels)
 )
 

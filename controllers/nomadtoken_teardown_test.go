@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
+)
+
+// Deletion revokes what it can first, waits for what retrying can still revoke, and does not wait
+// for a replaced PAT that nothing the operator holds can revoke (issue 15, item 4).
+
+// newMovedCredentialsWorld is a token whose connection's credentials Secret moved from bot to bot2:
+// it holds a PAT of bot2, and the PAT of bot waits in its revoke queue, which no connection can work
+// (none logs in as bot any more). It returns the world and bot's PAT.
+func newMovedCredentialsWorld(t *testing.T) (*crashWorld, string) {
+	t.Helper()
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.r.Verifier = NewVerifier(0)
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.stub.AddUser("bot2", "pw2")
+	w.moveCredentialsTo(t, "bot2", "pw2")
+	w.recordList(client.ObjectKey{Namespace: "team-a", Name: "oasis"}, "", nil)
+	if err := w.reconcile(t); err == nil || classify(err).reason != v1alpha1.EventRevokeWaiting {
+		t.Fatalf("reconcile = %v, want bot's PAT waiting for its owner", err)
+	}
+	if tok := w.token(t); !w.active("bot2", tok.Status.TokenID) || len(tok.Status.RevokePending) != 1 {
+		t.Fatalf("test premise: a PAT of bot2 in status (%q) and bot's queued (%v)", tok.Status.TokenID, tok.Status.RevokePending)
+	}
+	return w, first.Status.TokenID
+}
+
+func TestDeletionRevokesTheCurrentPATAndAbandonsAQueuedOneNoConnectionCanRevoke(t *testing.T) {
+	w, left := newMovedCredentialsWorld(t)
+	pats := &patEventLog{}
+	w.r.PATs = pats
+	recorder := w.r.Recorder.(*events.FakeRecorder)
+	drainEvents(recorder)
+
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), w.key, &v1alpha1.NomadToken{}); err == nil {
+		t.Fatal("the deletion waits for a PAT that no connection can revoke (up to its expiry, a year)")
+	}
+	if active := w.stub.ActivePATs("bot2"); len(active) != 0 {
+		t.Fatalf("bot2's PATs %v are still active: the current PAT must be revoked", active)
+	}
+	if !w.active("bot", left) {
+		t.Fatal("test premise: only bot could have revoked its PAT")
+	}
+	if got, want := pats.take(), []string{"revoked " + oasis, "abandoned " + oasis}; !slices.Equal(got, want) {
+		t.Errorf("PAT counters %q, want %q", got, want)
+	}
+	got := drainEvents(recorder)
+	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeAbandoned) != 1 || !strings.Contains(strings.Join(got, "\n"), left) {
+		t.Errorf("want one Warning %s naming %s, got %q", v1alpha1.EventRevokeAbandoned, left, got)
+	}
+	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeWaiting) != 0 {
+		t.Errorf("an abandoned PAT is not waited for, but a RevokeWaiting says so: %q", got)
+	}
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	if ab := conn.Status.AbandonedPATs; len(ab) != 1 || ab[0].ID != left || ab[0].NomadToken != "team-a/ci" || ab[0].ExpiresAt == nil {
+		t.Fatalf("connection status.abandonedPATs %+v, want bot's PAT of team-a/ci with its expiry", ab)
+	}
+}
+
+// A failure that retrying can fix (NOMAD not answering) still holds the deletion, names the PAT it
+// is about, and abandons nothing; the current PAT is revoked all the same.
+func TestDeletionWaitsForATransientFailureAfterRevokingTheCurrentPAT(t *testing.T) {
+	w, left := newMovedCredentialsWorld(t)
+	// A connection of bot again: bot's PAT can be revoked, once NOMAD answers the check that
+	// comes first (the minting connection asks whether its user still owns the PAT).
+	w.addConnection(t, "oasis-old", "bot", "pw")
+	pats := &patEventLog{}
+	w.r.PATs = pats
+	w.stub.InjectFault(nomadstub.OpGet, -1, nomadstub.Fault{Status: http.StatusServiceUnavailable})
+
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.reconcile(t); err == nil {
+		t.Fatal("reconcile = nil, want the NOMAD failure retried with backoff")
+	}
+	if active := w.stub.ActivePATs("bot2"); len(active) != 0 {
+		t.Fatalf("bot2's PATs %v are still active: the current PAT is revoked first, whatever else fails", active)
+	}
+	tok := w.token(t)
+	if tok.Status.TokenID != "" || len(tok.Status.RevokePending) != 1 || tok.Status.RevokePending[0].ID != left {
+		t.Fatalf("tokenID %q, revokePending %v: want the revoked PAT out of status and bot's still queued", tok.Status.TokenID, tok.Status.RevokePending)
+	}
+	ready := meta.FindStatusCondition(tok.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Reason != v1alpha1.ReasonRevokeFailed || !strings.Contains(ready.Message, "cannot revoke PAT "+left) {
+		t.Fatalf("Ready %+v: want RevokeFailed naming the PAT that holds the deletion, %s", ready, left)
+	}
+	if got := pats.take(); !slices.Equal(got, []string{"revoked " + oasis}) {
+		t.Fatalf("PAT counters %q: want the current PAT revoked and nothing abandoned", got)
+	}
+
+	w.stub.ClearFaults()
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), w.key, &v1alpha1.NomadToken{}); err == nil {
+		t.Fatal("the deletion still waits once NOMAD answers")
+	}
+	if w.active("bot", left) {
+		t.Fatal("bot's PAT is still active: a connection of bot could revoke it")
+	}
+	if got := pats.take(); !slices.Equal(got, []string{"revoked " + oasis}) {
+		t.Fatalf("PAT counters %q: want bot's PAT revoked, once, and the current one not counted again", got)
+	}
+}
