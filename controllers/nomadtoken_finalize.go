@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -20,8 +21,8 @@ import (
 // hold (current, replaced, and one whose creation answer was lost) is revoked before the finalizer goes;
 // if that is impossible (the connection is gone), the token stays, and its Ready condition says how to
 // let it go: restore the connection, or set spec.deletionPolicy: Retain. With Retain, the current PAT
-// stays active and its Secret is released from the NomadToken, so garbage collection does not take
-// the only copy of a live token with it; PATs nobody holds any more are still revoked.
+// stays active and the Secrets it owns are released from the NomadToken, so garbage collection does
+// not take the only copy of a live token with them; PATs nobody holds any more are still revoked.
 func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.NomadToken) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(token, v1alpha1.FinalizerRevoke) {
 		return ctrl.Result{}, nil
@@ -32,7 +33,7 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
 		if err = r.revokeUnheld(ctx, sc); err == nil {
 			if err = r.recordRetained(ctx, token); err == nil {
-				err = r.releaseSecret(ctx, token)
+				err = r.releaseSecrets(ctx, token)
 			}
 		}
 	} else {
@@ -217,29 +218,60 @@ func (r *NomadTokenReconciler) revokeUnheld(ctx context.Context, sc *reconcileSc
 	return nil
 }
 
-// deletionPolicy Retain updates the Secret to drop its ownerReference and the managed-by label.
+// deletionPolicy Retain updates the Secrets it owns to drop their ownerReference and the managed-by
+// label.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=update
 
-// releaseSecret drops the NomadToken's ownership and the operator's label from the Secret, so it
-// outlives the NomadToken with deletionPolicy Retain.
-func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha1.NomadToken) error {
-	s, err := r.getSecret(ctx, r, token.Namespace, token.EffectiveSecretName())
-	if err != nil || s == nil || !ownedBy(s, token) {
-		return err
-	}
-	refs := s.OwnerReferences[:0]
-	for _, ref := range s.OwnerReferences {
-		if ref.UID != token.UID {
-			refs = append(refs, ref)
+// releaseSecrets drops the NomadToken's ownership and the operator's label from every Secret the token
+// owns, so that they outlive it with deletionPolicy Retain: garbage collection would otherwise take the
+// only copy of a live PAT with them. That is the Secret at status.secretName, which holds the current
+// PAT and is not the spec's name after a rename that SecretConflict blocked; the one at the spec's
+// name; and any other Secret of the namespace with the operator's label that the token controls (a
+// rename interrupted between writing the new Secret and deleting the old one). A Secret whose
+// controller ownerReference is not this token's (the one the operator sets) is someone else's and
+// is never touched.
+func (r *NomadTokenReconciler) releaseSecrets(ctx context.Context, token *v1alpha1.NomadToken) error {
+	var owned []*corev1.Secret
+	add := func(s *corev1.Secret) {
+		if s != nil && ownedBy(s, token) && !slices.ContainsFunc(owned, func(o *corev1.Secret) bool { return o.Name == s.Name }) {
+			owned = append(owned, s)
 		}
 	}
-	s.OwnerReferences = refs
+	for _, name := range []string{token.Status.SecretName, token.EffectiveSecretName()} {
+		if name == "" {
+			continue
+		}
+		s, err := r.getSecret(ctx, r, token.Namespace, name)
+		if err != nil {
+			return err
+		}
+		add(s)
+	}
+	var managed corev1.SecretList
+	if err := r.List(ctx, &managed, client.InNamespace(token.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
+		return err
+	}
+	for i := range managed.Items {
+		add(&managed.Items[i])
+	}
+	for _, s := range owned {
+		if err := r.releaseSecret(ctx, token, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseSecret drops token's ownerReference and the operator's label from s, a Secret it owns, and
+// marks it retained: the orphan sweep counts the PAT it names as accounted for.
+func (r *NomadTokenReconciler) releaseSecret(ctx context.Context, token *v1alpha1.NomadToken, s *corev1.Secret) error {
+	s.OwnerReferences = slices.DeleteFunc(s.OwnerReferences, func(ref metav1.OwnerReference) bool { return ref.UID == token.UID })
 	delete(s.Labels, v1alpha1.LabelManagedBy)
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
 	s.Labels[v1alpha1.LabelRetained] = "true"
-	return r.updateSecret(ctx, s)
+	return client.IgnoreNotFound(r.updateSecret(ctx, s))
 }
 
 // recordRetained notes the PAT that deletionPolicy Retain leaves active in the status of the connection

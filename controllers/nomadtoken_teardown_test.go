@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -122,5 +123,85 @@ func TestDeletionWaitsForATransientFailureAfterRevokingTheCurrentPAT(t *testing.
 	}
 	if got := pats.take(); !slices.Equal(got, []string{"revoked " + oasis}) {
 		t.Fatalf("PAT counters %q: want bot's PAT revoked, once, and the current one not counted again", got)
+	}
+}
+
+// Retain releases the Secret that holds the PAT (status.secretName), not the one a rename blocked by
+// SecretConflict names, and never touches a Secret the token does not own (issue 15, item 6).
+func TestRetainReleasesTheSecretThatHoldsThePATAfterABlockedRename(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "taken"}, Data: map[string][]byte{"token": []byte("theirs")}}
+	if err := w.client.Create(context.Background(), theirs); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Spec.Secret.Name = "taken"
+		tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain
+	})
+	_ = w.reconcile(t)
+	tok := w.token(t)
+	if ready := meta.FindStatusCondition(tok.Status.Conditions, v1alpha1.ConditionReady); tok.Status.SecretName != "ci" || ready == nil || ready.Reason != v1alpha1.ReasonSecretConflict {
+		t.Fatalf("test premise: the rename is blocked and the PAT stays in Secret ci (status.secretName %q, Ready %+v)", tok.Status.SecretName, ready)
+	}
+
+	if err := w.client.Delete(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), w.key, &v1alpha1.NomadToken{}); err == nil {
+		t.Fatal("Retain never blocks a deletion")
+	}
+	held := &corev1.Secret{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "ci"}, held); err != nil {
+		t.Fatal(err)
+	}
+	if len(held.OwnerReferences) != 0 || held.Labels[v1alpha1.LabelManagedBy] != "" || held.Labels[v1alpha1.LabelRetained] != "true" {
+		t.Fatalf("Secret ci, which holds the retained PAT: ownerReferences %v, labels %v: want it released (garbage collection would delete it)",
+			held.OwnerReferences, held.Labels)
+	}
+	if !w.active("bot", first.Status.TokenID) {
+		t.Fatal("Retain revoked the PAT")
+	}
+	if err := w.client.Get(context.Background(), client.ObjectKeyFromObject(theirs), theirs); err != nil {
+		t.Fatal(err)
+	}
+	if len(theirs.Labels) != 0 || string(theirs.Data["token"]) != "theirs" {
+		t.Fatalf("a Secret the token does not own was changed: labels %v", theirs.Labels)
+	}
+}
+
+// A Secret the token controls at neither name (a rename interrupted between writing the new Secret
+// and deleting the old one) is released too; one with the operator's label that another NomadToken
+// controls is not.
+func TestRetainReleasesEverySecretTheTokenControls(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	tok := w.token(t)
+	left := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "left-over",
+		Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}}}
+	setControllerRef(left, tok)
+	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "other",
+		Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}}}
+	setControllerRef(other, &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Name: "other", UID: "other-uid"}})
+	for _, s := range []*corev1.Secret{left, other} {
+		if err := w.client.Create(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	for name, wantOwned := range map[string]bool{"ci": false, "left-over": false, "other": true} {
+		s := &corev1.Secret{}
+		if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: name}, s); err != nil {
+			t.Fatal(err)
+		}
+		if owned := metav1.GetControllerOf(s) != nil; owned != wantOwned {
+			t.Errorf("Secret %s: controller ownerReference %v, want %v", name, owned, wantOwned)
+		}
 	}
 }

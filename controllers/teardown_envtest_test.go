@@ -143,6 +143,35 @@ var _ = Describe("Teardown", func() {
 			HaveField("NomadToken", t.ns+"/user"), HaveField("ExpiresAt", Not(BeNil())))))
 	})
 
+	// Issue 15, item 6: a rename to a Secret someone else owns is blocked (SecretConflict), so the
+	// PAT stays in the Secret at status.secretName. Retain must release that one: garbage collection
+	// would take the only copy of the live PAT with it.
+	It("releases, with deletionPolicy Retain, the Secret that holds the PAT and not the one a blocked rename names", func() {
+		tok := t.token("renamed", func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+		Expect(k8s.Create(ctx, tok)).To(Succeed())
+		tok = waitReady(tok)
+		raw := rawToken(tok)
+		theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "someone-elses"},
+			StringData: map[string]string{"token": "someone else's"}}
+		Expect(k8s.Create(ctx, theirs)).To(Succeed())
+		tok.Spec.Secret.Name = theirs.Name
+		Expect(k8s.Update(ctx, tok)).To(Succeed())
+		Expect(waitReason(tok, v1alpha1.ReasonSecretConflict).Status.SecretName).To(Equal("renamed"))
+
+		deleteAndWait(tok)
+		held := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: "renamed"}, held)).To(Succeed())
+		Expect(held.OwnerReferences).To(BeEmpty(), "garbage collection must not take the only copy of the retained PAT")
+		Expect(held.Labels).NotTo(HaveKey(v1alpha1.LabelManagedBy))
+		Expect(held.Labels).To(HaveKeyWithValue(v1alpha1.LabelRetained, "true"))
+		Expect(string(held.Data["token"])).To(Equal(raw))
+		Expect(ids(t.activePATs())).To(ConsistOf(tok.Status.TokenID))
+
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(theirs), theirs)).To(Succeed())
+		Expect(theirs.Labels).To(BeEmpty(), "a Secret the token does not own is never touched")
+		Expect(string(theirs.Data["token"])).To(Equal("someone else's"))
+	})
+
 	It("deletes a connection nothing uses at once", func() {
 		Expect(k8s.Create(ctx, t.connection("spare"))).To(Succeed())
 		spare := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "spare"}}
