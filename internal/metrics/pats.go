@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -44,7 +46,18 @@ func (PATCounters) Issued(conn Connection, rotated bool) {
 func (PATCounters) Revoked(conn Connection, n int) { add(patsRevoked, conn, n) }
 
 // RevokeAbandoned counts n PATs the operator stopped trying to revoke without having revoked them.
-func (PATCounters) RevokeAbandoned(conn Connection, n int) { add(patsAbandoned, conn, n) }
+func (PATCounters) RevokeAbandoned(conn Connection, n int) {
+	if n > 0 {
+		abandonedBy.Store(conn, struct{}{})
+	}
+	add(patsAbandoned, conn, n)
+}
+
+// abandonedBy holds the connections whose abandoned counter has counted a PAT: ForgetConnection keeps
+// that series when the connection is deleted. A namespace deletion abandons PATs seconds before it
+// deletes the connection, too soon for any scrape to see the counter, and the PATs it counts stay
+// active after the connection is gone. Few connections ever abandon a PAT, so the kept series are few.
+var abandonedBy sync.Map // Connection -> struct{}
 
 func add(v *prometheus.CounterVec, conn Connection, n int) {
 	if n > 0 {

@@ -98,12 +98,18 @@ func codeClass(status int) string {
 
 // ForgetConnection drops every series of a deleted connection: its requests, logins and PAT
 // counters. A connection created again under the same name starts from zero, which Prometheus's
-// rate() and increase() read as a counter reset.
+// rate() and increase() read as a counter reset. The one exception is an abandoned-PAT counter that
+// counted something (abandonedBy): those PATs are still active, and the alert on the counter must
+// see it after a namespace deletion took the connection away.
 func ForgetConnection(conn Connection) {
 	m := prometheus.Labels{"kind": conn.Kind, "namespace": conn.Namespace, "name": conn.Name}
-	for _, v := range []interface {
+	vecs := []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{requestsTotal, requestDuration.MetricVec, loginsTotal, lastSignIn, refreshTokenExpiry, patsIssued, patsRotated, patsRevoked, patsAbandoned} {
+	}{requestsTotal, requestDuration.MetricVec, loginsTotal, lastSignIn, refreshTokenExpiry, patsIssued, patsRotated, patsRevoked}
+	if _, kept := abandonedBy.Load(conn); !kept {
+		vecs = append(vecs, patsAbandoned)
+	}
+	for _, v := range vecs {
 		v.DeletePartialMatch(m)
 	}
 }

@@ -170,3 +170,26 @@ func TestSignedInRecordsTheSignInAndTheRefreshTokensEnd(t *testing.T) {
 		t.Error("a deleted connection's last sign-in must go with it")
 	}
 }
+
+// The abandoned-PAT counter of a deleted connection stays once it counted a PAT: a namespace
+// deletion abandons PATs seconds before it deletes their connection, and they stay active. Its
+// other series go, and so does an abandoned counter still at zero.
+func TestForgetConnectionKeepsACounterOfAbandonedPATs(t *testing.T) {
+	abandoning, calm := ConnectionNamed("team-a", "forget-abandoning"), ConnectionNamed("team-a", "forget-calm")
+	for _, c := range []Connection{abandoning, calm} {
+		ObserverFor(c)
+		PATCounters{}.Revoked(c, 1)
+	}
+	PATCounters{}.RevokeAbandoned(abandoning, 2)
+	ForgetConnection(abandoning)
+	ForgetConnection(calm)
+	if n := seriesOf(t, "forget-abandoning"); n != 1 {
+		t.Errorf("%d series of the deleted connection that abandoned PATs, want only its abandoned counter", n)
+	}
+	if got := testutil.ToFloat64(patsAbandoned.WithLabelValues(abandoning.labels()...)); got != 2 {
+		t.Errorf("abandoned counter of the deleted connection = %v, want 2 kept", got)
+	}
+	if n := seriesOf(t, "forget-calm"); n != 0 {
+		t.Errorf("%d series of the deleted connection that abandoned nothing remain", n)
+	}
+}
