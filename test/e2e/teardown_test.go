@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -187,6 +188,91 @@ var _ = Describe("Teardown with a real kube-controller-manager", func() {
 			g.Expect(creds.DeletionTimestamp).To(BeNil())
 			g.Expect(creds.Finalizers).NotTo(ContainElement(inUseFinalizer))
 		}).Should(Succeed())
+	})
+
+	// Issue 15, item 4: after the credentials Secret moved to another NOMAD user, the first user's PAT
+	// waits in the revoke queue and no connection can revoke it. A namespace deletion must not wait
+	// for it to expire (up to a year); it must revoke the current PAT, and say that it gave the other up.
+	It("kubectl delete namespace after the credentials moved to another NOMAD user: the namespace goes, the current PAT is revoked, the old user's is abandoned", func(ctx SpecContext) {
+		t := newTenant(ctx, "teardown-moved")
+		c := controlPl.Client
+		key := createTeardownToken(ctx, t, "uploader", nil)
+		first := waitReady(ctx, key)
+		// The old user's PAT outlives the spec: nothing the operator holds can revoke it.
+		DeferCleanup(func(ctx SpecContext) { _ = stub.RevokePAT(ctx, first.Status.TokenID) })
+		scraper := serviceAccountToken(ctx, operatorNamespace, "teardown-moved-scraper", "metrics-reader")
+
+		By("moving the credentials Secret to another NOMAD user")
+		newUser, newPassword := t.ns+"-bot2", t.ns+"-password2"
+		_, err := stub.AddUser(ctx, newUser, newPassword)
+		Expect(err).NotTo(HaveOccurred())
+		var creds corev1.Secret
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: credentialsSecret}, &creds)).To(Succeed())
+		creds.Data = map[string][]byte{"username": []byte(newUser), "password": []byte(newPassword)}
+		Expect(c.Update(ctx, &creds)).To(Succeed())
+		var current v1alpha1.NomadToken
+		eventually(ctx, func(g Gomega) {
+			g.Expect(c.Get(ctx, key, &current)).To(Succeed())
+			g.Expect(current.Status.TokenID).NotTo(BeEmpty())
+			g.Expect(current.Status.TokenID).NotTo(Equal(first.Status.TokenID), "a PAT of the new user")
+			g.Expect(current.Status.RevokePending).To(ConsistOf(HaveField("ID", first.Status.TokenID)), "the old user's PAT waits")
+		}).Should(Succeed())
+		st, err := stub.State(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(idsOf(st.ActivePATs(newUser))).To(ConsistOf(current.Status.TokenID))
+
+		By("deleting the Namespace, and nothing else")
+		Expect(c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.ns}})).To(Succeed())
+		Eventually(ctx, func() error { return namespaceGone(ctx, t.ns) }).
+			WithTimeout(teardownPatience).WithPolling(500 * time.Millisecond).Should(Succeed())
+
+		st, err = stub.State(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.ActivePATs(newUser)).To(BeEmpty(), "the current PAT is revoked")
+		Expect(idsOf(st.ActivePATs(t.user))).To(ConsistOf(first.Status.TokenID), "test premise: only the old user could revoke its PAT")
+		eventually(ctx, func(g Gomega) {
+			g.Expect(value(scrapeFamilies(g, ctx, scraper), "nomadtoken_pats_revoke_abandoned_total",
+				map[string]string{"kind": v1alpha1.KindNomadConnection, "namespace": t.ns, "name": tenantConnection})).To(Equal(1.0))
+		}).Should(Succeed())
+	}, NodeTimeout(3*time.Minute))
+
+	// Issue 15, item 6: a rename to a Secret someone else owns is blocked (SecretConflict), so the PAT
+	// stays in the Secret at status.secretName; deleting the token with Retain must release that one,
+	// or the garbage collector deletes the only copy of the retained PAT.
+	It("deletionPolicy Retain after a rename blocked by SecretConflict: the Secret that holds the PAT survives garbage collection", func(ctx SpecContext) {
+		t := newTenant(ctx, "teardown-retain-rename")
+		deleteNamespaceAtCleanup(t.ns)
+		c := controlPl.Client
+		key := createTeardownToken(ctx, t, "kept", func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+		tok := waitReady(ctx, key)
+		raw, id := t.secretToken(ctx, key)
+		DeferCleanup(func(ctx SpecContext) { _ = stub.RevokePAT(ctx, id) })
+
+		By("renaming the Secret to one someone else owns")
+		theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "theirs"}, StringData: map[string]string{"token": "theirs"}}
+		Expect(c.Create(ctx, theirs)).To(Succeed())
+		Expect(c.Patch(ctx, tok, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"secret":{"name":"theirs"}}}`)))).To(Succeed())
+		eventually(ctx, func(g Gomega) {
+			g.Expect(c.Get(ctx, key, tok)).To(Succeed())
+			g.Expect(readyOf(tok.Status.Conditions)).To(HaveField("Reason", v1alpha1.ReasonSecretConflict))
+		}).Should(Succeed())
+		Expect(tok.Status.SecretName).To(Equal(key.Name), "the PAT stays in the Secret it was in")
+
+		By("deleting the NomadToken")
+		Expect(c.Delete(ctx, tok)).To(Succeed())
+		awaitNotFound(ctx, key, &v1alpha1.NomadToken{}, 30*time.Second)
+		Consistently(ctx, func() error {
+			return c.Get(ctx, key, &corev1.Secret{})
+		}).WithTimeout(5*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), "the garbage collector leaves the Secret that holds the retained PAT")
+		var kept corev1.Secret
+		Expect(c.Get(ctx, key, &kept)).To(Succeed())
+		Expect(ownerUIDs(&kept)).NotTo(ContainElement(tok.UID))
+		Expect(bytes.Equal(kept.Data[v1alpha1.DefaultSecretKey], raw)).To(BeTrue(), "it holds the retained PAT")
+		active, err := stub.Authenticates(ctx, raw)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(active).To(BeTrue(), "the retained PAT still authenticates")
+		Expect(c.Get(ctx, client.ObjectKeyFromObject(theirs), theirs)).To(Succeed())
+		Expect(theirs.Labels).To(BeEmpty(), "a Secret the token does not own is never touched")
 	})
 
 	It("deleting a NomadConnection that nothing uses is immediate", func(ctx SpecContext) {
