@@ -81,6 +81,45 @@ func TestDeletionRevokesTheCurrentPATAndAbandonsAQueuedOneNoConnectionCanRevoke(
 	}
 }
 
+// An interrupted issuance of the old user can be looked for by no connection either: it does not hold
+// the deletion, and is abandoned like the old user's replaced PAT. It has no id, so only the Event
+// and the counter tell.
+func TestDeletionAbandonsAnInterruptedIssuanceNoConnectionCanLookFor(t *testing.T) {
+	w, left := newMovedCredentialsWorld(t)
+	tok := w.token(t)
+	tok.Status.PendingIssuance = &v1alpha1.PendingIssuance{Marker: "0badc0de-0123456789ab", StartedAt: metav1.NewTime(w.clock.Now()),
+		ConnectionName: "oasis", Account: tok.Status.RevokePending[0].Account}
+	if err := w.client.Status().Update(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	pats := &patEventLog{}
+	w.r.PATs = pats
+	recorder := w.r.Recorder.(*events.FakeRecorder)
+	drainEvents(recorder)
+
+	if err := w.client.Delete(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	w.mustReconcile(t)
+	if err := w.client.Get(context.Background(), w.key, &v1alpha1.NomadToken{}); err == nil {
+		t.Fatal("the deletion waits for an interrupted issuance no connection can look for")
+	}
+	if got, want := pats.take(), []string{"revoked " + oasis, "abandoned " + oasis, "abandoned " + oasis}; !slices.Equal(got, want) {
+		t.Errorf("PAT counters %q, want %q", got, want)
+	}
+	got := drainEvents(recorder)
+	if n := countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeAbandoned); n != 2 || !strings.Contains(strings.Join(got, "\n"), "0badc0de-0123456789ab") {
+		t.Errorf("want two Warnings %s, one naming the interrupted issuance's marker; got %q", v1alpha1.EventRevokeAbandoned, got)
+	}
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	if ab := conn.Status.AbandonedPATs; len(ab) != 1 || ab[0].ID != left {
+		t.Fatalf("connection status.abandonedPATs %+v, want only the PAT with an id, %s", ab, left)
+	}
+}
+
 // A failure that retrying can fix (NOMAD not answering) still holds the deletion, names the PAT it
 // is about, and abandons nothing; the current PAT is revoked all the same.
 func TestDeletionWaitsForATransientFailureAfterRevokingTheCurrentPAT(t *testing.T) {
