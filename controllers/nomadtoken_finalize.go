@@ -29,8 +29,11 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 	}
 	original := token.Status.DeepCopy()
 	sc := &reconcileScope{token: token, now: r.Clock.Now()}
-	var err error
-	if token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain {
+	retain, err := r.effectiveRetain(ctx, sc)
+	if err != nil {
+		return r.writeStatus(ctx, token, original, ctrl.Result{}, err)
+	}
+	if retain {
 		if err = r.revokeUnheld(ctx, sc); err == nil {
 			if err = r.recordRetained(ctx, token); err == nil {
 				err = r.releaseSecrets(ctx, token)
@@ -61,18 +64,15 @@ func (r *NomadTokenReconciler) finalize(ctx context.Context, token *v1alpha1.Nom
 }
 
 // reportHeld is reportUndeletable naming the PAT that holds the deletion (err's heldBy). That is not
-// always status.tokenID, which reportUndeletable names: the current PAT may be revoked already, and
-// a replaced one, or one of an interrupted issuance, still waits.
+// always status.tokenID: the current PAT may be revoked already, and a replaced one, or one of an
+// interrupted issuance, still waits.
 func reportHeld(token *v1alpha1.NomadToken, err error, f failure) string {
+	id := token.Status.TokenID
 	var h *heldBy
-	if !errors.As(err, &h) || h.id == token.Status.TokenID {
-		return reportUndeletable(token, f)
+	if errors.As(err, &h) {
+		id = h.id
 	}
-	named := *token
-	named.Status.TokenID = h.id
-	msg := reportUndeletable(&named, f)
-	token.Status.Conditions, token.Status.ObservedGeneration = named.Status.Conditions, named.Status.ObservedGeneration
-	return msg
+	return reportUndeletable(token, id, f)
 }
 
 // revokeAll revokes every PAT the token may hold, and revokes what it can whatever else fails: the

@@ -176,9 +176,9 @@ func (r *NomadTokenReconciler) fail(ctx context.Context, o *observed, err error)
 }
 
 // reportUndeletable says why a NomadToken being deleted cannot let go of its PAT, and how to proceed.
-func reportUndeletable(token *v1alpha1.NomadToken, f failure) string {
+func reportUndeletable(token *v1alpha1.NomadToken, id string, f failure) string {
 	msg := fmt.Sprintf("cannot revoke PAT %s on deletion: %s. Fix that, or set spec.deletionPolicy: Retain to delete without revoking (the PAT then stays valid until it expires)",
-		token.Status.TokenID, f.message)
+		id, f.message)
 	setReady(token, metav1.ConditionFalse, v1alpha1.ReasonRevokeFailed, msg)
 	return msg
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -242,5 +243,32 @@ func TestRetainReleasesEverySecretTheTokenControls(t *testing.T) {
 		if owned := metav1.GetControllerOf(s) != nil; owned != wantOwned {
 			t.Errorf("Secret %s: controller ownerReference %v, want %v", name, owned, wantOwned)
 		}
+	}
+}
+
+// A token switched to Retain after its PAT was minted, on a connection whose policy forbids Retain,
+// is revoked on deletion: otherwise the PAT would stay active and untracked on the shared account.
+func TestRetainForbiddenByPolicyRevokesOnDeletion(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	conn.Spec.Policy = &v1alpha1.ConnectionPolicy{AllowRetain: ptr.To(false)}
+	if err := w.client.Update(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.DeletionPolicy = v1alpha1.DeletionRetain })
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.reconcile(t)
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatal("the PAT was retained although the connection's policy forbids Retain")
+	}
+	if got := drainEvents(w.r.Recorder.(*events.FakeRecorder)); countPrefixed(got, "Warning "+v1alpha1.ReasonPolicyViolation) != 1 {
+		t.Errorf("want one PolicyViolation Warning saying why, got %q", got)
 	}
 }

@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+)
+
+// retainForbidden says which policy of the connection that minted the current PAT forbids
+// deletionPolicy: Retain (policy.allowRetain: false), or "" when none does. Minting already refuses a
+// token that asks for Retain; this covers one switched to Retain after its PAT was minted, which would
+// otherwise leave an untracked PAT on the shared account. A connection that cannot be read forbids
+// nothing: its rules cannot be known.
+func (r *NomadTokenReconciler) retainForbidden(ctx context.Context, sc *reconcileScope) (string, error) {
+	rc, err := r.connectionOf(ctx, sc, currentMinter(sc.token).connection)
+	if err != nil {
+		if isKubernetesError(err) {
+			return "", err
+		}
+		return "", nil
+	}
+	var nsLabels map[string]string
+	if rc.conn.GetNamespace() == "" {
+		if nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
+			return "", err
+		}
+	}
+	for _, c := range ceilingsFor(rc.conn, sc.token.Namespace, nsLabels) {
+		if p := c.policy; p.AllowRetain != nil && !*p.AllowRetain {
+			return fmt.Sprintf("%s %q %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field), nil
+		}
+	}
+	return "", nil
+}
+
+// effectiveRetain reports whether the token is deleted with Retain: asked for, and not forbidden.
+func (r *NomadTokenReconciler) effectiveRetain(ctx context.Context, sc *reconcileScope) (bool, error) {
+	if sc.token.EffectiveDeletionPolicy() != v1alpha1.DeletionRetain || sc.token.Status.TokenID == "" {
+		return sc.token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain, nil
+	}
+	forbidden, err := r.retainForbidden(ctx, sc)
+	if err != nil || forbidden == "" {
+		return err == nil, err
+	}
+	r.Recorder.Eventf(sc.token, nil, corev1.EventTypeWarning, v1alpha1.ReasonPolicyViolation, "Delete",
+		"deletionPolicy Retain is not allowed by %s (allowRetain: false): PAT %s is revoked", forbidden, sc.token.Status.TokenID)
+	return false, nil
+}
