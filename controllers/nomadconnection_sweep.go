@@ -81,7 +81,9 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 	if err := r.List(ctx, &tokens); err != nil {
 		return a, err
 	}
+	secretNames := map[string]bool{}
 	for _, t := range tokens.Items {
+		secretNames[t.Namespace+"/"+t.EffectiveSecretName()] = true
 		st := t.Status
 		a.ids[st.TokenID], a.ids[st.PreviousTokenID] = true, true
 		for _, ref := range st.RevokePending {
@@ -116,7 +118,9 @@ func (r *NomadConnectionReconciler) accounted(ctx context.Context) (accountedPAT
 	if err := r.List(ctx, &managed, client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
 		return a, err
 	}
-	a.addHeldBy(managed.Items)
+	// Only a Secret some NomadToken names counts (its own, or one it will adopt after a restore): a
+	// label anyone who can write Secrets can set must not shield an orphan from the sweep.
+	a.addHeldBy(slices.DeleteFunc(managed.Items, func(s corev1.Secret) bool { return !secretNames[s.Namespace+"/"+s.Name] }))
 	return a, nil
 }
 

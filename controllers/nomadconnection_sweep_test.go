@@ -27,8 +27,8 @@ type sweepWorld struct {
 	tracked, orphan, manual string
 	retained, young         string
 	// restored is held by one of the operator's Secrets that a restore brought back without the
-	// status of its NomadToken.
-	restored string
+	// status of its NomadToken; unnamed by a Secret with the operator's label that no NomadToken names.
+	restored, unnamed string
 	// settling is a PAT of a NomadToken whose issuance is in flight, carrying an older marker of it
 	// (as one from NOMAD's rotate endpoint does) while the pending marker is a new one.
 	settling string
@@ -74,7 +74,21 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	restored := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "restored",
 		Labels:      map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue},
 		Annotations: map[string]string{v1alpha1.AnnotationTokenID: w.restored}}}
-	if err := w.client.Create(context.Background(), restored); err != nil {
+	// Its NomadToken is back too, without status: it will adopt the Secret and the PAT.
+	restoredToken := &v1alpha1.NomadToken{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "restored", UID: "0b0b0b0b-new"},
+		Spec: v1alpha1.NomadTokenSpec{ConnectionRef: v1alpha1.ConnectionRef{Name: "oasis"}, Scopes: []string{"uploads:read"}}}
+	for _, obj := range []client.Object{restored, restoredToken} {
+		if err := w.client.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A Secret labelled as the operator's that no NomadToken names shields nothing: anyone who can
+	// write Secrets could set the label.
+	w.unnamed = mint("[nomad-token-operator 0c0c0c0c-0123456789ab]")
+	decoy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "decoy",
+		Labels:      map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue},
+		Annotations: map[string]string{v1alpha1.AnnotationTokenID: w.unnamed}}}
+	if err := w.client.Create(context.Background(), decoy); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.Step(2 * time.Hour)
@@ -101,10 +115,11 @@ func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
 	w := newSweepWorld(t)
 	recorder := w.sweep(t, "")
 	st := w.conn.Status
-	if len(st.OrphanedPATs) != 1 || st.OrphanedPATs[0].ID != w.orphan || st.OrphanedPATCount == nil || *st.OrphanedPATCount != 1 {
+	if len(st.OrphanedPATs) != 2 || !slices.ContainsFunc(st.OrphanedPATs, func(o v1alpha1.OrphanedPAT) bool { return o.ID == w.unnamed }) ||
+		st.OrphanedPATCount == nil || *st.OrphanedPATCount != 2 {
 		t.Fatalf("orphanedPATs %+v count %v: want exactly the untracked PAT with the operator's marker", st.OrphanedPATs, st.OrphanedPATCount)
 	}
-	if len(w.stub.ActivePATs("bot")) != 7 {
+	if len(w.stub.ActivePATs("bot")) != 8 {
 		t.Fatal("a dry run revoked something")
 	}
 	if got := drainEvents(recorder); countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventOrphansFound) != 1 {
@@ -115,12 +130,12 @@ func TestOrphanSweepDryRunListsWhatNoNomadTokenAccountsFor(t *testing.T) {
 func TestOrphanSweepRevokesOnlyOrphans(t *testing.T) {
 	w := newSweepWorld(t)
 	w.sweep(t, SweepRevoke)
-	if !w.active("bot", w.orphan) || len(w.conn.Status.OrphanedPATs) != 1 {
+	if !w.active("bot", w.orphan) || len(w.conn.Status.OrphanedPATs) != 2 {
 		t.Fatal("an orphan was revoked the first time it was seen: it must be listed for one check first")
 	}
 	w.sweep(t, SweepRevoke)
-	if w.active("bot", w.orphan) {
-		t.Error("the orphan is still active")
+	if w.active("bot", w.orphan) || w.active("bot", w.unnamed) {
+		t.Error("an orphan is still active")
 	}
 	for name, id := range map[string]string{"tracked": w.tracked, "manual": w.manual, "retained": w.retained, "young": w.young, "settling": w.settling, "restored": w.restored} {
 		if !w.active("bot", id) {
@@ -204,7 +219,7 @@ func TestOrphanSweepConfinedToNamespacesReadsEachOfThem(t *testing.T) {
 	if got := reader.listed; !slices.Equal(got, []string{"team-a", "team-b"}) {
 		t.Errorf("retained Secrets listed in %q, want each watched namespace once", got)
 	}
-	if len(w.conn.Status.OrphanedPATs) != 0 {
-		t.Errorf("orphanedPATs %+v: the PAT held by a retained Secret of a watched namespace is no orphan", w.conn.Status.OrphanedPATs)
+	if len(w.conn.Status.OrphanedPATs) != 1 || w.conn.Status.OrphanedPATs[0].ID != w.unnamed {
+		t.Errorf("orphanedPATs %+v: the PAT held by a retained Secret of a watched namespace is no orphan (only the decoy's is)", w.conn.Status.OrphanedPATs)
 	}
 }

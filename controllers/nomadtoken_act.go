@@ -63,29 +63,31 @@ type issuedFact struct {
 func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *observed, p plan) outcome {
 	var out outcome
 	var nc nomad.Client
+	var clientErr error
 	if p.mints() {
 		// Who the connection logs in as is known only once it is resolved, and it decides what may
 		// become of the current PAT: learn it before any step runs.
-		if nc, out.err = r.clientFor(ctx, sc, true); out.err == nil && mintsAsAnotherUser(o, nc) {
+		if nc, clientErr = r.clientFor(ctx, sc, true); clientErr == nil && mintsAsAnotherUser(o, nc) {
 			return outcome{learned: &learnedFact{accountChanged: true}}
 		}
 	}
 	if p.adoptSecret {
-		if out.err = r.adoptSecret(ctx, sc); out.err != nil {
-			out.revocations = r.revokeQueue(ctx, sc)
-			return out
-		}
+		// Nothing is written to the Secret before it is the token's; the revocations go on anyway.
+		out.err = r.adoptSecret(ctx, sc)
 	}
 	if p.previous == revokeAtOnce {
 		r.queuePrevious(sc.token)
 	}
 	switch {
-	case p.adoptPAT != nil:
+	case p.adoptPAT != nil && out.err == nil:
 		r.adoptRestoredPAT(sc, p.adoptPAT)
 		out.adopted = &issuedFact{id: p.adoptPAT.pat.ID, expiresAt: sc.token.Status.ExpiresAt.Time}
 	case p.settle != nil:
 		out.err = r.applySettlement(ctx, sc, p.settle)
 	case p.mints():
+		if out.err == nil {
+			out.err = clientErr
+		}
 		if out.err == nil {
 			out.err = r.mint(ctx, sc, nc, p, &out)
 		}
@@ -96,7 +98,7 @@ func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *o
 	case p.revokeOnly:
 		out.unreplaced = sc.token.Status.TokenID
 		r.revokeUnreplaced(sc.token)
-	case p.syncSecret:
+	case p.syncSecret && out.err == nil:
 		out.err = r.syncSecret(ctx, sc)
 	}
 	out.revocations = r.revokeQueue(ctx, sc)

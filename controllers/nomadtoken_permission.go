@@ -303,12 +303,16 @@ func coveredNamespaces(ctx context.Context, c client.Reader, conn v1alpha1.Conne
 	}
 }
 
-// queuedThrough counts the PATs in t's revocation queue that the connection named key minted and
-// that have not expired.
+// queuedThrough counts the PATs in t's revocation queue that the connection named key minted, that
+// have not expired, and that belong to the NOMAD user t's current PAT belongs to. A PAT of an earlier
+// user (the credentials moved on) takes no place of the current user's, and a marker entry (an
+// interrupted issuance that may have created nothing) is not known to be a PAT at all: counting them
+// would refuse the re-mints that moving to another user requires, until they expire.
 func queuedThrough(t *v1alpha1.NomadToken, key string, now time.Time) int {
 	n := 0
 	for _, ref := range t.Status.RevokePending {
-		if orSpecConnection(t, ref.ConnectionName) == key && alive(ref.ExpiresAt, now) {
+		if orSpecConnection(t, ref.ConnectionName) == key && alive(ref.ExpiresAt, now) &&
+			ref.Marker == "" && sameAccount(ref.Account, t.Status.Account) {
 			n++
 		}
 	}

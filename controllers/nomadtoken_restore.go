@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,7 +62,11 @@ type restoredPAT struct {
 // nil when there is none to take over (the answer is NOMAD's, so the mint that follows is safe).
 func (r *NomadTokenReconciler) findRestoredPAT(ctx context.Context, sc *reconcileScope) (*restoredPAT, error) {
 	token, s := sc.token, sc.secret
-	if token.Status.TokenID != "" || s == nil {
+	if s == nil || !statusRecordsNothing(token.Status) || token.Spec.TokenName != "" {
+		// Only a token whose status was never written (or not restored) takes a PAT over: after
+		// revoke-now, the Secret still names the PAT just queued for revocation. And only a PAT
+		// named after this token's namespace and name: a custom spec.tokenName could name another
+		// namespace's PAT.
 		return nil, nil
 	}
 	id, raw := s.Annotations[v1alpha1.AnnotationTokenID], s.Data[token.EffectiveSecretKey()]
@@ -78,10 +83,19 @@ func (r *NomadTokenReconciler) findRestoredPAT(ctx context.Context, sc *reconcil
 		return nil, nil // revoked and pruned, or another user's
 	case err != nil:
 		return nil, err
-	case !pat.Active(sc.now) || !sameScopes(pat.Scopes, token.Spec.Scopes):
+	case !pat.Active(sc.now) || !sameScopes(pat.Scopes, token.Spec.Scopes) || pat.Name != token.EffectiveTokenName() ||
+		!strings.Contains(pat.Description, operatorMarker):
+		// Not one this operator minted for a NomadToken of this namespace and name.
 		return nil, nil
 	}
 	return &restoredPAT{pat: *pat, fingerprint: tokenFingerprint(raw), by: minter{token.Spec.ConnectionRef.Key(), nc.Account()}}, nil
+}
+
+// statusRecordsNothing reports a status that tracks no PAT and never handled a request: as a new, or a
+// restored, NomadToken has it.
+func statusRecordsNothing(st v1alpha1.NomadTokenStatus) bool {
+	return st.TokenID == "" && st.PreviousTokenID == "" && len(st.RevokePending) == 0 && st.PendingIssuance == nil &&
+		st.RevokeNowRequestHandled == "" && st.LastRotationTime == nil
 }
 
 func sameScopes(a, b []string) bool {

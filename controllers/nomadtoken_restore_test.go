@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
+	"github.com/nomad-operator/nomad-token-operator/test/nomadstub"
 )
 
 // restoreWithNewUID replaces the world's NomadToken by a copy with a new UID and no status, and lets
@@ -84,4 +85,40 @@ func TestASecretTheOperatorDidNotWriteIsNeverAdopted(t *testing.T) {
 	if c := readyCondition(t, w.token(t)); c.Reason != v1alpha1.ReasonSecretConflict {
 		t.Fatalf("Ready reason %s, want SecretConflict for a Secret without the operator's label", c.Reason)
 	}
+}
+
+// After revoke-now without a successor, the Secret still names the PAT just queued for revocation:
+// that is no restored PAT, and is never taken back (found in review: it was, and Ready read True).
+func TestRevokeNowNeverTakesBackThePATItQueued(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	w.stub.InjectFault(nomadstub.OpCreate, -1, nomadstub.Fault{Status: 400, Detail: "refused"})
+	w.stub.InjectFault(nomadstub.OpRevoke, 1, nomadstub.Fault{Status: 503})
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "incident-1"}
+	})
+	_ = w.reconcile(t)
+	_ = w.reconcile(t)
+	tok := w.token(t)
+	if tok.Status.TokenID == first.Status.TokenID || isReady(tok.Status.Conditions) {
+		t.Fatalf("tokenID %q Ready %v: the PAT revoke-now queued was taken back as current", tok.Status.TokenID, isReady(tok.Status.Conditions))
+	}
+}
+
+// A restore whose connection is not checked yet adopts the Secret and waits to mint (found in review:
+// the adoption's success hid the connection's error, and minting ran without a client).
+func TestARestoreBeforeTheConnectionIsReadyWaits(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	w.restoreWithNewUID(t, nil)
+	w.setConnectionReady(t, "oasis", metav1.ConditionFalse)
+	_ = w.reconcile(t)
+	if c := readyCondition(t, w.token(t)); c.Reason != v1alpha1.ReasonConnectionNotReady {
+		t.Fatalf("Ready reason %s, want ConnectionNotReady", c.Reason)
+	}
+	w.setConnectionReady(t, "oasis", metav1.ConditionTrue)
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,16 +55,38 @@ func secretRefused(err error) bool {
 // server's words, and leaves any other error as it is. raw, when set, is cut from the message: an
 // admission webhook may quote the object it refused.
 func asSecretRejection(err error, secretName, raw string) error {
+	err = withoutRawToken(err, raw)
 	if !secretRefused(err) {
 		return err
 	}
 	msg := err.Error()
-	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, "[redacted]")
-	}
 	return &conditionError{v1alpha1.ReasonSecretRejected, fmt.Sprintf(
 		"the API server refuses to write Secret %q: %s. Fix spec.secret (labels, annotations), the namespace's quota or the admission policy; no PAT is minted for this generation until the retry interval has passed",
 		secretName, msg)}
+}
+
+// withoutRawToken returns err with raw (as written, or base64-encoded as in a Secret's JSON) cut from
+// its message, keeping the API server's status for the callers that classify it. An error that does
+// not quote raw is returned as it is.
+func withoutRawToken(err error, raw string) error {
+	if err == nil || raw == "" {
+		return err
+	}
+	encoded := base64.StdEncoding.EncodeToString([]byte(raw))
+	msg := err.Error()
+	if !strings.Contains(msg, raw) && !strings.Contains(msg, encoded) {
+		return err
+	}
+	redact := func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, raw, "[redacted]"), encoded, "[redacted]")
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		st := status.Status()
+		st.Message, st.Details = redact(st.Message), nil
+		return &apierrors.StatusError{ErrStatus: st}
+	}
+	return errors.New(redact(msg))
 }
 
 // isSecretRejection reports the SecretRejected condition.

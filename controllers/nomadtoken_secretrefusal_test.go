@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -189,8 +190,16 @@ func TestSecretRefusalsAreTheOnesNoRetryChanges(t *testing.T) {
 		}
 	}
 	raw := "nomad_pat_secretsecret"
-	msg := asSecretRejection(apierrors.NewForbidden(gr, "ci", errFromString("policy quoted "+raw)), "ci", raw).Error()
-	if strings.Contains(msg, raw) {
-		t.Fatalf("the raw token reached the message: %s", msg)
+	for _, quoted := range []error{
+		apierrors.NewForbidden(gr, "ci", errFromString("policy quoted "+raw)),
+		apierrors.NewInternalError(errFromString("webhook echoed " + base64.StdEncoding.EncodeToString([]byte(raw)))),
+	} {
+		err := asSecretRejection(quoted, "ci", raw)
+		if msg := err.Error(); strings.Contains(msg, raw) || strings.Contains(msg, base64.StdEncoding.EncodeToString([]byte(raw))) {
+			t.Fatalf("the raw token reached the message: %s", msg)
+		}
+		if redacted := withoutRawToken(quoted, raw); secretRefused(quoted) != secretRefused(redacted) || apierrors.IsInternalError(quoted) != apierrors.IsInternalError(redacted) {
+			t.Fatalf("redacting changed the error's class: %v", redacted)
+		}
 	}
 }
