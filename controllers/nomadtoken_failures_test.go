@@ -31,6 +31,16 @@ func (w *crashWorld) token(t *testing.T) *v1alpha1.NomadToken {
 	return tok
 }
 
+// oasis is the world's NomadConnection as the API server has it now.
+func (w *crashWorld) oasis(t *testing.T) *v1alpha1.NomadConnection {
+	t.Helper()
+	conn := &v1alpha1.NomadConnection{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func (w *crashWorld) update(t *testing.T, mutate func(*v1alpha1.NomadToken)) {
 	t.Helper()
 	tok := w.token(t)

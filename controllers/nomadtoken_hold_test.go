@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -17,10 +16,7 @@ import (
 // as soon as the hold lands.
 func TestMintingWaitsForTheConnectionsInUseHold(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	// The connection's workers have not come to it yet: no finalizer, no Secret held.
 	conn.Finalizers = nil
 	if err := w.client.Update(context.Background(), conn); err != nil {

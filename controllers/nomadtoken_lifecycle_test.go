@@ -101,10 +101,7 @@ func TestRevokeNowAlsoRevokesThePreviousPATInItsGracePeriod(t *testing.T) {
 func rotateAndLoseConnection(t *testing.T, w *crashWorld) (*v1alpha1.NomadToken, v1alpha1.NomadConnectionSpec) {
 	t.Helper()
 	first, _ := w.rotateOnce(t)
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	// Its in-use hold removed by hand, as a forced prune does.
 	conn.Finalizers = nil
 	if err := w.client.Update(context.Background(), conn); err != nil {

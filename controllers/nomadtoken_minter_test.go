@@ -106,10 +106,7 @@ func newTwoAccountWorld(t *testing.T) (*crashWorld, *v1alpha1.NomadToken) {
 // addConnection adds a Ready NomadConnection to the stand-in, logging in as user.
 func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
 	t.Helper()
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.key.Namespace, Name: name + "-creds", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}
 	other := &v1alpha1.NomadConnection{
@@ -136,10 +133,7 @@ func (w *crashWorld) addConnection(t *testing.T, name, user, password string) {
 // when a team moves from an in-cluster address to the ingress.
 func (w *crashWorld) moveURL(t *testing.T) {
 	t.Helper()
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: w.key.Namespace, Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	conn.Spec.URL = strings.Replace(conn.Spec.URL, "127.0.0.1", "localhost", 1)
 	if err := w.client.Update(context.Background(), conn); err != nil {
 		t.Fatal(err)
@@ -202,10 +196,7 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 	w.moveURL(t)
 
 	// The connection's check, now through the new address, lists the PAT: its user owns it.
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	nc, err := nomad.New(nomad.Config{URL: conn.Spec.URL, Username: "bot", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
@@ -244,10 +235,7 @@ func TestAClusterNomadConnectionOfTheOwnerRevokesWhatTheMinterCannot(t *testing.
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
 
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	platformCreds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "platform-bot", Labels: credentialsLabels()},
 		Data: map[string][]byte{"username": []byte("bot"), "password": []byte("pw")}}
 	shared := &v1alpha1.ClusterNomadConnection{ObjectMeta: metav1.ObjectMeta{Name: "platform", UID: "platform-uid"},

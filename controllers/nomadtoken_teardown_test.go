@@ -73,10 +73,7 @@ func TestDeletionRevokesTheCurrentPATAndAbandonsAQueuedOneNoConnectionCanRevoke(
 	if countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeWaiting) != 0 {
 		t.Errorf("an abandoned PAT is not waited for, but a RevokeWaiting says so: %q", got)
 	}
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	if ab := conn.Status.AbandonedPATs; len(ab) != 1 || ab[0].ID != left || ab[0].NomadToken != "team-a/ci" || ab[0].ExpiresAt == nil {
 		t.Fatalf("connection status.abandonedPATs %+v, want bot's PAT of team-a/ci with its expiry", ab)
 	}
@@ -112,10 +109,7 @@ func TestDeletionAbandonsAnInterruptedIssuanceNoConnectionCanLookFor(t *testing.
 	if n := countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventRevokeAbandoned); n != 2 || !strings.Contains(strings.Join(got, "\n"), "0badc0de-0123456789ab") {
 		t.Errorf("want two Warnings %s, one naming the interrupted issuance's marker; got %q", v1alpha1.EventRevokeAbandoned, got)
 	}
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	if ab := conn.Status.AbandonedPATs; len(ab) != 1 || ab[0].ID != left {
 		t.Fatalf("connection status.abandonedPATs %+v, want only the PAT with an id, %s", ab, left)
 	}
@@ -252,10 +246,7 @@ func TestRetainForbiddenByPolicyRevokesOnDeletion(t *testing.T) {
 	w := newCrashWorld(t, interceptor.Funcs{})
 	w.mustReconcile(t)
 	first := w.assertOneActivePATInSecret(t)
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	conn.Spec.Policy = &v1alpha1.ConnectionPolicy{AllowRetain: ptr.To(false)}
 	if err := w.client.Update(context.Background(), conn); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
 
@@ -20,10 +19,7 @@ import (
 // listNow is the connection's periodic check: the bot's active PATs as NOMAD lists them now.
 func (w *crashWorld) listNow(t *testing.T) {
 	t.Helper()
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	nc, err := nomad.New(nomad.Config{URL: conn.Spec.URL, Username: "bot", Password: "pw", Clock: w.clock})
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +35,7 @@ func (w *crashWorld) listNow(t *testing.T) {
 // usePAT authenticates at NOMAD with the Secret's PAT, which sets its last_used_at.
 func (w *crashWorld) usePAT(t *testing.T) {
 	t.Helper()
-	conn := &v1alpha1.NomadConnection{}
-	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "team-a", Name: "oasis"}, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := w.oasis(t)
 	s := w.secret()
 	if err := w.client.Get(context.Background(), client.ObjectKeyFromObject(s), s); err != nil {
 		t.Fatal(err)
