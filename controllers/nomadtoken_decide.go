@@ -260,6 +260,8 @@ func issuanceReason(o *observed) string {
 		return IssueGoneInNomad
 	case o.now.Before(o.rotationAllowedAt):
 		return "" // a rotation waits for the policy's minRotationInterval (rotation_pace.go)
+	case rotateRequested(o.token) && o.now.Before(rotateRequestDueAt(o)):
+		return "" // a rotate request right after a rotation is debounced (rotation_pace.go)
 	case rotateRequested(o.token):
 		return IssueRotateRequest
 	case !o.now.Before(tokenRenewalTime(o.token)):

@@ -58,9 +58,9 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 		result = ctrl.Result{RequeueAfter: settledRecheck}
 	default:
 		result = r.markReady(token)
-		if rotateRequested(token) && o.now.Before(o.rotationAllowedAt) {
-			// A rotate request paced by the policy's minRotationInterval is served when it ends.
-			result.RequeueAfter = min(result.RequeueAfter, o.rotationAllowedAt.Sub(o.now))
+		if due := rotateRequestDueAt(o); rotateRequested(token) && o.now.Before(due) {
+			// A rotate request paced or debounced (rotation_pace.go) is served when that ends.
+			result.RequeueAfter = min(result.RequeueAfter, due.Sub(o.now))
 		}
 		if out.restartWait > 0 {
 			result.RequeueAfter = min(result.RequeueAfter, out.restartWait)

@@ -17,8 +17,22 @@ import (
 //     (renewalSpacing), so planned renewals keep to the bound without ever being held back: a PAT
 //     is never left to expire for the sake of the interval.
 //
-// Without a policy (or without minRotationInterval) nothing is held back: a rotate request is served
-// at once, once per annotation value, as before.
+// Without a policy (or without minRotationInterval) a rotate request is served once per annotation
+// value, and at most one every rotateRequestDebounce: a burst of requests (a script, a GitOps tool
+// flapping the annotation) gets one rotation, not one each.
+
+// rotateRequestDebounce is the least time between a rotation and the next one a rotate request gets.
+const rotateRequestDebounce = 10 * time.Second
+
+// rotateRequestDueAt is when a rotate request may be served: after the policy's pace
+// (o.rotationAllowedAt) and the debounce since the last rotation, whichever ends later.
+func rotateRequestDueAt(o *observed) time.Time {
+	due := o.rotationAllowedAt
+	if last := o.token.Status.LastRotationTime; last != nil && last.Add(rotateRequestDebounce).After(due) {
+		due = last.Add(rotateRequestDebounce)
+	}
+	return due
+}
 
 // rotationAllowedAt is the earliest time a rotation (RotateRequested or RenewalDue) may give token a
 // new PAT under policy; the zero time when nothing bounds it. It is never later than the token's

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"testing"
 	"time"
 
@@ -91,6 +93,16 @@ func TestIssuanceReasonWaitsForTheRotationPace(t *testing.T) {
 		{name: "a rotate request within the interval waits", mutate: requested, now: issuedAt.Add(time.Minute), allowed: issuedAt.Add(time.Hour)},
 		{name: "a rotate request once the interval has passed", mutate: requested, now: issuedAt.Add(time.Hour), allowed: issuedAt.Add(time.Hour), want: IssueRotateRequest},
 		{name: "a rotate request without a bound", mutate: requested, now: issuedAt.Add(time.Second), want: IssueRotateRequest},
+		{name: "a rotate request right after a rotation is debounced", now: issuedAt.Add(time.Hour + 3*time.Second),
+			mutate: func(tok *v1alpha1.NomadToken) {
+				requested(tok)
+				tok.Status.LastRotationTime = &metav1.Time{Time: issuedAt.Add(time.Hour)}
+			}},
+		{name: "a rotate request once the debounce has passed", now: issuedAt.Add(time.Hour + rotateRequestDebounce), want: IssueRotateRequest,
+			mutate: func(tok *v1alpha1.NomadToken) {
+				requested(tok)
+				tok.Status.LastRotationTime = &metav1.Time{Time: issuedAt.Add(time.Hour)}
+			}},
 		{name: "a renewal is never held back past its time (rotationAllowedAt ends there)", now: issuedAt.AddDate(0, 0, 25),
 			allowed: issuedAt.AddDate(0, 0, 20), want: IssueRenewalDue},
 		{name: "revoke-now is no rotation: it does not wait", now: issuedAt.Add(time.Minute), allowed: issuedAt.Add(time.Hour), want: IssueRevokeNow,
@@ -110,5 +122,34 @@ func TestIssuanceReasonWaitsForTheRotationPace(t *testing.T) {
 				t.Fatalf("issuanceReason = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A burst of rotate requests gets one rotation per debounce window, and the request that waits is
+// served when the window ends, without any other event.
+func TestABurstOfRotateRequestsIsDebounced(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	rotate := func(value string) ctrl.Result {
+		w.update(t, func(tok *v1alpha1.NomadToken) { tok.Annotations = map[string]string{v1alpha1.AnnotationRotate: value} })
+		return w.mustReconcile(t)
+	}
+	rotate("1")
+	if got := w.stub.Calls()["create"]; got != 2 {
+		t.Fatalf("creates = %d after the first rotate request, want 2", got)
+	}
+	w.clock.Step(3 * time.Second)
+	res := rotate("2")
+	if got := w.stub.Calls()["create"]; got != 2 {
+		t.Fatalf("creates = %d: a rotate request 3 s after a rotation must wait for the debounce", got)
+	}
+	if want := rotateRequestDebounce - 3*time.Second; res.RequeueAfter != want {
+		t.Fatalf("requeue after %s, want %s: the waiting request is served when the debounce ends", res.RequeueAfter, want)
+	}
+	w.clock.Step(res.RequeueAfter)
+	w.mustReconcile(t)
+	if got := w.stub.Calls()["create"]; got != 3 {
+		t.Fatalf("creates = %d after the debounce, want 3", got)
 	}
 }
