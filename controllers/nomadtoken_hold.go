@@ -20,8 +20,9 @@ const holdRecheck = 30 * time.Second
 // are busy, deletes the connection or its credentials before the hold lands, and the token can never
 // revoke its PAT (RevokeFailed, the namespace stuck in Terminating).
 
-// holdsItsSecrets reports whether conn carries the in-use finalizer and has recorded holding every
-// Secret it reads now.
+// holdsItsSecrets reports whether conn carries the in-use finalizer and has dealt with every Secret
+// it reads now (status.inUseSecrets lists those syncInUse has held, or found missing or not opted in:
+// such a connection is not Ready, and minting waits for that first).
 func holdsItsSecrets(conn v1alpha1.Connection) bool {
 	if !controllerutil.ContainsFinalizer(conn, v1alpha1.FinalizerInUse) {
 		return false

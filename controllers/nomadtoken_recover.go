@@ -59,28 +59,59 @@ func (r *NomadTokenReconciler) findPendingIssuance(ctx context.Context, sc *reco
 			return found, nil
 		}
 	}
-	found.untracked, err = untrackedMarked(ctx, token, nc, st.PendingIssuance.StartedAt.Add(-clockSkewAllowance))
+	prefixes := []string{markerPrefix(token)}
+	if st.PendingIssuance.ViaRotate && st.TokenID != "" {
+		// NOMAD's rotate endpoint copies the old PAT's description, whose marker is of the UID that
+		// minted it: another one than this token's after a restore adopted the PAT.
+		if old, gerr := nc.Get(ctx, st.TokenID); gerr == nil {
+			if p := markerPrefixIn(old.Description); p != "" && p != prefixes[0] {
+				prefixes = append(prefixes, p)
+			}
+		}
+	}
+	found.untracked, err = untrackedMarked(ctx, token, nc, st.PendingIssuance.StartedAt.Add(-clockSkewAllowance), prefixes...)
 	return found, err
 }
 
-// untrackedMarked lists, through nc, the PATs created after after that carry token's marker, are not
-// revoked, and that status does not track: those of an issuance whose outcome is unknown. (A PAT made
+// markerPrefixIn returns the marker prefix (as markerPrefix makes it) of the operator's marker in a
+// PAT's description, or "".
+func markerPrefixIn(description string) string {
+	i := strings.LastIndex(description, operatorMarker)
+	if i < 0 {
+		return ""
+	}
+	// The marker is "<the token's UID, up to 8 characters>-<12 hex digits>]".
+	rest, closed := strings.CutSuffix(description[i+len(operatorMarker):], "]")
+	j := strings.LastIndex(rest, "-")
+	if !closed || j < 0 {
+		return ""
+	}
+	return operatorMarker + rest[:j+1]
+}
+
+// untrackedMarked lists, through nc, the PATs created after after that carry token's marker (or one of
+// prefixes, when given), are not revoked, and that status does not track: those of an issuance whose outcome is unknown. (A PAT made
 // by NOMAD's rotate endpoint copies the old description, so the token's marker prefix is matched,
 // not the issuance's own marker.)
-func untrackedMarked(ctx context.Context, token *v1alpha1.NomadToken, nc nomad.Client, after time.Time) ([]nomad.PAT, error) {
+func untrackedMarked(ctx context.Context, token *v1alpha1.NomadToken, nc nomad.Client, after time.Time, prefixes ...string) ([]nomad.PAT, error) {
 	pats, err := nc.List(ctx, nomad.ListOptions{CreatedAfter: after})
 	if err != nil {
 		return nil, err
 	}
 	st := token.Status
-	prefix := markerPrefix(token)
+	if len(prefixes) == 0 {
+		prefixes = []string{markerPrefix(token)}
+	}
+	marked := func(description string) bool {
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.Contains(description, p) })
+	}
 	tracked := []string{st.TokenID, st.PreviousTokenID}
 	for _, ref := range st.RevokePending {
 		tracked = append(tracked, ref.ID)
 	}
 	var found []nomad.PAT
 	for _, pat := range pats {
-		if strings.Contains(pat.Description, prefix) && !slices.Contains(tracked, pat.ID) && !pat.Revoked {
+		if marked(pat.Description) && !slices.Contains(tracked, pat.ID) && !pat.Revoked {
 			found = append(found, pat)
 		}
 	}

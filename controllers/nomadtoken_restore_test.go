@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,4 +122,24 @@ func TestARestoreBeforeTheConnectionIsReadyWaits(t *testing.T) {
 	w.setConnectionReady(t, "oasis", metav1.ConditionTrue)
 	w.mustReconcile(t)
 	w.assertOneActivePATInSecret(t)
+}
+
+// NOMAD's rotate endpoint copies the old PAT's description, so the successor of an adopted PAT carries
+// the marker of the UID from before the restore: a lost rotate answer must still find it.
+func TestALostRotateOfAnAdoptedPATIsFoundByItsOldMarker(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.update(t, func(tok *v1alpha1.NomadToken) { tok.Spec.Rotation.Strategy = v1alpha1.RotationRotate })
+	w.mustReconcile(t)
+	w.assertOneActivePATInSecret(t)
+	w.restoreWithNewUID(t, func(s *corev1.Secret) { s.OwnerReferences = nil })
+	w.mustReconcile(t)
+	adopted := w.assertOneActivePATInSecret(t)
+
+	w.clock.SetTime(tokenRenewalTime(adopted).Add(time.Second))
+	w.stub.InjectFault("rotate", 1, nomadstub.Fault{LoseResponse: true})
+	if err := w.reconcile(t); err == nil {
+		t.Fatal("test premise: the rotate's answer is lost")
+	}
+	w.settle(t)
+	w.assertOneActivePATInSecret(t) // the lost successor was found and revoked, not left active
 }

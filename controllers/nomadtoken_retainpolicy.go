@@ -16,7 +16,11 @@ import (
 // otherwise leave an untracked PAT on the shared account. A connection that cannot be read forbids
 // nothing: its rules cannot be known.
 func (r *NomadTokenReconciler) retainForbidden(ctx context.Context, sc *reconcileScope) (string, error) {
-	rc, err := r.connectionOf(ctx, sc, currentMinter(sc.token).connection)
+	by := currentMinter(sc.token)
+	if sc.token.Status.TokenID == "" && sc.token.Status.PendingIssuance != nil {
+		by = pendingMinter(sc.token) // its PAT, if the Secret holds it, would be adopted and retained
+	}
+	rc, err := r.connectionOf(ctx, sc, by.connection)
 	if err != nil {
 		if isKubernetesError(err) {
 			return "", err
@@ -39,7 +43,8 @@ func (r *NomadTokenReconciler) retainForbidden(ctx context.Context, sc *reconcil
 
 // effectiveRetain reports whether the token is deleted with Retain: asked for, and not forbidden.
 func (r *NomadTokenReconciler) effectiveRetain(ctx context.Context, sc *reconcileScope) (bool, error) {
-	if sc.token.EffectiveDeletionPolicy() != v1alpha1.DeletionRetain || sc.token.Status.TokenID == "" {
+	st := sc.token.Status
+	if sc.token.EffectiveDeletionPolicy() != v1alpha1.DeletionRetain || st.TokenID == "" && st.PendingIssuance == nil {
 		return sc.token.EffectiveDeletionPolicy() == v1alpha1.DeletionRetain, nil
 	}
 	forbidden, err := r.retainForbidden(ctx, sc)
@@ -47,6 +52,6 @@ func (r *NomadTokenReconciler) effectiveRetain(ctx context.Context, sc *reconcil
 		return err == nil, err
 	}
 	r.Recorder.Eventf(sc.token, nil, corev1.EventTypeWarning, v1alpha1.ReasonPolicyViolation, "Delete",
-		"deletionPolicy Retain is not allowed by %s (allowRetain: false): PAT %s is revoked", forbidden, sc.token.Status.TokenID)
+		"deletionPolicy Retain is not allowed by %s (allowRetain: false): the token's PATs are revoked", forbidden)
 	return false, nil
 }
