@@ -57,6 +57,10 @@ type attempt struct {
 	via    mintVia
 	// replaced is what becomes of the current PAT once the new one is in the Secret.
 	replaced fate
+	// restartsConsumers: the Secret holds a token now, which consumers that read it at start (env-var
+	// pods) keep; the new PAT owes them a restart, whatever status tracked before it (revoke-now may
+	// have cleared the PAT that token belonged to, or an earlier NomadToken of this name wrote it).
+	restartsConsumers bool
 }
 
 // plan is everything one reconcile owes a NomadToken, decided by decide from what was observed and
@@ -168,12 +172,14 @@ func decideOwed(o *observed) plan {
 	// resolves the connection, and then asks again with accountChanged set).
 	sameMinter := !o.accountChanged && currentMinter(o.token).connection == o.token.Spec.ConnectionRef.Key()
 	p.mint.replaced = fateOfReplaced(reason, p.mint.via, revokeNow, sameMinter)
+	restarts := o.secretHoldsAToken()
+	p.mint.restartsConsumers = restarts
 	if p.mint.via == viaCreate && (isRotation(reason) || reason == IssueRevokeNow) && !o.accountChanged {
 		// Rotating in place needs the account that owns the PAT.
-		p.atPATLimit = &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked}
+		p.atPATLimit = &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked, restartsConsumers: restarts}
 	}
 	if p.mint.via == viaRotate || p.atPATLimit != nil {
-		p.afterRotateRevoked = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked}
+		p.afterRotateRevoked = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked, restartsConsumers: restarts}
 	}
 	if revokeNow {
 		// Incident response, satisfied by any new PAT whatever reason came first in the chain: no
@@ -346,6 +352,13 @@ func currentRawToken(token *v1alpha1.NomadToken, secret, previous *corev1.Secret
 		return raw, true
 	}
 	return findRawToken(previous, key, fingerprint)
+}
+
+// secretHoldsAToken reports whether the Secret a new PAT is written to (or the one it moves from)
+// holds a token under the key consumers read.
+func (o *observed) secretHoldsAToken() bool {
+	key := o.token.EffectiveSecretKey()
+	return o.secret != nil && len(o.secret.Data[key]) > 0 || o.previous != nil && len(o.previous.Data[key]) > 0
 }
 
 // currentFacts returns what the Secret annotations should say about the current PAT.

@@ -237,11 +237,12 @@ func TestSecretConflict(t *testing.T) {
 
 // atLimit is the fallback at NOMAD's PAT cap: rotating in place, which revokes the old PAT first.
 func atLimit(reason string) *attempt {
-	return &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked}
+	return &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked, restartsConsumers: true}
 }
 
 // afterRotate is what follows NOMAD's rotate revoking the old PAT and then refusing (the rotate hazard).
-var afterRotate = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked}
+// Both restart the consumers: the Secret of these tests holds a token.
+var afterRotate = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked, restartsConsumers: true}
 
 // TestDecide is the lifecycle of a NomadToken as a table: what is observed, and what is owed.
 func TestDecide(t *testing.T) {
@@ -274,7 +275,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "a new NomadToken gets its first PAT; there is nothing to replace",
 			observe: func() *observed { o := healthy(issuedAt)(); o.token.Status = v1alpha1.NomadTokenStatus{}; return o },
-			want:    plan{mint: attempt{reason: IssueNotIssued, replaced: keep}},
+			want:    plan{mint: attempt{reason: IssueNotIssued, replaced: keep, restartsConsumers: true}},
 		},
 		{
 			name:    "a healthy token before its renewal time owes nothing",
@@ -294,7 +295,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "renewal with Overlap: the old PAT serves meanwhile and keeps a grace period",
 			observe: healthy(renewalDue),
-			want:    plan{mint: attempt{reason: IssueRenewalDue, replaced: revokeAfterGrace}, currentServes: true, atPATLimit: atLimit(IssueRenewalDue), afterRotateRevoked: afterRotate},
+			want:    plan{mint: attempt{reason: IssueRenewalDue, replaced: revokeAfterGrace, restartsConsumers: true}, currentServes: true, atPATLimit: atLimit(IssueRenewalDue), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "renewal with Rotate: NOMAD's rotate endpoint revokes the old PAT itself",
@@ -303,7 +304,7 @@ func TestDecide(t *testing.T) {
 				o.token.Spec.Rotation.Strategy = v1alpha1.RotationRotate
 				return o
 			},
-			want: plan{mint: attempt{reason: IssueRenewalDue, via: viaRotate, replaced: alreadyRevoked}, currentServes: true, afterRotateRevoked: afterRotate},
+			want: plan{mint: attempt{reason: IssueRenewalDue, via: viaRotate, replaced: alreadyRevoked, restartsConsumers: true}, currentServes: true, afterRotateRevoked: afterRotate},
 		},
 		{
 			name:    "the Secret is gone: the old PAT's raw token went with it, so it is revoked at once",
@@ -313,17 +314,17 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "an expired PAT is replaced and revoked at once, never kept for a grace period",
 			observe: healthy(issuedAt.AddDate(0, 0, 31)),
-			want:    plan{mint: attempt{reason: IssueExpired, replaced: revokeAtOnce}},
+			want:    plan{mint: attempt{reason: IssueExpired, replaced: revokeAtOnce, restartsConsumers: true}},
 		},
 		{
 			name:    "a PAT revoked in NOMAD needs no revocation",
 			observe: func() *observed { o := healthy(issuedAt)(); o.goneInNomad = true; return o },
-			want:    plan{mint: attempt{reason: IssueGoneInNomad, replaced: alreadyRevoked}},
+			want:    plan{mint: attempt{reason: IssueGoneInNomad, replaced: alreadyRevoked, restartsConsumers: true}},
 		},
 		{
 			name:    "another NOMAD user cannot rotate the old PAT: it is revoked by its owner instead",
 			observe: func() *observed { o := healthy(renewalDue)(); o.accountChanged = true; return o },
-			want:    plan{mint: attempt{reason: IssueAccountChanged, replaced: revokeAtOnce}},
+			want:    plan{mint: attempt{reason: IssueAccountChanged, replaced: revokeAtOnce, restartsConsumers: true}},
 		},
 		{
 			name:    "the platform's rules refuse the token: its PAT serves until renewal and is not renewed",
@@ -441,7 +442,7 @@ func TestDecide(t *testing.T) {
 				o.heldOff = refused
 				return annotate(o, v1alpha1.AnnotationRotate, "1")
 			},
-			want: plan{mint: attempt{reason: IssueRotateRequest, replaced: revokeAfterGrace}, currentServes: true, atPATLimit: atLimit(IssueRotateRequest), afterRotateRevoked: afterRotate},
+			want: plan{mint: attempt{reason: IssueRotateRequest, replaced: revokeAfterGrace, restartsConsumers: true}, currentServes: true, atPATLimit: atLimit(IssueRotateRequest), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "revoke-now bypasses the hold-off, revokes every earlier PAT at once, and does not wait for a successor",
@@ -450,7 +451,7 @@ func TestDecide(t *testing.T) {
 				o.heldOff = refused
 				return annotate(o, v1alpha1.AnnotationRevokeNow, "leak-1")
 			},
-			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce, restartsConsumers: true}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "revoke-now is satisfied by a PAT minted for another reason",
@@ -459,7 +460,7 @@ func TestDecide(t *testing.T) {
 				o.token.Spec.Scopes = []string{"uploads:write"}
 				return o
 			},
-			want: plan{mint: attempt{reason: IssueSpecChanged, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true},
+			want: plan{mint: attempt{reason: IssueSpecChanged, replaced: revokeAtOnce, restartsConsumers: true}, previous: revokeAtOnce, revokeUnreplaced: true},
 		},
 		{
 			name: "revoke-now through another NOMAD user cannot rotate in place at the PAT cap",
@@ -468,7 +469,7 @@ func TestDecide(t *testing.T) {
 				o.accountChanged = true
 				return o
 			},
-			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce, restartsConsumers: true}, previous: revokeAtOnce, revokeUnreplaced: true},
 		},
 		{
 			name: "a Secret that is not ours blocks minting, but a previous PAT still goes on time",
@@ -500,7 +501,7 @@ func TestDecide(t *testing.T) {
 				o.awaitingHold = &failure{reason: "Progressing"}
 				return o
 			},
-			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
+			want: plan{mint: attempt{reason: IssueRevokeNow, replaced: revokeAtOnce, restartsConsumers: true}, previous: revokeAtOnce, revokeUnreplaced: true, atPATLimit: atLimit(IssueRevokeNow), afterRotateRevoked: afterRotate},
 		},
 		{
 			name: "new Secret labels rewrite the Secret with the PAT it holds",

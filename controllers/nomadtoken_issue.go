@@ -138,9 +138,6 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	token := sc.token
 	pat := issued.PAT
 	raw := []byte(issued.RawToken)
-	// Consumers that read the Secret before (env-var pods) hold an earlier token whatever status says:
-	// revoke-now may have cleared the PAT it belonged to, or another NomadToken of the same name wrote it.
-	consumersHoldAnother := secretHeldAnotherToken(sc, raw)
 	if err := r.writeSecretPersistently(ctx, sc, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			r.pats().Revoked(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), 1)
@@ -157,25 +154,13 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	replacesCurrent := token.Status.TokenID != "" && token.Status.TokenID != pat.ID
 	r.pats().Issued(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), replacesCurrent)
 	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now())
-	if consumersHoldAnother {
+	if a.restartsConsumers {
 		// A restart is owed to the Secret's consumers (restartConsumers), as after any rotation.
 		token.Status.LastRotationTime = &metav1.Time{Time: r.Clock.Now()}
 	}
 	log.FromContext(ctx).Info("issued PAT", "reason", a.reason, "tokenID", pat.ID, "expiresAt", token.Status.ExpiresAt)
 	out.issued = &issuedFact{id: pat.ID, reason: a.reason, rotated: rotated, expiresAt: token.Status.ExpiresAt.Time}
 	return nil
-}
-
-// secretHeldAnotherToken reports whether the Secret this issuance overwrites (or moves from) holds a
-// token other than raw under the key consumers read.
-func secretHeldAnotherToken(sc *reconcileScope, raw []byte) bool {
-	key := sc.token.EffectiveSecretKey()
-	for _, s := range []*corev1.Secret{sc.secret, sc.previous} {
-		if s != nil && len(s.Data[key]) > 0 && !bytes.Equal(s.Data[key], raw) {
-			return true
-		}
-	}
-	return false
 }
 
 // secretHoldsLive reads the Secret from the API server and reports whether it holds raw: a write that
