@@ -114,6 +114,8 @@ func (r *NomadTokenReconciler) recordIntent(ctx context.Context, sc *reconcileSc
 		ConnectionName: token.Spec.ConnectionRef.Key(),
 		Account:        account,
 		ViaRotate:      a.via == viaRotate,
+		// Recovery that adopts this PAT owes the restart too (applySettlement).
+		RestartsConsumers: a.restartsConsumers,
 	}
 	if !servesMeanwhile && !leftWithoutPAT(token.Status.TokenID, meta.FindStatusCondition(token.Status.Conditions, v1alpha1.ConditionReady)) {
 		v := issuingVerdict(a.reason)

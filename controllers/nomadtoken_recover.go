@@ -63,10 +63,14 @@ func (r *NomadTokenReconciler) findPendingIssuance(ctx context.Context, sc *reco
 	if st.PendingIssuance.ViaRotate && st.TokenID != "" {
 		// NOMAD's rotate endpoint copies the old PAT's description, whose marker is of the UID that
 		// minted it: another one than this token's after a restore adopted the PAT.
-		if old, gerr := nc.Get(ctx, st.TokenID); gerr == nil {
+		old, gerr := nc.Get(ctx, st.TokenID)
+		switch {
+		case gerr == nil:
 			if p := markerPrefixIn(old.Description); p != "" && p != prefixes[0] {
 				prefixes = append(prefixes, p)
 			}
+		case !nomad.IsNotFound(gerr):
+			return nil, gerr // settled only once the search is complete
 		}
 	}
 	found.untracked, err = untrackedMarked(ctx, token, nc, st.PendingIssuance.StartedAt.Add(-clockSkewAllowance), prefixes...)
@@ -206,6 +210,9 @@ func (r *NomadTokenReconciler) applySettlement(ctx context.Context, sc *reconcil
 		// The replacement happened when the issuance started, not now: restart targets rolled for
 		// this PAT before the status write was lost are not rolled again.
 		r.recordIssued(token, *s.adopt, s.fingerprint, pending.SpecHash, by, s.replaced, pending.StartedAt.Time)
+		if pending.RestartsConsumers {
+			st.LastRotationTime = &metav1.Time{Time: pending.StartedAt.Time}
+		}
 		log.FromContext(ctx).Info("adopted PAT whose status write was lost", "tokenID", s.adopt.ID)
 	}
 	if len(s.revoke) > 0 {

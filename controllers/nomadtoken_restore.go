@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,11 +52,14 @@ func (r *NomadTokenReconciler) secretAdoptable(ctx context.Context, s *corev1.Se
 	return err == nil && other.UID != ref.UID, client.IgnoreNotFound(err)
 }
 
-// restoredPAT is the PAT a token without status finds in its Secret, as NOMAD shows it.
+// restoredPAT is the PAT a token without status finds in its Secret, as NOMAD shows it, with the other
+// active PATs of the token's earlier incarnation (its previous PAT in a grace period, queued ones),
+// which the lost status tracked: they are queued for revocation, not left active and untracked.
 type restoredPAT struct {
 	pat         nomad.PAT
 	fingerprint string
 	by          minter
+	leftovers   []nomad.PAT
 }
 
 // findRestoredPAT looks up in NOMAD the PAT the token's Secret names, for a token that tracks none:
@@ -88,7 +92,19 @@ func (r *NomadTokenReconciler) findRestoredPAT(ctx context.Context, sc *reconcil
 		// Not one this operator minted for a NomadToken of this namespace and name.
 		return nil, nil
 	}
-	return &restoredPAT{pat: *pat, fingerprint: tokenFingerprint(raw), by: minter{token.Spec.ConnectionRef.Key(), nc.Account()}}, nil
+	var leftovers []nomad.PAT
+	if prefix := markerPrefixIn(pat.Description); prefix != "" {
+		found, err := untrackedMarked(ctx, token, nc, time.Time{}, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range found {
+			if p.ID != pat.ID && p.Name == pat.Name && p.Active(sc.now) {
+				leftovers = append(leftovers, p)
+			}
+		}
+	}
+	return &restoredPAT{pat: *pat, fingerprint: tokenFingerprint(raw), by: minter{token.Spec.ConnectionRef.Key(), nc.Account()}, leftovers: leftovers}, nil
 }
 
 // statusRecordsNothing reports a status that tracks no PAT and never handled a request: as a new, or a
@@ -111,7 +127,7 @@ func (r *NomadTokenReconciler) adoptSecret(ctx context.Context, sc *reconcileSco
 	s.OwnerReferences = slices.DeleteFunc(s.OwnerReferences, func(o metav1.OwnerReference) bool { return o.Controller != nil && *o.Controller })
 	setControllerRef(s, sc.token)
 	if err := r.updateSecret(ctx, s); err != nil {
-		return err
+		return asSecretRejection(err, s.Name, string(s.Data[sc.token.EffectiveSecretKey()]))
 	}
 	sc.secret = s
 	r.Recorder.Eventf(sc.token, nil, corev1.EventTypeNormal, v1alpha1.EventAdopted, "Adopt",
@@ -122,7 +138,18 @@ func (r *NomadTokenReconciler) adoptSecret(ctx context.Context, sc *reconcileSco
 // adoptRestoredPAT makes the PAT the Secret holds the token's current one.
 func (r *NomadTokenReconciler) adoptRestoredPAT(sc *reconcileScope, rp *restoredPAT) {
 	token := sc.token
+	// Whether a revoke-now value was acted on was in the lost status: it is acted on again (the next
+	// reconcile replaces and revokes the adopted PAT), never taken as done.
+	revokeNowHandled := token.Status.RevokeNowRequestHandled
 	r.recordIssued(token, rp.pat, rp.fingerprint, materialHash(token), rp.by, keep, sc.now)
+	token.Status.RevokeNowRequestHandled = revokeNowHandled
+	for _, p := range rp.leftovers {
+		var expires *metav1.Time
+		if p.ExpiresAt != nil {
+			expires = &metav1.Time{Time: *p.ExpiresAt}
+		}
+		queueRevoke(&token.Status, rp.by.ref(p.ID, expires))
+	}
 	r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventAdopted, "Adopt",
 		"Adopted PAT %s, which the Secret holds and NOMAD shows active: no new PAT was minted", rp.pat.ID)
 }

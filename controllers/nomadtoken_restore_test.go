@@ -143,3 +143,59 @@ func TestALostRotateOfAnAdoptedPATIsFoundByItsOldMarker(t *testing.T) {
 	w.settle(t)
 	w.assertOneActivePATInSecret(t) // the lost successor was found and revoked, not left active
 }
+
+// A restored token whose revoke-now value was never acted on (or whose status saying so was lost)
+// acts on it: the restore must not take the request as done (found in review).
+func TestARestoredTokenStillActsOnRevokeNow(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.mustReconcile(t)
+	before := w.assertOneActivePATInSecret(t)
+	w.restoreWithNewUID(t, nil)
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Annotations = map[string]string{v1alpha1.AnnotationRevokeNow: "incident-1"}
+	})
+	for range 3 {
+		w.mustReconcile(t)
+	}
+	after := w.assertOneActivePATInSecret(t)
+	if w.active("bot", before.Status.TokenID) || after.Status.RevokeNowRequestHandled != "incident-1" {
+		t.Fatalf("old PAT active %v, handled %q: revoke-now must revoke the PAT the restore took over",
+			w.active("bot", before.Status.TokenID), after.Status.RevokeNowRequestHandled)
+	}
+}
+
+// The previous PAT of an Overlap rotation, in its grace period when the status was lost, is queued
+// by the restored token, not left active and tracked by nobody (found in review).
+func TestARestoreQueuesThePreviousPATOfTheLostStatus(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	first, _ := w.rotateOnce(t)
+	w.restoreWithNewUID(t, nil)
+	w.mustReconcile(t)
+	w.clock.Step(48 * time.Hour)
+	for range 2 {
+		w.mustReconcile(t)
+	}
+	if w.active("bot", first.Status.TokenID) {
+		t.Fatalf("PAT %s, in its grace period at the restore, is active and tracked by nobody", first.Status.TokenID)
+	}
+	w.assertOneActivePATInSecret(t)
+}
+
+// A first PAT into a Secret that already held a token owes its consumers a restart, also when the
+// status write after the Secret write is lost and recovery adopts the PAT (found in review).
+func TestARestartOwedSurvivesALostStatusWrite(t *testing.T) {
+	w, lose := newWorldLosingAStatusWrite(t)
+	held := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ci",
+		Labels:      map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue},
+		Annotations: map[string]string{v1alpha1.AnnotationTokenID: "gone"}},
+		Data: map[string][]byte{"token": []byte("nomad_pat_old-token-of-a-dead-owner")}}
+	if err := w.client.Create(context.Background(), held); err != nil {
+		t.Fatal(err)
+	}
+	lose.loseNth(2) // the intent lands, the status write after the Secret write does not
+	_ = w.reconcile(t)
+	w.settle(t)
+	if tok := w.assertOneActivePATInSecret(t); tok.Status.LastRotationTime == nil {
+		t.Fatal("the restart the new PAT owes the Secret's consumers was lost with the status write")
+	}
+}

@@ -207,6 +207,10 @@ type PendingIssuance struct {
 	// one it replaces itself; recovery then knows what became of that one whatever the spec says now.
 	// +optional
 	ViaRotate bool `json:"viaRotate,omitempty"`
+	// restartsConsumers is set when the Secret held a token before this issuance: the new PAT owes
+	// its consumers a restart, which recovery must not lose.
+	// +optional
+	RestartsConsumers bool `json:"restartsConsumers,omitempty"`
 }
 
 // PATReference is a PAT in NOMAD and the NomadConnection that minted it. Only that connection's bot
