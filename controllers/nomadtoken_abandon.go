@@ -50,8 +50,8 @@ func (r *NomadTokenReconciler) abandonUnreachable(ctx context.Context, token *v1
 			until += " at " + ref.ExpiresAt.UTC().Format(time.RFC3339)
 		}
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokeAbandoned, "Delete",
-			"Gave up revoking %s: no connection logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user), so the deletion does not wait for it. It stays active until %s; revoke it in NOMAD as that user",
-			refLabel(ref), connectionLabel(orSpecConnection(token, ref.ConnectionName)), until)
+			"Gave up revoking PAT %s: no connection logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user), so the deletion does not wait for it. It stays active until %s; revoke it in NOMAD as that user",
+			entryLabel(ref), connectionLabel(orSpecConnection(token, ref.ConnectionName)), until)
 	}
 	return nil
 }

@@ -33,11 +33,6 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileSco
 		}
 		return nil, rotationAllowed, nil
 	}
-	if rc.conn.GetNamespace() == "" {
-		if sc.nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
-			return nil, rotationAllowed, err
-		}
-	}
 	admitted, err := admitsNamespace(ctx, r, rc.conn, sc.token.Namespace)
 	if err != nil {
 		return nil, rotationAllowed, err
@@ -46,7 +41,10 @@ func (r *NomadTokenReconciler) mintRefusal(ctx context.Context, sc *reconcileSco
 		return &failure{reason: v1alpha1.ReasonConnectionNotAllowed, message: fmt.Sprintf(
 			"ClusterNomadConnection %q does not allow namespace %q (spec.allowedNamespaces); ask the platform team to add it, or use a connection this namespace may use", rc.conn.GetName(), sc.token.Namespace)}, rotationAllowed, nil
 	}
-	ceilings := ceilingsFor(rc.conn, sc.token.Namespace, sc.nsLabels)
+	ceilings, err := r.ceilingsOf(ctx, rc.conn, sc.token.Namespace)
+	if err != nil {
+		return nil, rotationAllowed, err
+	}
 	for _, c := range ceilings {
 		if at := rotationAllowedAt(sc.token, c.policy); at.After(rotationAllowed) {
 			rotationAllowed = at
@@ -72,6 +70,19 @@ type ceiling struct {
 	field  string
 	policy *v1alpha1.ConnectionPolicy
 	covers func(ns string, nsLabels map[string]string) bool
+}
+
+// ceilingsOf is ceilingsFor namespace ns, whose labels are read where conn is a ClusterNomadConnection
+// (whose policies may select namespaces by label).
+func (r *NomadTokenReconciler) ceilingsOf(ctx context.Context, conn v1alpha1.Connection, ns string) ([]ceiling, error) {
+	var nsLabels map[string]string
+	if conn.GetNamespace() == "" {
+		var err error
+		if nsLabels, err = namespaceLabels(ctx, r, ns); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+	}
+	return ceilingsFor(conn, ns, nsLabels), nil
 }
 
 // ceilingsFor lists the policies that bind NomadTokens of namespace ns (labelled nsLabels) on conn:

@@ -105,9 +105,9 @@ func (r *NomadTokenReconciler) reportRevocations(token *v1alpha1.NomadToken, rev
 	for _, id := range rev.revoked {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventPreviousRevoked, "Revoke", "Revoked replaced PAT %s", id)
 	}
-	for _, id := range rev.expired { // labels: "PAT <id>", or an interrupted issuance's marker
+	for _, id := range rev.expired { // entryLabel: an id, or an interrupted issuance's marker
 		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventPreviousExpired, "Revoke",
-			"%s could not be revoked and has expired; it no longer works", id)
+			"Replaced PAT %s could not be revoked and has expired; it no longer works", id)
 	}
 	for _, ref := range rev.waiting {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventRevokeWaiting, "Revoke", "%s", ref.LastError)

@@ -44,8 +44,11 @@ func (r *NomadTokenReconciler) secretAdoptable(ctx context.Context, s *corev1.Se
 	case ref.Name == token.Name:
 		return true, nil // an earlier NomadToken of this name: names are unique, so it is gone
 	}
+	// From the cache: this runs on every SecretConflict re-check. The operator wrote the Secret after
+	// its cache showed the owner, so a live owner is there; one the cache still shows after its
+	// deletion only postpones the adoption.
 	other := &v1alpha1.NomadToken{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}, other)
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}, other)
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

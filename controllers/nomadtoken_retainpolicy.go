@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
@@ -27,13 +26,11 @@ func (r *NomadTokenReconciler) retainForbidden(ctx context.Context, sc *reconcil
 		}
 		return "", nil
 	}
-	var nsLabels map[string]string
-	if rc.conn.GetNamespace() == "" {
-		if nsLabels, err = namespaceLabels(ctx, r, sc.token.Namespace); client.IgnoreNotFound(err) != nil {
-			return "", err
-		}
+	ceilings, err := r.ceilingsOf(ctx, rc.conn, sc.token.Namespace)
+	if err != nil {
+		return "", err
 	}
-	for _, c := range ceilingsFor(rc.conn, sc.token.Namespace, nsLabels) {
+	for _, c := range ceilings {
 		if p := c.policy; p.AllowRetain != nil && !*p.AllowRetain {
 			return fmt.Sprintf("%s %q %s", rc.conn.ConnectionKind(), rc.conn.GetName(), c.field), nil
 		}

@@ -55,7 +55,7 @@ func (r *NomadTokenReconciler) revokeQueue(ctx context.Context, sc *reconcileSco
 			continue
 		case ref.ExpiresAt != nil && sc.now.After(ref.ExpiresAt.Add(expirySkew)):
 			// Harmless (it can no longer authenticate), but never revoked: given up on.
-			res.expired = append(res.expired, refLabel(ref))
+			res.expired = append(res.expired, entryLabel(ref))
 			r.pats().RevokeAbandoned(queuedMinter(sc.token, ref), 1)
 			continue
 		}
@@ -117,8 +117,8 @@ func (r *NomadTokenReconciler) revokeAsOwner(ctx context.Context, sc *reconcileS
 		until += " at " + ref.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return &conditionError{v1alpha1.EventRevokeWaiting, fmt.Sprintf(
-		"%s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
-		refLabel(ref), sc.token.Namespace, connectionLabel(name), until)}
+		"PAT %s is still active and queued for revocation: no connection (NomadConnection of namespace %q, or ClusterNomadConnection) logs in as the NOMAD user that owns it (%s, which minted it, is gone or logs in as another user). It is retried until it is revoked or %s; restore the connection, or revoke it in NOMAD",
+		entryLabel(ref), sc.token.Namespace, connectionLabel(name), until)}
 }
 
 // revokeRef revokes what ref names through nc, which logs in as its owner: the PAT by its id or, for a
@@ -140,14 +140,6 @@ func (r *NomadTokenReconciler) revokeRef(ctx context.Context, sc *reconcileScope
 			"Revoked PAT %s: it was created by an interrupted issuance and its raw token never reached the Secret", pat.ID)
 	}
 	return nil
-}
-
-// refLabel names a queue entry for people.
-func refLabel(ref v1alpha1.PATReference) string {
-	if ref.Marker != "" {
-		return "the PAT an interrupted issuance (marker " + ref.Marker + ") may have created"
-	}
-	return "PAT " + ref.ID
 }
 
 // heldBy is a failure to revoke PAT id. It says which PAT an error is about when several are

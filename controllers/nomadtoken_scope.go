@@ -24,10 +24,7 @@ type reconcileScope struct {
 	// connections caches, by connection key, the connections and NOMAD clients this reconcile used
 	// (clientOf).
 	connections map[string]*resolvedConnection
-	// nsLabels are the labels of the token's namespace, read when its connection is a
-	// ClusterNomadConnection (whose rules may select namespaces by label).
-	nsLabels map[string]string
-	now      time.Time
+	now         time.Time
 }
 
 // snapshot copies what decide may look at, so that no later step changes it under the plan.
