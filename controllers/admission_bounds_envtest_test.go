@@ -44,6 +44,29 @@ var _ = Describe("NomadToken admission of the Secret's metadata and of rotation 
 	grace := func(d time.Duration) func(*v1alpha1.NomadToken) {
 		return func(t *v1alpha1.NomadToken) { t.Spec.Rotation.GracePeriod = &metav1.Duration{Duration: d} }
 	}
+	wait := func(unused, max time.Duration) func(*v1alpha1.NomadToken) {
+		return func(t *v1alpha1.NomadToken) {
+			t.Spec.Rotation.WaitForConsumers = &v1alpha1.WaitForConsumers{UnusedFor: metav1.Duration{Duration: unused}, MaxGracePeriod: metav1.Duration{Duration: max}}
+		}
+	}
+	both := func(fs ...func(*v1alpha1.NomadToken)) func(*v1alpha1.NomadToken) {
+		return func(t *v1alpha1.NomadToken) {
+			for _, f := range fs {
+				f(t)
+			}
+		}
+	}
+	secretKeys := func(key, previousKey string, data ...string) func(*v1alpha1.NomadToken) {
+		return func(t *v1alpha1.NomadToken) {
+			t.Spec.Secret.Key, t.Spec.Secret.PreviousKey = key, previousKey
+			if len(data) > 0 {
+				t.Spec.Secret.Template = &v1alpha1.SecretDataTemplate{Data: map[string]string{}}
+				for _, k := range data {
+					t.Spec.Secret.Template.Data[k] = "{{ .Token }}"
+				}
+			}
+		}
+	}
 	const keyRule, valueRule = "each label key is an optional DNS-subdomain prefix", "each label value is empty or at most 63 characters"
 
 	DescribeTable("accepts what Kubernetes accepts on a Secret, and refuses the rest up front",
@@ -89,5 +112,19 @@ var _ = Describe("NomadToken admission of the Secret's metadata and of rotation 
 		Entry("17 restart targets", targets(17), "spec.rotation.restartTargets: Too many: 17: must have at most 16 items"),
 		Entry("a 7-day gracePeriod", grace(168*time.Hour), ""),
 		Entry("a gracePeriod over 7 days", grace(169*time.Hour), "gracePeriod must be at most 168h (7 days)"),
+		Entry("waitForConsumers in seconds", both(grace(time.Second), wait(2*time.Second, 30*time.Second)), ""),
+		Entry("waitForConsumers with the Rotate strategy", both(wait(time.Minute, time.Hour), func(t *v1alpha1.NomadToken) { t.Spec.Rotation.Strategy = v1alpha1.RotationRotate }), "waitForConsumers needs strategy Overlap"),
+		Entry("unusedFor longer than maxGracePeriod", wait(2*time.Hour, time.Hour), "unusedFor must not be longer than maxGracePeriod"),
+		Entry("a zero unusedFor", wait(0, time.Hour), "unusedFor must be a positive duration"),
+		Entry("a maxGracePeriod over 7 days", wait(time.Minute, 169*time.Hour), "maxGracePeriod must be at most 168h"),
+		Entry("a maxGracePeriod shorter than the default gracePeriod", wait(time.Minute, 5*time.Minute), "maxGracePeriod must not be shorter than gracePeriod"),
+		Entry("a maxGracePeriod shorter than gracePeriod", both(grace(2*time.Hour), wait(time.Minute, time.Hour)), "maxGracePeriod must not be shorter than gracePeriod"),
+		Entry("previousKey and template keys beside key", secretKeys("", "token.previous", "NOMAD_PAT", "nomad.yaml"), ""),
+		Entry("previousKey equal to the default key", secretKeys("", "token"), "previousKey must differ from key"),
+		Entry("previousKey equal to key", secretKeys("pat", "pat"), "previousKey must differ from key"),
+		Entry("a template key equal to key", secretKeys("pat", "", "pat"), "template.data must not set key"),
+		Entry("a template key equal to the default key", secretKeys("", "", "token"), "template.data must not set key"),
+		Entry("a template key equal to previousKey", secretKeys("", "old", "old"), "template.data must not set previousKey"),
+		Entry("a template key that is no data key", secretKeys("", "", "a b"), "each template data key is a Secret data key"),
 	)
 })

@@ -80,6 +80,9 @@ const (
 	// ReasonConnectionNotAllowed: the token's namespace may not use the referenced connection (a
 	// ClusterNomadConnection whose allowedNamespaces leave it out). No NOMAD call is made.
 	ReasonConnectionNotAllowed = "ConnectionNotAllowed"
+	// ReasonSecretTemplateInvalid: spec.secret.template.data does not parse, or does not execute with
+	// a dry data set; the message names the key. Checked before any NOMAD call, so no PAT is minted.
+	ReasonSecretTemplateInvalid = "SecretTemplateInvalid"
 	// ReasonPolicyViolation: the token asks for more than the connection's policy allows (a scope,
 	// a lifetime, or one token too many); the message names the field and the limit. No NOMAD call
 	// is made.
@@ -96,6 +99,24 @@ const ConditionRestartTargets = "RestartTargets"
 const (
 	ReasonRestartTargetNotOptedIn = "RestartTargetNotOptedIn"
 	ReasonRestartTargetsOptedIn   = "RestartTargetsOptedIn"
+)
+
+// ConditionConsumersMoved on a NomadToken with spec.rotation.waitForConsumers says whether the PAT an
+// Overlap rotation replaced may go: True (reason ConsumersMoved) when no replaced PAT waits; Unknown
+// (reason GracePeriod) during the fixed gracePeriod; False past it while the replaced PAT is kept:
+// OldTokenInUse (NOMAD saw it used within unusedFor; the message has the last use and the latest
+// revoke time), OldTokenUseUnknown (its use could not be read, e.g. NOMAD is down), or
+// RolloutInProgress (a restart target has not finished rolling out). It does not affect Ready: the
+// Secret holds a working PAT all along.
+const ConditionConsumersMoved = "ConsumersMoved"
+
+// Reasons of the ConsumersMoved condition.
+const (
+	ReasonConsumersMoved     = "ConsumersMoved"
+	ReasonGracePeriod        = "GracePeriod"
+	ReasonOldTokenInUse      = "OldTokenInUse"
+	ReasonOldTokenUseUnknown = "OldTokenUseUnknown"
+	ReasonRolloutInProgress  = "RolloutInProgress"
 )
 
 // ConditionNearPATLimit on a connection is True when the bot account's active PATs reach the manager's
@@ -140,6 +161,12 @@ const (
 	EventRotateFailed = "RotateFailed"
 	// EventRevokedOrphan: a PAT whose raw token never reached the Secret was revoked (Warning).
 	EventRevokedOrphan = "RevokedOrphan"
+	// EventOldTokenInUse: past gracePeriod, NOMAD still sees the replaced PAT used (or a restart target
+	// still rolls out), so it is kept until its consumers move, at the latest until maxGracePeriod (Normal).
+	EventOldTokenInUse = "OldTokenInUse"
+	// EventMaxGracePeriodReached: the replaced PAT was revoked at maxGracePeriod although its consumers
+	// had not moved; the message names its last use (Warning).
+	EventMaxGracePeriodReached = "MaxGracePeriodReached"
 	// EventRestartTargetNotFound: a restart target does not exist (Warning).
 	EventRestartTargetNotFound = "RestartTargetNotFound"
 	// EventRestartedTarget: a restart target was rolled for a new PAT (Normal).
@@ -213,6 +240,11 @@ const (
 	AnnotationExpiresAt = "tokens.nomad-operator.dev/expires-at"
 	// AnnotationIssuedAt on the Secret is the PAT's creation time (RFC 3339).
 	AnnotationIssuedAt = "tokens.nomad-operator.dev/issued-at"
+	// AnnotationPreviousTokenID on the Secret is the id of the replaced PAT spec.secret.previousKey
+	// holds; it goes with that key when the PAT is revoked.
+	AnnotationPreviousTokenID = "tokens.nomad-operator.dev/previous-token-id"
+	// AnnotationPreviousRevokeBy on the Secret is when that PAT is revoked at the latest (RFC 3339).
+	AnnotationPreviousRevokeBy = "tokens.nomad-operator.dev/previous-revoke-by"
 
 	// AnnotationRotate on a NomadToken asks for a rotation now, with the normal strategy. Any new value
 	// triggers one rotation; the value handled is kept in status, so re-applying it does nothing.

@@ -42,8 +42,30 @@ type RestartTarget struct {
 	Name string `json:"name"`
 }
 
+// WaitForConsumers keeps the PAT an Overlap rotation replaced until its consumers have moved to the
+// new one: NOMAD no longer sees it used, and the restart targets finished rolling out.
+// +kubebuilder:validation:XValidation:rule="duration(self.unusedFor) <= duration(self.maxGracePeriod)",message="unusedFor must not be longer than maxGracePeriod"
+type WaitForConsumers struct {
+	// unusedFor: after gracePeriod, the old PAT is revoked as soon as NOMAD has seen no use of it for
+	// this long (its last_used_at is older, or was never set), e.g. 5m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="unusedFor must be a positive duration, e.g. 5m"
+	UnusedFor metav1.Duration `json:"unusedFor"`
+	// maxGracePeriod: the old PAT is revoked at the latest this long after the Secret holds the new
+	// one, used or not, e.g. 24h. At most 168h, as gracePeriod: the old PAT holds one of NOMAD's
+	// per-user places all that time.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxGracePeriod must be a positive duration, e.g. 24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="maxGracePeriod must be at most 168h (7 days)"
+	MaxGracePeriod metav1.Duration `json:"maxGracePeriod"`
+}
+
 // Rotation says when and how the PAT is replaced before it expires.
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
+// +kubebuilder:validation:XValidation:rule="!has(self.waitForConsumers) || !has(self.strategy) || self.strategy == 'Overlap'",message="waitForConsumers needs strategy Overlap: NOMAD's rotate endpoint revokes the old PAT at once"
+// +kubebuilder:validation:XValidation:rule="!has(self.waitForConsumers) || duration(self.waitForConsumers.maxGracePeriod) >= (has(self.gracePeriod) ? duration(self.gracePeriod) : duration('10m'))",message="waitForConsumers.maxGracePeriod must not be shorter than gracePeriod (default 10m)"
 type Rotation struct {
 	// renewBefore is how long before expiry the PAT is replaced, e.g. 240h.
 	// Default: replace when 2/3 of the PAT's real lifetime has passed.
@@ -81,6 +103,10 @@ type Rotation struct {
 	// +listType=atomic
 	// +optional
 	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`
+	// waitForConsumers keeps the replaced PAT past gracePeriod while NOMAD still sees it used, or a
+	// restart target is still rolling out, up to maxGracePeriod (Overlap only).
+	// +optional
+	WaitForConsumers *WaitForConsumers `json:"waitForConsumers,omitempty"`
 }
 
 // An alias, not a type: the maxLength it puts on every label value bounds the cost the API server
@@ -90,10 +116,26 @@ type Rotation struct {
 // +kubebuilder:validation:MaxLength=63
 type LabelValue = string
 
+// SecretDataTemplate renders extra data keys of the token's Secret.
+type SecretDataTemplate struct {
+	// data maps a data key to a Go text/template rendered with .Token (the raw PAT), .TokenID, .URL
+	// (the connection's API root), .ExpiresAt (RFC 3339) and .Scopes. Keys may not equal
+	// spec.secret.key or spec.secret.previousKey. A template that does not parse or execute gives
+	// Ready=False, reason SecretTemplateInvalid, before any NOMAD call. At most 32 keys.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="each template data key is a Secret data key: at most 253 alphanumerics, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 16384)",message="each template is at most 16 KiB"
+	// +optional
+	Data map[string]string `json:"data,omitempty"`
+}
+
 // SecretTemplate shapes the Secret that holds the raw PAT.
 // Its DeepCopy is written by hand (secrettemplate_deepcopy.go): controller-gen's deepcopy does not
 // follow the LabelValue alias and would copy no label.
 // +kubebuilder:object:generate=false
+// +kubebuilder:validation:XValidation:rule="!has(self.previousKey) || self.previousKey != (has(self.key) ? self.key : 'token')",message="previousKey must differ from key (default token)"
+// +kubebuilder:validation:XValidation:rule="!has(self.template) || !has(self.template.data) || !((has(self.key) ? self.key : 'token') in self.template.data)",message="template.data must not set key (default token): the raw PAT goes there"
+// +kubebuilder:validation:XValidation:rule="!has(self.template) || !has(self.template.data) || !has(self.previousKey) || !(self.previousKey in self.template.data)",message="template.data must not set previousKey"
 type SecretTemplate struct {
 	// name of the Secret, in the NomadToken's namespace. Default: the NomadToken's name.
 	// +kubebuilder:validation:MaxLength=253
@@ -105,6 +147,17 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	// +optional
 	Key string `json:"key,omitempty"`
+	// previousKey, when set, is the data key that keeps the raw token an Overlap rotation replaced,
+	// from the swap until that PAT is revoked, so a consumer can fall back to it. It must differ from
+	// key. Not material: changing it rewrites the Secret and mints no PAT.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +optional
+	PreviousKey string `json:"previousKey,omitempty"`
+	// template adds data keys rendered from the PAT (e.g. a client configuration or environment
+	// variables), beside key.
+	// +optional
+	Template *SecretDataTemplate `json:"template,omitempty"`
 	// labels are copied onto the Secret. Keys and values follow Kubernetes' label syntax (a key is an
 	// optional DNS-subdomain prefix of at most 253 characters and "/", then a name of at most 63
 	// alphanumerics, '-', '_' or '.', starting and ending alphanumeric; a value is such a name, or
@@ -305,6 +358,19 @@ type NomadTokenStatus struct {
 	// previousTokenRevokeAt is when previousTokenID is revoked (end of the grace period).
 	// +optional
 	PreviousTokenRevokeAt *metav1.Time `json:"previousTokenRevokeAt,omitempty"`
+	// previousTokenRevokeBy is when previousTokenID is revoked at the latest, used or not (the swap plus
+	// spec.rotation.waitForConsumers.maxGracePeriod). Unset without waitForConsumers: it is then
+	// revoked at previousTokenRevokeAt.
+	// +optional
+	PreviousTokenRevokeBy *metav1.Time `json:"previousTokenRevokeBy,omitempty"`
+	// previousTokenLastUsedAt is NOMAD's last use of previousTokenID as last seen (whole seconds, in
+	// NOMAD's clock); unset while it was never used, or before it was looked at.
+	// +optional
+	PreviousTokenLastUsedAt *metav1.Time `json:"previousTokenLastUsedAt,omitempty"`
+	// previousTokenFingerprint is the fingerprint (as tokenFingerprint) of previousTokenID's raw
+	// token, which spec.secret.previousKey keeps in the Secret until it is revoked.
+	// +optional
+	PreviousTokenFingerprint string `json:"previousTokenFingerprint,omitempty"`
 	// previousTokenExpiresAt is when previousTokenID expires; once it has, it needs no revocation.
 	// +optional
 	PreviousTokenExpiresAt *metav1.Time `json:"previousTokenExpiresAt,omitempty"`

@@ -7,6 +7,7 @@ func (in *SecretTemplate) DeepCopyInto(out *SecretTemplate) {
 	*out = *in
 	out.Labels = maps.Clone(in.Labels)
 	out.Annotations = maps.Clone(in.Annotations)
+	out.Template = in.Template.DeepCopy()
 }
 
 // DeepCopy copies the receiver into a new SecretTemplate.
