@@ -136,8 +136,8 @@ func (r *NomadTokenReconciler) queuePrevious(token *v1alpha1.NomadToken) {
 	if st.PreviousTokenID != "" {
 		queueRevoke(st, currentMinter(token).ref(st.PreviousTokenID, st.PreviousTokenExpiresAt))
 	}
-	st.PreviousTokenID = ""
-	st.PreviousTokenRevokeAt = nil
+	st.PreviousTokenID, st.PreviousTokenFingerprint = "", ""
+	st.PreviousTokenRevokeAt, st.PreviousTokenRevokeBy, st.PreviousTokenLastUsedAt = nil, nil, nil
 }
 
 // revokeUnreplaced is revoke-now without a successor: the current PAT joins the revoke queue and the

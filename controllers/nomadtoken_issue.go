@@ -187,8 +187,9 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 		case revokeAfterGrace:
 			st.PreviousTokenID = prev
 			st.PreviousTokenExpiresAt = st.ExpiresAt
-			// Rounded up: status keeps whole seconds, and the grace period must not end early.
-			st.PreviousTokenRevokeAt = &metav1.Time{Time: ceilSecond(r.Clock.Now().Add(gracePeriod(token.Spec.Rotation)))}
+			st.PreviousTokenFingerprint = st.TokenFingerprint
+			revokeAt, revokeBy := oldPATDeadlines(token.Spec.Rotation, r.Clock.Now())
+			st.PreviousTokenRevokeAt, st.PreviousTokenRevokeBy = &revokeAt, revokeBy
 		case revokeAtOnce:
 			queueRevoke(st, currentMinter(token).ref(prev, st.ExpiresAt))
 		case keep, alreadyRevoked:
