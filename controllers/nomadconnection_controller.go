@@ -274,7 +274,8 @@ func (r *NomadConnectionReconciler) check(ctx context.Context, conn v1alpha1.Con
 		if err != nil {
 			return ctrl.Result{}, "", err
 		}
-		r.Verifier.record(ctx, conn, nc.Account(), active, listedAt, tokens)
+		offset, _ := nc.ClockOffset() // 0 when NOMAD sends no Date: then its clock is taken as ours
+		r.Verifier.record(ctx, conn, nc.Account(), active, listedAt, offset, tokens)
 	}
 	if err := r.sweepOrphans(ctx, conn, nc, active); err != nil {
 		// The connection works; the sweep is tried again at the next check.

@@ -135,6 +135,7 @@ func (r *NomadTokenReconciler) queuePrevious(token *v1alpha1.NomadToken) {
 	st := &token.Status
 	if st.PreviousTokenID != "" {
 		queueRevoke(st, currentMinter(token).ref(st.PreviousTokenID, st.PreviousTokenExpiresAt))
+		r.oldPATLooks.Delete(st.PreviousTokenID)
 	}
 	st.PreviousTokenID, st.PreviousTokenFingerprint = "", ""
 	st.PreviousTokenRevokeAt, st.PreviousTokenRevokeBy, st.PreviousTokenLastUsedAt = nil, nil, nil

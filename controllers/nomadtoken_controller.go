@@ -58,6 +58,9 @@ type NomadTokenReconciler struct {
 	holdOffs sync.Map // types.NamespacedName -> holdOff
 	// optInChecks remembers, per NomadToken, when its restart targets were last read.
 	optInChecks sync.Map // types.NamespacedName -> time.Time
+	// oldPATLooks keeps, per previous PAT id, the last narrow look at its use (lookAtOldPAT), until it
+	// leaves status (queuePrevious). In memory: after a restart, the next list or one GET replaces it.
+	oldPATLooks sync.Map // PAT id -> patUse
 }
 
 // holdOff is NOMAD's refusal of one generation of one NomadToken (by UID: a NomadToken deleted and

@@ -101,6 +101,9 @@ type plan struct {
 	// awaiting is a precondition of minting that passes by itself (the connection's in-use hold):
 	// the mint waits for it, and Ready says so unless the current PAT still serves.
 	awaiting *failure
+	// oldPAT is the verdict on the previous PAT (judgeOldPAT), which previous carries out; report
+	// tells of the wait and when to look again.
+	oldPAT oldPATVerdict
 }
 
 // mints reports a PAT owed and allowed now.
@@ -111,6 +114,7 @@ func decide(o *observed) plan {
 	p := decideOwed(o)
 	// A Secret left by a NomadToken that is gone is adopted whatever else is owed.
 	p.adoptSecret = o.adoptSecret && o.incomplete == nil
+	p.oldPAT = o.oldPATVerdict()
 	return p
 }
 
@@ -127,9 +131,7 @@ func decideOwed(o *observed) plan {
 		if o.incomplete == nil {
 			p.blocked = &failure{reason: v1alpha1.ReasonSecretConflict, message: secretConflictMessage(o.secret.Name)}
 		}
-		if revokeNowRequested(o.token) {
-			p.previous, p.revokeOnly = revokeAtOnce, true
-		}
+		p.revokeOnly = revokeNowRequested(o.token)
 		return p
 	}
 	reason := issuanceReason(o)
@@ -181,11 +183,9 @@ func decideOwed(o *observed) plan {
 	if p.mint.via == viaRotate || p.atPATLimit != nil {
 		p.afterRotateRevoked = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked, restartsConsumers: restarts}
 	}
-	if revokeNow {
-		// Incident response, satisfied by any new PAT whatever reason came first in the chain: no
-		// grace for any earlier PAT, and no waiting for a successor.
-		p.previous, p.revokeUnreplaced = revokeAtOnce, true
-	}
+	// Incident response, satisfied by any new PAT whatever reason came first in the chain: no grace
+	// for any earlier PAT (judgeOldPAT), and no waiting for a successor.
+	p.revokeUnreplaced = revokeNow
 	return p
 }
 
@@ -227,18 +227,21 @@ func isRotation(reason string) bool {
 	return reason == IssueRenewalDue || reason == IssueRotateRequest
 }
 
-// previousFate says whether the previous PAT of an Overlap rotation goes now: its grace period has
-// ended. (A new PAT that becomes current sends it to the revoke queue in any case: there is one
-// previous slot.)
+// previousFate says whether the previous PAT of an Overlap rotation goes now (judgeOldPAT: its grace
+// period ended and, with waitForConsumers, its consumers moved or maxGracePeriod came). A new PAT
+// that becomes current sends it to the revoke queue in any case: there is one previous slot.
 func previousFate(o *observed) fate {
-	st := o.token.Status
-	switch {
-	case st.PreviousTokenID == "":
-		return keep
-	case st.PreviousTokenRevokeAt == nil || !o.now.Before(st.PreviousTokenRevokeAt.Time):
-		return revokeAtOnce
+	return o.oldPATVerdict().fate
+}
+
+// oldPATVerdict judges the previous PAT on what was observed. Without one there is nothing to keep:
+// revoke-now still says revokeAtOnce, for every earlier PAT.
+func (o *observed) oldPATVerdict() oldPATVerdict {
+	w := o.oldPATWait()
+	if o.token.Status.PreviousTokenID == "" && !w.revokeNow {
+		return oldPATVerdict{fate: keep}
 	}
-	return keep
+	return judgeOldPAT(o.now, w)
 }
 
 // issuanceReason returns why a new PAT is owed, or "" when the current one serves.
@@ -317,6 +320,8 @@ type observed struct {
 	// awaitingHold says that the connection does not hold itself and its Secrets for the token yet
 	// (nomadtoken_hold.go): nothing may be minted through it before it does.
 	awaitingHold *failure
+	// oldPAT is what was seen of the previous PAT's consumers (observeOldPAT).
+	oldPAT oldPATLook
 	// rotationAllowedAt is when the connection's policies let a rotation give a new PAT (zero: now).
 	rotationAllowedAt time.Time
 	// incomplete is why the observation could not be completed (a Secret could not be read, an

@@ -521,6 +521,7 @@ func TestDecide(t *testing.T) {
 				blocked = got.blocked.reason
 			}
 			got.blocked = nil
+			got.oldPAT = oldPATVerdict{} // TestJudgeOldPAT holds the verdict; previous is compared
 			if !reflect.DeepEqual(got, tt.want) || blocked != tt.blocked {
 				t.Errorf("decide =\n  %+v blocked %q\nwant\n  %+v blocked %q", got, blocked, tt.want, tt.blocked)
 			}

@@ -95,7 +95,9 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, sc *reconcileScope
 	}
 	errCurrent := r.revokeCurrent(ctx, sc)
 	previous := st.PreviousTokenID
-	r.queuePrevious(token)
+	if judgeOldPAT(sc.now, oldPATWaitOf(token)).fate == revokeAtOnce { // deletion waits for no consumer
+		r.queuePrevious(token)
+	}
 	toFront(st, previous)
 	var errPending error
 	if p := st.PendingIssuance; p != nil {

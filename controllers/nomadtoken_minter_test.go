@@ -222,7 +222,7 @@ func TestAVerificationListFromAnotherAddressKeepsTheGracePeriod(t *testing.T) {
 func (w *crashWorld) recordList(conn types.NamespacedName, account string, active []nomad.PAT) {
 	w.clock.Step(2 * time.Second)
 	c := &v1alpha1.NomadConnection{ObjectMeta: metav1.ObjectMeta{Namespace: conn.Namespace, Name: conn.Name}}
-	w.r.Verifier.record(context.Background(), c, account, active, w.clock.Now(), nil)
+	w.r.Verifier.record(context.Background(), c, account, active, w.clock.Now(), 0, nil)
 }
 
 // A replaced PAT whose minting connection now logs in as another NOMAD user is revoked through a

@@ -50,6 +50,7 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	if o.incomplete = r.verifyInNomad(ctx, sc, o); o.incomplete != nil {
 		return o
 	}
+	o.oldPAT = r.observeOldPAT(ctx, sc)
 	if o.refused, o.rotationAllowedAt, o.incomplete = r.mintRefusal(ctx, sc); o.incomplete != nil {
 		return o
 	}

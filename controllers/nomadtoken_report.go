@@ -28,6 +28,7 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 	token := sc.token
 	r.reportRevocations(token, out.revocations)
 	r.reportIssuance(token, p, out)
+	r.reportConsumers(token, o, p)
 	v := readyVerdict(o, p, out)
 	if v != nil {
 		setReady(token, v.status, v.reason, v.message)
@@ -58,6 +59,7 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 		result = ctrl.Result{RequeueAfter: settledRecheck}
 	default:
 		result = r.markReady(token)
+		result.RequeueAfter = lookAgain(o, p, &token.Status, result.RequeueAfter)
 		if due := rotateRequestDueAt(o); rotateRequested(token) && o.now.Before(due) {
 			// A rotate request paced or debounced (rotation_pace.go) is served when that ends.
 			result.RequeueAfter = min(result.RequeueAfter, due.Sub(o.now))

@@ -214,19 +214,28 @@ func (r *NomadTokenReconciler) otherConnectionOf(ctx context.Context, sc *reconc
 // nextWake is when the token needs attention again without any event: its renewal, or the end of the
 // previous PAT's grace period, whichever comes first.
 func (r *NomadTokenReconciler) nextWake(token *v1alpha1.NomadToken) time.Duration {
-	next := tokenRenewalTime(token)
-	if at := token.Status.PreviousTokenRevokeAt; at != nil && at.Time.Before(next) {
+	next, now := tokenRenewalTime(token), r.Clock.Now()
+	if at := previousDeadline(&token.Status, now); at != nil && at.Time.Before(next) {
 		next = at.Time
 	}
-	return max(next.Sub(r.Clock.Now()), time.Second)
+	return max(next.Sub(now), time.Second)
+}
+
+// previousDeadline is the next fixed time the previous PAT's fate changes: the end of its grace
+// period, or past it, the latest time it is revoked (waitForConsumers; nil without).
+func previousDeadline(st *v1alpha1.NomadTokenStatus, now time.Time) *metav1.Time {
+	if at := st.PreviousTokenRevokeAt; at != nil && now.Before(at.Time) {
+		return at
+	}
+	return st.PreviousTokenRevokeBy
 }
 
 // capWait shortens a wait so that it ends by the next deadline that cannot be postponed by a failure
-// elsewhere: the end of the previous PAT's grace period, and the current PAT's expiry (Ready must turn
+// elsewhere: the end of the previous PAT's grace period (or its latest revoke time), and the current PAT's expiry (Ready must turn
 // False then). Deadlines already past do not count, so a failing step is not retried hot.
 func (r *NomadTokenReconciler) capWait(token *v1alpha1.NomadToken, wait time.Duration) time.Duration {
 	now := r.Clock.Now()
-	for _, at := range []*metav1.Time{token.Status.PreviousTokenRevokeAt, token.Status.ExpiresAt} {
+	for _, at := range []*metav1.Time{previousDeadline(&token.Status, now), token.Status.ExpiresAt} {
 		if at == nil {
 			continue
 		}

@@ -36,6 +36,9 @@ type activeList struct {
 	account string
 	byID    map[string]nomad.PAT
 	takenAt time.Time
+	// nomadOffset is how far NOMAD's clock was ahead of ours (nomad.Client.ClockOffset): the list's
+	// last_used_at values are in NOMAD's clock.
+	nomadOffset time.Duration
 }
 
 // NewVerifier returns a Verifier whose wake-up events the token controller consumes. lastUsedGranularity
@@ -50,12 +53,12 @@ func (v *Verifier) Events() <-chan event.GenericEvent { return v.events }
 
 // record stores a fresh list, requested at takenAt, of the active PATs of a connection's NOMAD user
 // (account) and wakes the tokens it concerns.
-func (v *Verifier) record(ctx context.Context, conn v1alpha1.Connection, account string, active []nomad.PAT, takenAt time.Time, tokens []v1alpha1.NomadToken) {
+func (v *Verifier) record(ctx context.Context, conn v1alpha1.Connection, account string, active []nomad.PAT, takenAt time.Time, nomadOffset time.Duration, tokens []v1alpha1.NomadToken) {
 	byID := make(map[string]nomad.PAT, len(active))
 	for _, p := range active {
 		byID[p.ID] = p
 	}
-	list := activeList{account: account, byID: byID, takenAt: takenAt}
+	list := activeList{account: account, byID: byID, takenAt: takenAt, nomadOffset: nomadOffset}
 	v.mu.Lock()
 	v.lists[client.ObjectKeyFromObject(conn)] = list
 	v.mu.Unlock()
@@ -65,7 +68,8 @@ func (v *Verifier) record(ctx context.Context, conn v1alpha1.Connection, account
 			continue
 		}
 		p, listed := byID[t.Status.TokenID]
-		if listed && v.lastUseRecorded(p.LastUsedAt, t.Status.LastUsedAt) || !listed && !list.expects(t.Status.IssuedAt) {
+		quiet := listed && v.lastUseRecorded(p.LastUsedAt, t.Status.LastUsedAt) || !listed && !list.expects(t.Status.IssuedAt)
+		if quiet && !waitsForConsumers(t, takenAt) {
 			continue
 		}
 		select {
@@ -74,6 +78,14 @@ func (v *Verifier) record(ctx context.Context, conn v1alpha1.Connection, account
 			return
 		}
 	}
+}
+
+// waitsForConsumers reports a token whose previous PAT is kept past its grace period until NOMAD
+// sees it unused: every list may decide its fate, so it is woken.
+func waitsForConsumers(t *v1alpha1.NomadToken, now time.Time) bool {
+	st := t.Status
+	return st.PreviousTokenID != "" && st.PreviousTokenRevokeBy != nil && st.PreviousTokenRevokeAt != nil &&
+		!now.Before(st.PreviousTokenRevokeAt.Time)
 }
 
 // expects reports whether a PAT created at issuedAt (NOMAD's clock) existed when the list was

@@ -29,7 +29,8 @@ func (w *crashWorld) listNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.r.Verifier.record(context.Background(), conn, nc.Account(), active, takenAt, nil)
+	offset, _ := nc.ClockOffset()
+	w.r.Verifier.record(context.Background(), conn, nc.Account(), active, takenAt, offset, nil)
 }
 
 // usePAT authenticates at NOMAD with the Secret's PAT, which sets its last_used_at.

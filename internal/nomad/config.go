@@ -129,6 +129,7 @@ type HTTPClient struct {
 	refresh *refreshTokens // MethodRefreshToken only
 	tokens  *tokenSource
 	paths   *pathResolver
+	offset  *clockOffset // NOMAD's clock against ours, from its answers' Date header
 }
 
 var _ Client = (*HTTPClient)(nil)
@@ -190,6 +191,7 @@ func New(cfg Config) (*HTTPClient, error) {
 		userAgent: cfg.UserAgent,
 		log:       cfg.Log,
 		observer:  cfg.Observer,
+		offset:    &clockOffset{},
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}

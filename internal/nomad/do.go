@@ -150,6 +150,7 @@ func (c *HTTPClient) exchange(ctx, parent context.Context, r request) (*reply, e
 	if len(data) > maxBodyBytes {
 		return nil, c.newError(r.op, CodeTransient, resp.StatusCode, fmt.Sprintf("answer larger than %d bytes", maxBodyBytes))
 	}
+	c.offset.note(resp.Header, c.clock.Now())
 	return &reply{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 

@@ -49,6 +49,9 @@ type Client interface {
 	// and the username, the user's sub, or the OIDC client: see HTTPClient.Account). PATs belong to
 	// one user: any other gets 404 for them, as for a pruned PAT.
 	Account() string
+	// ClockOffset is how far NOMAD's clock is ahead of the client's (negative: behind), as NOMAD's
+	// last answer showed it, estimated low; ok is false before any answer showed it. It makes no call.
+	ClockOffset() (offset time.Duration, ok bool)
 }
 
 // PATPath is where the PAT routes live under the API root: NOMAD's docs say /v1/pats,

@@ -118,6 +118,9 @@ func (s *Server) SetLegacyList(on bool) {
 // /keycloak/auth/realms/{realm}, then NOMAD's v1 app under {base}/v1, and answers FastAPI's 404
 // for everything else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// NOMAD's Date header is its own clock: clients estimate the skew from it (net/http keeps a Date
+	// set by the handler).
+	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	base := requestBaseURL(r)
 	s.lastBase.Store(&base)
 	path := r.URL.Path

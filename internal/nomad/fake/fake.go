@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nomad-operator/nomad-token-operator/internal/nomad"
 )
@@ -42,6 +43,8 @@ type Client struct {
 	AccountID string
 	// SignedIn is what SignInState returns (reported only once At is set).
 	SignedIn nomad.SignIn
+	// Offset is what ClockOffset returns: NOMAD's clock ahead of the client's (always known).
+	Offset time.Duration
 	// RefreshTokens are the refresh tokens HoldsRefreshToken knows.
 	RefreshTokens []string
 
@@ -181,6 +184,9 @@ func (c *Client) ResolvedPATPath() nomad.PATPath { return "" }
 
 // Account returns AccountID; it is not recorded as a call (it asks NOMAD nothing).
 func (c *Client) Account() string { return c.AccountID }
+
+// ClockOffset returns Offset.
+func (c *Client) ClockOffset() (time.Duration, bool) { return c.Offset, true }
 
 // SignInState returns SignedIn, and whether it is set; it is not recorded as a call.
 func (c *Client) SignInState() (nomad.SignIn, bool) { return c.SignedIn, !c.SignedIn.At.IsZero() }
