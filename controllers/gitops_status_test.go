@@ -40,6 +40,15 @@ func connectionAt(conn v1alpha1.Connection, gen int64, ready metav1.ConditionSta
 	return conn
 }
 
+// waitingForConsumers is a Ready token past an Overlap rotation with spec.rotation.waitForConsumers,
+// whose ConsumersMoved condition is status and reason: the Secret holds a working PAT all along, so
+// whatever the old PAT's fate, GitOps tools must see the token as done.
+func waitingForConsumers(status metav1.ConditionStatus, reason string) *v1alpha1.NomadToken {
+	tok := tokenAt(3, 3, metav1.ConditionTrue, v1alpha1.ReasonIssued)
+	setCondition(&tok.Status.Conditions, 3, v1alpha1.ConditionConsumersMoved, status, reason, "the message of "+reason)
+	return tok
+}
+
 func TestGitOpsVerdicts(t *testing.T) {
 	deleting := tokenAt(1, 1, metav1.ConditionFalse, v1alpha1.ReasonRevokeFailed)
 	deleting.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
@@ -70,6 +79,11 @@ func TestGitOpsVerdicts(t *testing.T) {
 		{name: "a token waiting for its connection to exist is in progress", obj: tokenAt(1, 0, metav1.ConditionFalse, v1alpha1.ReasonConnectionNotFound), want: status.InProgressStatus},
 		{name: "a token waiting for its connection to be Ready is in progress", obj: tokenAt(1, 0, metav1.ConditionFalse, v1alpha1.ReasonConnectionNotReady), want: status.InProgressStatus},
 		{name: "a token Ready again after a refusal is current", obj: recovered, want: status.CurrentStatus},
+		{name: "a Ready token whose old PAT is still in use (ConsumersMoved=False OldTokenInUse) is current", obj: waitingForConsumers(metav1.ConditionFalse, v1alpha1.ReasonOldTokenInUse), want: status.CurrentStatus},
+		{name: "a Ready token whose old PAT's use NOMAD cannot tell (ConsumersMoved=False OldTokenUseUnknown) is current", obj: waitingForConsumers(metav1.ConditionFalse, v1alpha1.ReasonOldTokenUseUnknown), want: status.CurrentStatus},
+		{name: "a Ready token whose restart targets still roll out (ConsumersMoved=False RolloutInProgress) is current", obj: waitingForConsumers(metav1.ConditionFalse, v1alpha1.ReasonRolloutInProgress), want: status.CurrentStatus},
+		{name: "a Ready token in its old PAT's grace period (ConsumersMoved=Unknown GracePeriod) is current", obj: waitingForConsumers(metav1.ConditionUnknown, v1alpha1.ReasonGracePeriod), want: status.CurrentStatus},
+		{name: "a Ready token whose consumers moved (ConsumersMoved=True) is current", obj: waitingForConsumers(metav1.ConditionTrue, v1alpha1.ReasonConsumersMoved), want: status.CurrentStatus},
 		{name: "a token being deleted is terminating, whatever blocks it", obj: deleting, want: status.TerminatingStatus},
 		{
 			name: "a token the operator has not seen yet: kstatus assumes current, Argo CD waits",
@@ -147,6 +161,8 @@ func TestReadyReasonsAreClassified(t *testing.T) {
 		v1alpha1.ReasonPlainHTTP:      true, v1alpha1.ReasonTLS: true, // InsecureTransport
 		v1alpha1.ReasonNearPATLimit: true, v1alpha1.ReasonWithinPATLimit: true, // NearPATLimit
 		v1alpha1.ReasonRestartTargetNotOptedIn: true, v1alpha1.ReasonRestartTargetsOptedIn: true, // RestartTargets
+		v1alpha1.ReasonConsumersMoved: true, v1alpha1.ReasonGracePeriod: true, v1alpha1.ReasonOldTokenInUse: true, // ConsumersMoved
+		v1alpha1.ReasonOldTokenUseUnknown: true, v1alpha1.ReasonRolloutInProgress: true,
 	}
 	_, here, _, _ := runtime.Caller(0)
 	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(filepath.Dir(here), "..", "api", "v1alpha1", "conditions.go"), nil, 0)

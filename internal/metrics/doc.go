@@ -1,7 +1,8 @@
 // Package metrics defines the operator's own Prometheus metrics (docs/metrics.md lists them all).
 //
 // Three kinds, each in its own file:
-//   - state.go: per-object gauges (a NomadToken's expiry, renewal, readiness and revoke queue; a
+//   - state.go: per-object gauges (a NomadToken's expiry, renewal, readiness and revoke queue, and
+//     while an Overlap rotation's previous PAT lives, its swap, latest revoke and last use; a
 //     connection's readiness, active PATs and cap). A Collector reads them from the manager's
 //     informer cache at scrape time, so a deleted object's series vanish with the object, a
 //     reconcile does no metrics work, and nothing is kept between scrapes.

@@ -29,6 +29,17 @@ var (
 	tokenRevokePendingDesc = prometheus.NewDesc("nomadtoken_revoke_pending_pats",
 		"Replaced PATs of the NomadToken queued for revocation (status.revokePending) that the operator has not managed to revoke yet. A previous PAT inside its Overlap grace period is not counted.",
 		tokenLabels, nil)
+	// The previous PAT of an Overlap rotation, from the swap until it is revoked: one series per
+	// token and gauge, only while status.previousTokenID is set.
+	tokenPreviousReplacedDesc = prometheus.NewDesc("nomadtoken_previous_pat_replaced_timestamp_seconds",
+		"When the NomadToken's previous PAT was replaced in its Secret (status.lastRotationTime), in Unix seconds; only while status.previousTokenID is set.",
+		tokenLabels, nil)
+	tokenPreviousRevokeDesc = prometheus.NewDesc("nomadtoken_previous_pat_revoke_timestamp_seconds",
+		"When the operator revokes the NomadToken's previous PAT at the latest, used or not (status.previousTokenRevokeBy, or status.previousTokenRevokeAt without spec.rotation.waitForConsumers), in Unix seconds; only while status.previousTokenID is set.",
+		tokenLabels, nil)
+	tokenPreviousLastUsedDesc = prometheus.NewDesc("nomadtoken_previous_pat_last_used_timestamp_seconds",
+		"When NOMAD last saw the NomadToken's previous PAT used, as the operator last looked (status.previousTokenLastUsedAt), in Unix seconds; only while status.previousTokenID is set and the PAT has been used.",
+		tokenLabels, nil)
 
 	connReadyDesc = prometheus.NewDesc("nomadconnection_ready_status",
 		"The connection's Ready condition: 1 on the series of its current status (True, False or Unknown), 0 on the other two; reason is the condition's reason.",
@@ -93,6 +104,7 @@ func RegisterStateCollector(c *StateCollector) error {
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{tokenExpirationDesc, tokenRenewalDesc, tokenReadyDesc, tokenRevokePendingDesc,
+		tokenPreviousReplacedDesc, tokenPreviousRevokeDesc, tokenPreviousLastUsedDesc,
 		connReadyDesc, connActiveDesc, connLimitDesc, connTokensDesc} {
 		ch <- d
 	}
@@ -148,6 +160,29 @@ func collectToken(ch chan<- prometheus.Metric, t *v1alpha1.NomadToken) {
 	}
 	ch <- prometheus.MustNewConstMetric(tokenRevokePendingDesc, prometheus.GaugeValue, float64(len(st.RevokePending)), l...)
 	collectReady(ch, tokenReadyDesc, st.Conditions, l)
+	collectPrevious(ch, st, l)
+}
+
+// collectPrevious exports the previous PAT of an Overlap rotation while status.previousTokenID names
+// one: when it was replaced, when it is revoked at the latest, and NOMAD's last use of it, each only
+// when status has it. Without a previous PAT the status fields may be stale, and are not read.
+func collectPrevious(ch chan<- prometheus.Metric, st *v1alpha1.NomadTokenStatus, l []string) {
+	if st.PreviousTokenID == "" {
+		return
+	}
+	if st.LastRotationTime != nil {
+		ch <- prometheus.MustNewConstMetric(tokenPreviousReplacedDesc, prometheus.GaugeValue, unixSeconds(st.LastRotationTime), l...)
+	}
+	revokeBy := st.PreviousTokenRevokeBy
+	if revokeBy == nil {
+		revokeBy = st.PreviousTokenRevokeAt
+	}
+	if revokeBy != nil {
+		ch <- prometheus.MustNewConstMetric(tokenPreviousRevokeDesc, prometheus.GaugeValue, unixSeconds(revokeBy), l...)
+	}
+	if st.PreviousTokenLastUsedAt != nil {
+		ch <- prometheus.MustNewConstMetric(tokenPreviousLastUsedDesc, prometheus.GaugeValue, unixSeconds(st.PreviousTokenLastUsedAt), l...)
+	}
 }
 
 func collectConnection(ch chan<- prometheus.Metric, conn v1alpha1.Connection) {

@@ -95,6 +95,73 @@ nomadconnection_pat_limit{kind="NomadConnection",name="oasis",namespace="team-a"
 	}
 }
 
+// previousToken is readyToken after an Overlap rotation whose previous PAT is still valid: replaced
+// at swapped, revoked at the end of gracePeriod (revokeAt) or, with waitForConsumers, at the latest at
+// revokeBy (nil without), and last used at lastUsed (nil: never).
+func previousToken(ns, name string, swapped, revokeAt time.Time, revokeBy, lastUsed *time.Time) *v1alpha1.NomadToken {
+	tok := readyToken(ns, name)
+	st := &tok.Status
+	st.PreviousTokenID, st.PreviousTokenFingerprint = "old-previous", rawToken
+	st.LastRotationTime = &metav1.Time{Time: swapped}
+	st.PreviousTokenRevokeAt = &metav1.Time{Time: revokeAt}
+	if revokeBy != nil {
+		st.PreviousTokenRevokeBy = &metav1.Time{Time: *revokeBy}
+	}
+	if lastUsed != nil {
+		st.PreviousTokenLastUsedAt = &metav1.Time{Time: *lastUsed}
+	}
+	return tok
+}
+
+// The previous PAT's gauges exist only while status.previousTokenID names one, each only when status
+// has its time; the latest revoke time is previousTokenRevokeBy, or previousTokenRevokeAt without
+// waitForConsumers.
+func TestStateCollectorExportsThePreviousPAT(t *testing.T) {
+	swapped := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	revokeAt, revokeBy, lastUsed := swapped.Add(10*time.Minute), swapped.Add(24*time.Hour), swapped.Add(3*time.Hour)
+	waiting := previousToken("team-a", "waiting", swapped, revokeAt, &revokeBy, &lastUsed)
+	unused := previousToken("team-a", "unused", swapped, revokeAt, &revokeBy, nil)
+	grace := previousToken("team-b", "grace", swapped, revokeAt, nil, &lastUsed)
+	// Revoked: the controller clears previousTokenID; times left behind are not exported.
+	revoked := previousToken("team-b", "revoked", swapped, revokeAt, &revokeBy, &lastUsed)
+	revoked.Status.PreviousTokenID = ""
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(waiting, unused, grace, revoked, readyToken("team-c", "never-rotated")).Build()
+
+	l := func(ns, name string) string {
+		return `{connection_kind="NomadConnection",connection_name="oasis",name="` + name + `",namespace="` + ns + `"} `
+	}
+	want := `
+# HELP nomadtoken_previous_pat_replaced_timestamp_seconds When the NomadToken's previous PAT was replaced in its Secret (status.lastRotationTime), in Unix seconds; only while status.previousTokenID is set.
+# TYPE nomadtoken_previous_pat_replaced_timestamp_seconds gauge
+nomadtoken_previous_pat_replaced_timestamp_seconds` + l("team-a", "unused") + fmt.Sprint(swapped.Unix()) + `
+nomadtoken_previous_pat_replaced_timestamp_seconds` + l("team-a", "waiting") + fmt.Sprint(swapped.Unix()) + `
+nomadtoken_previous_pat_replaced_timestamp_seconds` + l("team-b", "grace") + fmt.Sprint(swapped.Unix()) + `
+# HELP nomadtoken_previous_pat_revoke_timestamp_seconds When the operator revokes the NomadToken's previous PAT at the latest, used or not (status.previousTokenRevokeBy, or status.previousTokenRevokeAt without spec.rotation.waitForConsumers), in Unix seconds; only while status.previousTokenID is set.
+# TYPE nomadtoken_previous_pat_revoke_timestamp_seconds gauge
+nomadtoken_previous_pat_revoke_timestamp_seconds` + l("team-a", "unused") + fmt.Sprint(revokeBy.Unix()) + `
+nomadtoken_previous_pat_revoke_timestamp_seconds` + l("team-a", "waiting") + fmt.Sprint(revokeBy.Unix()) + `
+nomadtoken_previous_pat_revoke_timestamp_seconds` + l("team-b", "grace") + fmt.Sprint(revokeAt.Unix()) + `
+# HELP nomadtoken_previous_pat_last_used_timestamp_seconds When NOMAD last saw the NomadToken's previous PAT used, as the operator last looked (status.previousTokenLastUsedAt), in Unix seconds; only while status.previousTokenID is set and the PAT has been used.
+# TYPE nomadtoken_previous_pat_last_used_timestamp_seconds gauge
+nomadtoken_previous_pat_last_used_timestamp_seconds` + l("team-a", "waiting") + fmt.Sprint(lastUsed.Unix()) + `
+nomadtoken_previous_pat_last_used_timestamp_seconds` + l("team-b", "grace") + fmt.Sprint(lastUsed.Unix()) + `
+`
+	col := NewStateCollector(c, false)
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want),
+		"nomadtoken_previous_pat_replaced_timestamp_seconds", "nomadtoken_previous_pat_revoke_timestamp_seconds",
+		"nomadtoken_previous_pat_last_used_timestamp_seconds"); err != nil {
+		t.Fatal(err)
+	}
+	// Per token: expiry, renewal, revoke queue, three ready series; 3+3+2 previous-PAT series.
+	if n := testutil.CollectAndCount(col); n != 5*6+8 {
+		t.Fatalf("%d series, want %d", n, 5*6+8)
+	}
+	lint, err := testutil.CollectAndLint(col)
+	if err != nil || len(lint) > 0 {
+		t.Fatalf("lint: %v %v", err, lint)
+	}
+}
+
 // Series exist exactly as long as their object: nothing is kept between scrapes.
 func TestStateCollectorSeriesFollowTheObjects(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(readyToken("team-a", "ci"), readyToken("team-a", "other")).Build()
@@ -147,7 +214,9 @@ func (s listSpy) List(ctx context.Context, list client.ObjectList, opts ...clien
 
 // No label value anywhere is a token, its fingerprint or its id.
 func TestStateCollectorLabelsCarryNoToken(t *testing.T) {
-	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(readyToken("team-a", "ci")).Build()
+	now := time.Now()
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(readyToken("team-a", "ci"),
+		previousToken("team-a", "rotated", now, now.Add(time.Minute), &now, &now)).Build()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewStateCollector(c, false))
 	families, err := reg.Gather()
