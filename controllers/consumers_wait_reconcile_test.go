@@ -264,7 +264,7 @@ func TestTheCapFallbackHoldsWhileAnOldPATWaits(t *testing.T) {
 	w.useRaw(t, oldRaw)
 	w.listNow(t)
 	w.mustReconcile(t)
-	w.stub.SetMaxActivePerUser(2) // the current PAT and the waiting one fill it
+	w.stub.SetMaxActivePerUser(2)                          // the current PAT and the waiting one fill it
 	w.clock.SetTime(start.Add(time.Hour + 11*time.Second)) // past the rotate debounce
 	w.update(t, func(tok *v1alpha1.NomadToken) {
 		metav1.SetMetaDataAnnotation(&tok.ObjectMeta, v1alpha1.AnnotationRotate, "2")
