@@ -45,7 +45,8 @@ type oldPATWait struct {
 	revokeAt *time.Time
 	// revokeBy is when it goes whatever its use (maxGracePeriod); nil without waitForConsumers.
 	revokeBy *time.Time
-	// swap is when the Secret got the new PAT: only looks taken since count.
+	// swap is when the Secret got the new PAT (whole seconds, as status keeps it): only looks taken
+	// since count.
 	swap time.Time
 	// unusedFor is waitForConsumers.unusedFor.
 	unusedFor time.Duration
@@ -125,9 +126,10 @@ func (w oldPATWait) consumersMoved() bool {
 }
 
 // freshUse is the look at the old PAT's use if it was taken since the swap (before it, consumers had
-// no new token to move to).
+// no new token to move to, and a list may not even hold the PAT yet). status keeps the swap in whole
+// seconds, so a look within the second after it does not count either.
 func (w oldPATWait) freshUse() *patUse {
-	if w.use == nil || w.use.seenAt.Before(w.swap) {
+	if w.use == nil || w.use.seenAt.Before(w.swap.Truncate(time.Second).Add(time.Second)) {
 		return nil
 	}
 	return w.use

@@ -50,6 +50,9 @@ func TestJudgeOldPAT(t *testing.T) {
 		{name: "never used", now: 10 * time.Minute, wait: wait(withUse(seen(10*time.Minute, 0, nil))), fate: revokeAtOnce},
 		{name: "a look from before the swap does not count: look once", now: 10 * time.Minute,
 			wait: wait(withUse(seen(-time.Minute, 0, nil))), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
+		// status keeps the swap in whole seconds: a list requested in that second may predate it.
+		{name: "a look within the second of the swap does not count", now: 10 * time.Minute,
+			wait: wait(withUse(seen(500*time.Millisecond, 0, nil))), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
 		{name: "no look at all when gracePeriod ends: look once", now: 10 * time.Minute, wait: wait(nil),
 			fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
 		{name: "used until just before gracePeriod ended: kept until unusedFor has passed", now: 10 * time.Minute,
