@@ -61,7 +61,9 @@ func (r *NomadTokenReconciler) observeOldPAT(ctx context.Context, sc *reconcileS
 		w.rolling = r.rollingTargets(ctx, token)
 	}
 	if judgeOldPAT(sc.now, w).wantsLook {
-		w.use, w.useUnknown, w.accountMoved = r.lookAtOldPAT(ctx, sc)
+		if use, unknown, moved, deferred := r.lookAtOldPAT(ctx, sc); !deferred {
+			w.use, w.useUnknown, w.accountMoved = use, unknown, moved
+		}
 	}
 	if w.use != nil && w.use.lastUsedAt != nil {
 		// Whole seconds, as status keeps times: one status write per change of the last use.
@@ -92,29 +94,33 @@ func (r *NomadTokenReconciler) oldPATUse(token *v1alpha1.NomadToken) *patUse {
 }
 
 // lookAtOldPAT asks NOMAD for the previous PAT (one GET) and remembers the answer. A failure is told
-// in useUnknown; accountMoved says the connection now signs in as a user who cannot see it.
-func (r *NomadTokenReconciler) lookAtOldPAT(ctx context.Context, sc *reconcileScope) (use *patUse, useUnknown string, accountMoved bool) {
+// in useUnknown; accountMoved says the connection now signs in as a user who cannot see it. deferred
+// says the connection's own limits held the GET back (busy with other tokens' calls): nothing was
+// learned or went wrong, and the verdict asks to look again shortly.
+func (r *NomadTokenReconciler) lookAtOldPAT(ctx context.Context, sc *reconcileScope) (use *patUse, useUnknown string, accountMoved, deferred bool) {
 	token := sc.token
 	st := token.Status
 	nc, err := r.clientOf(ctx, sc, currentMinter(token).connection, false)
 	if err != nil {
-		return nil, classify(err).message, false
+		return nil, classify(err).message, false, false
 	}
 	seenAt := r.Clock.Now()
 	pat, err := nc.Get(ctx, st.PreviousTokenID)
 	offset, _ := nc.ClockOffset()
 	u := patUse{seenAt: seenAt, nomadOffset: offset}
 	switch {
+	case nomad.Deferred(err):
+		return nil, "", false, true
 	case nomad.IsNotFound(err) && !sameAccount(st.Account, nc.Account()):
-		return nil, "", true
+		return nil, "", true, false
 	case nomad.IsNotFound(err):
 		u.gone = true
 	case err != nil:
 		log.FromContext(ctx).Info("could not read the replaced PAT's last use", "tokenID", st.PreviousTokenID, "message", classify(err).message)
-		return nil, classify(err).message, false
+		return nil, classify(err).message, false, false
 	default:
 		u.lastUsedAt, u.gone = pat.LastUsedAt, !pat.Active(seenAt)
 	}
 	r.oldPATLooks.Store(st.PreviousTokenID, u)
-	return &u, "", false
+	return &u, "", false, false
 }
