@@ -2,22 +2,29 @@ package controllers
 
 import (
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
 // The token's Secret is created, updated in place (a Secret is never patched), and, after
 // spec.secret.name changed, the one it moved from is deleted.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;delete
 
-// writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
+// writeSecret creates or updates the token's Secret to hold c, then removes the Secret it moved from.
 // Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
-// does not own is never taken over.
-func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileScope, raw []byte, facts tokenSecretFacts) error {
-	desired := renderSecret(sc.secret, sc.token, raw, facts)
-	var err error
+// does not own is never taken over. A template that does not render with c is SecretTemplateInvalid,
+// and nothing is written.
+func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileScope, c secretContent) error {
+	want, err := desiredSecret(sc.token, c)
+	if err != nil {
+		return asTemplateRefusal(err)
+	}
+	desired := renderSecret(sc.secret, sc.token, want)
 	if sc.secret == nil {
 		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
 	} else {
@@ -43,4 +50,14 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileSco
 func (r *NomadTokenReconciler) updateSecret(ctx context.Context, s *corev1.Secret) error {
 	s.ManagedFields = nil
 	return r.Update(ctx, s, client.FieldOwner(FieldManager))
+}
+
+// asTemplateRefusal turns a template that does not render into the SecretTemplateInvalid condition
+// (its message names the key and holds no raw token); any other error stays as it is.
+func asTemplateRefusal(err error) error {
+	var te *templateError
+	if errors.As(err, &te) {
+		return &conditionError{v1alpha1.ReasonSecretTemplateInvalid, te.Error() + "; fix spec.secret.template.data"}
+	}
+	return err
 }
