@@ -282,3 +282,30 @@ func findCondition(tok *v1alpha1.NomadToken, condType string) *metav1.Condition 
 	}
 	return nil
 }
+
+// TestTemplateBrokenLaterKeepsThePAT: a template broken after issuance is reported (Stalled) although
+// nothing is owed, the Secret is not rewritten and the current PAT keeps serving.
+func TestTemplateBrokenLaterKeepsThePAT(t *testing.T) {
+	w := newCrashWorld(t, interceptor.Funcs{})
+	w.update(t, func(tok *v1alpha1.NomadToken) { withTemplate(tok, map[string]string{"NOMAD_PAT": "{{ .Token }}"}) })
+	w.mustReconcile(t)
+	first := w.assertOneActivePATInSecret(t)
+	version := w.liveSecret(t).ResourceVersion
+	before := w.stub.Calls()
+	w.update(t, func(tok *v1alpha1.NomadToken) {
+		tok.Generation++
+		tok.Spec.Secret.Template.Data["NOMAD_PAT"] = "{{ .Tokn }}"
+	})
+	_ = w.reconcile(t)
+	tok := w.token(t)
+	if c := readyCondition(t, tok); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSecretTemplateInvalid ||
+		!strings.Contains(c.Message, first.Status.TokenID+" keeps working") {
+		t.Fatalf("Ready = %s %s %q, want False SecretTemplateInvalid saying the PAT keeps working", c.Status, c.Reason, c.Message)
+	}
+	if w.liveSecret(t).ResourceVersion != version || tok.Status.TokenID != first.Status.TokenID || !w.active("bot", first.Status.TokenID) {
+		t.Fatal("the Secret and its PAT stay as they were")
+	}
+	if after := w.stub.Calls(); !sameCalls(before, after) {
+		t.Fatalf("NOMAD calls %v -> %v", before, after)
+	}
+}
