@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -31,7 +32,7 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileSco
 		err = r.updateSecret(ctx, desired)
 	}
 	if err != nil {
-		return err
+		return withoutTokenValues(err, c, want.data)
 	}
 	sc.secret = desired
 	if sc.previous != nil {
@@ -58,6 +59,26 @@ func asTemplateRefusal(err error) error {
 	var te *templateError
 	if errors.As(err, &te) {
 		return &conditionError{v1alpha1.ReasonSecretTemplateInvalid, te.Error() + "; fix spec.secret.template.data"}
+	}
+	return err
+}
+
+// withoutTokenValues cuts from a refused write's message every value of data that holds a raw token
+// (the current or the previous one, alone or inside a rendered template), as written or
+// base64-encoded: an admission webhook may quote the object it refused, and a template value's
+// encoding does not contain the token's own.
+func withoutTokenValues(err error, c secretContent, data map[string][]byte) error {
+	secrets := [][]byte{c.raw}
+	if c.previous != nil {
+		secrets = append(secrets, c.previous.raw)
+	}
+	for _, v := range data {
+		for _, raw := range secrets {
+			if len(raw) > 0 && bytes.Contains(v, raw) {
+				err = withoutRawToken(err, string(v))
+				break
+			}
+		}
 	}
 	return err
 }

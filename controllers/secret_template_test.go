@@ -309,3 +309,19 @@ func TestTemplateBrokenLaterKeepsThePAT(t *testing.T) {
 		t.Fatalf("NOMAD calls %v -> %v", before, after)
 	}
 }
+
+// TestRefusedWriteMessagesCarryNoTokenValue: an admission webhook that quotes the Secret it refused
+// quotes base64 data values; a template value holding the token is cut whole, as is the previous token.
+func TestRefusedWriteMessagesCarryNoTokenValue(t *testing.T) {
+	curlrc := []byte(`header = "Authorization: Bearer ` + testRaw + `"`)
+	c := secretContent{raw: []byte(testRaw), previous: &previousToken{raw: []byte(oldRaw)}}
+	data := map[string][]byte{"token": []byte(testRaw), "curlrc": curlrc, "token.previous": []byte(oldRaw), "URL": []byte(testAPIRoot)}
+	quoted := "denied: " + base64.StdEncoding.EncodeToString(curlrc) + " " + oldRaw + " " + testAPIRoot
+	msg := withoutTokenValues(errors.New(quoted), c, data).Error()
+	if strings.Contains(msg, base64.StdEncoding.EncodeToString(curlrc)) || strings.Contains(msg, oldRaw) {
+		t.Fatalf("a token value reached the message: %s", msg)
+	}
+	if !strings.Contains(msg, testAPIRoot) {
+		t.Fatalf("values without a token are kept: %s", msg)
+	}
+}
