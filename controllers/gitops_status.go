@@ -23,6 +23,7 @@ var readyFalseNeedsPerson = map[string]bool{
 	v1alpha1.ReasonConnectionNotReady:        false,
 	v1alpha1.ReasonSecretConflict:            true,
 	v1alpha1.ReasonSecretRejected:            true,
+	v1alpha1.ReasonSecretTemplateInvalid:     true, // spec.secret.template.data: the current PAT serves, unrenewed
 	v1alpha1.ReasonCredentialsInvalid:        true,
 	v1alpha1.ReasonInvalidScopes:             true,
 	v1alpha1.ReasonLifetimeExceeded:          true,

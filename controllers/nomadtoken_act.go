@@ -91,11 +91,19 @@ func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *o
 		if out.err == nil {
 			out.err = r.mint(ctx, sc, nc, p, &out)
 		}
+		if out.err != nil && !out.staleIntent {
+			r.syncUnminted(ctx, sc, p)
+		}
 		if out.err != nil && p.revokeUnreplaced && !out.staleIntent {
 			out.unreplaced = sc.token.Status.TokenID
 			r.revokeUnreplaced(sc.token)
 		}
 	case p.revokeOnly:
+		if p.syncSecret && out.err == nil {
+			// Before the revocation clears the current PAT from status: the Secret keeps its dead
+			// token, rewritten without the replaced one.
+			out.err = r.syncSecret(ctx, sc)
+		}
 		out.unreplaced = sc.token.Status.TokenID
 		r.revokeUnreplaced(sc.token)
 	case p.syncSecret && out.err == nil:

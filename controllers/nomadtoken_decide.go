@@ -115,6 +115,8 @@ func decide(o *observed) plan {
 	// A Secret left by a NomadToken that is gone is adopted whatever else is owed.
 	p.adoptSecret = o.adoptSecret && o.incomplete == nil
 	p.oldPAT = o.oldPATVerdict()
+	// A replaced PAT that leaves status leaves the Secret's previousKey in the same reconcile.
+	p.syncSecret = p.syncSecret || previousLeavesSecret(o, p)
 	return p
 }
 
@@ -139,12 +141,12 @@ func decideOwed(o *observed) plan {
 		// Restored without status: the PAT the Secret holds is taken over, not replaced.
 		return plan{adoptPAT: o.restored, previous: previousFate(o)}
 	}
-	if o.refused != nil {
-		// The platform's rules (the connection's allowedNamespaces or policy) forbid minting, so
-		// NOMAD is not asked. The current PAT serves until it is due; replaced PATs are still
-		// revoked, and revoke-now still revokes. A PAT whose raw token left the Secret serves
-		// nobody: it is revoked too, successor or not.
-		p := plan{mint: attempt{reason: reason}, previous: previousFate(o), blocked: o.refused, currentServes: reason == "" || isRotation(reason)}
+	if refused := o.refusal(); refused != nil {
+		// The platform's rules (the connection's allowedNamespaces or policy) or a template that
+		// does not render forbid minting, so NOMAD is not asked. The current PAT serves until it is
+		// due; replaced PATs are still revoked, and revoke-now still revokes. A PAT whose raw token
+		// left the Secret serves nobody: it is revoked too, successor or not.
+		p := plan{mint: attempt{reason: reason}, previous: previousFate(o), blocked: refused, currentServes: reason == "" || isRotation(reason)}
 		p.syncSecret = reason == "" && secretNeedsSync(o)
 		if revokeNowRequested(o.token) || o.rawTokenLost() {
 			p.previous, p.revokeOnly = revokeAtOnce, true
@@ -322,6 +324,9 @@ type observed struct {
 	awaitingHold *failure
 	// oldPAT is what was seen of the previous PAT's consumers (observeOldPAT).
 	oldPAT oldPATLook
+	// apiRoots are the API roots of the connections a Secret write may render .URL with, by
+	// connection key (secret_template_url.go); nil for a token without templates.
+	apiRoots map[string]string
 	// rotationAllowedAt is when the connection's policies let a rotation give a new PAT (zero: now).
 	rotationAllowedAt time.Time
 	// incomplete is why the observation could not be completed (a Secret could not be read, an
@@ -379,11 +384,13 @@ func currentFacts(t *v1alpha1.NomadToken) tokenSecretFacts {
 }
 
 // secretNeedsSync reports whether the Secret must be rewritten with the current PAT (labels,
-// annotations, key or name changed) although no new PAT is owed.
+// annotations, key, name, templates or previousKey changed) although no new PAT is owed. A template
+// that does not render is refused (secretTemplateRefusal), and the Secret is left as it is.
 func secretNeedsSync(o *observed) bool {
-	raw, ok := o.currentRawToken()
+	c, ok := o.secretContent()
 	if !ok {
 		return false
 	}
-	return o.previous != nil || !secretInSync(o.secret, o.token, raw, currentFacts(o.token))
+	want, err := desiredSecret(o.token, c)
+	return err == nil && (o.previous != nil || !secretInSync(o.secret, o.token, want))
 }

@@ -247,7 +247,7 @@ var afterRotate = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: 
 // TestDecide is the lifecycle of a NomadToken as a table: what is observed, and what is owed.
 func TestDecide(t *testing.T) {
 	withSecret := func(tok *v1alpha1.NomadToken) *observed {
-		s := renderSecret(nil, tok, []byte(testRaw), currentFacts(tok))
+		s := secretHolding(tok, []byte(testRaw), currentFacts(tok))
 		setControllerRef(s, tok)
 		return &observed{token: tok, secret: s}
 	}
@@ -541,7 +541,7 @@ func TestSettle(t *testing.T) {
 				Reason: IssueRenewalDue, ConnectionName: "NomadConnection/oasis", StartedAt: metav1.NewTime(issuedAt.AddDate(0, 0, 25)),
 			}
 			// The Secret already holds the new PAT: the status write after the Secret write was lost.
-			s := renderSecret(nil, tok, []byte("nomad_pat_new"), tokenSecretFacts{TokenID: adoptedID, ExpiresAt: issuedAt.AddDate(0, 0, 60)})
+			s := secretHolding(tok, []byte("nomad_pat_new"), tokenSecretFacts{TokenID: adoptedID, ExpiresAt: issuedAt.AddDate(0, 0, 60)})
 			setControllerRef(s, tok)
 			o := &observed{token: tok, secret: s, now: issuedAt.AddDate(0, 0, 25).Add(time.Minute), pending: &pendingFindings{
 				reach:     "NomadConnection/oasis",

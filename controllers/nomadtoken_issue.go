@@ -140,7 +140,12 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	token := sc.token
 	pat := issued.PAT
 	raw := []byte(issued.RawToken)
-	if err := r.writeSecretPersistently(ctx, sc, raw, factsOf(pat, token)); err != nil && !r.secretHoldsLive(ctx, token, raw) {
+	// A replaced PAT kept for its grace period gets its deadlines once, before the write that tells
+	// consumers the latest of them (AnnotationPreviousRevokeBy), and status records the same.
+	deadlines := deadlinesOfSwap(token.Spec.Rotation, r.Clock.Now())
+	c := secretContent{raw: raw, facts: factsOf(pat, token), apiRoot: r.apiRootFor(ctx, sc, pendingMinter(token).connection),
+		previous: previousAtSwap(sc, a.replaced, deadlines)}
+	if err := r.writeSecretPersistently(ctx, sc, c); err != nil && !r.secretHoldsLive(ctx, token, raw) {
 		if rerr := nc.Revoke(ctx, pat.ID); rerr == nil {
 			r.pats().Revoked(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), 1)
 			token.Status.PendingIssuance = nil
@@ -155,7 +160,7 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	// material spec change), not only the rotations the Ready condition and the Event speak of.
 	replacesCurrent := token.Status.TokenID != "" && token.Status.TokenID != pat.ID
 	r.pats().Issued(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), replacesCurrent)
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now())
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now(), deadlines)
 	if a.restartsConsumers {
 		// A restart is owed to the Secret's consumers (restartConsumers), as after any rotation.
 		token.Status.LastRotationTime = &metav1.Time{Time: r.Clock.Now()}
@@ -178,7 +183,8 @@ func (r *NomadTokenReconciler) secretHoldsLive(ctx context.Context, token *v1alp
 // recordIssued makes pat, minted by by, the current PAT in status, and carries out old, the fate
 // decide gave the PAT it replaces. rotatedAt is when the replacement happened: now, or for a PAT adopted after a lost
 // status write, when its issuance started (so restart targets rolled since are not rolled again).
-func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, old fate, rotatedAt time.Time) {
+// deadlines are those of a replaced PAT kept for its grace period (revokeAfterGrace), set at the swap.
+func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat nomad.PAT, fingerprint, specHash string, by minter, old fate, rotatedAt time.Time, deadlines swapDeadlines) {
 	st := &token.Status
 	// There is one previous slot: an older PAT still in its grace period goes now.
 	r.queuePrevious(token)
@@ -188,8 +194,7 @@ func (r *NomadTokenReconciler) recordIssued(token *v1alpha1.NomadToken, pat noma
 			st.PreviousTokenID = prev
 			st.PreviousTokenExpiresAt = st.ExpiresAt
 			st.PreviousTokenFingerprint = st.TokenFingerprint
-			revokeAt, revokeBy := oldPATDeadlines(token.Spec.Rotation, r.Clock.Now())
-			st.PreviousTokenRevokeAt, st.PreviousTokenRevokeBy = &revokeAt, revokeBy
+			st.PreviousTokenRevokeAt, st.PreviousTokenRevokeBy = &deadlines.revokeAt, deadlines.revokeBy
 		case revokeAtOnce:
 			queueRevoke(st, currentMinter(token).ref(prev, st.ExpiresAt))
 		case keep, alreadyRevoked:
@@ -230,12 +235,19 @@ func factsOf(pat nomad.PAT, token *v1alpha1.NomadToken) tokenSecretFacts {
 	return f
 }
 
-// syncSecret rewrites the Secret for non-material changes (labels, annotations, key, name) with the
-// raw token it already holds: no NOMAD call.
+// syncSecret rewrites the Secret for non-material changes (labels, annotations, key, name, templates,
+// previousKey) and for a replaced PAT that left status, with the raw token it already holds: no NOMAD
+// call.
 func (r *NomadTokenReconciler) syncSecret(ctx context.Context, sc *reconcileScope) error {
-	raw, _ := currentRawToken(sc.token, sc.secret, sc.previous)
-	if err := r.writeSecret(ctx, sc, raw, currentFacts(sc.token)); err != nil {
-		return asSecretRejection(err, sc.token.EffectiveSecretName(), string(raw))
+	token := sc.token
+	c, ok := currentSecretContent(token, sc.secret, sc.previous, r.apiRootFor(ctx, sc, currentMinter(token).connection))
+	if !ok {
+		// decide plans a rewrite only while the Secret holds the current raw token; one that lost it
+		// since (a failed mint's write) is never written with nothing, and is planned anew.
+		return nil
+	}
+	if err := r.writeSecret(ctx, sc, c); err != nil {
+		return asSecretRejection(err, token.EffectiveSecretName(), string(c.raw))
 	}
 	sc.token.Status.SecretName = sc.token.EffectiveSecretName()
 	return nil
@@ -243,10 +255,10 @@ func (r *NomadTokenReconciler) syncSecret(ctx context.Context, sc *reconcileScop
 
 // writeSecretPersistently is writeSecret, retried a few times on conflicts and passing API errors
 // with a fresh read of the Secret: it runs while a raw token exists only in memory.
-func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, sc *reconcileScope, raw []byte, facts tokenSecretFacts) error {
+func (r *NomadTokenReconciler) writeSecretPersistently(ctx context.Context, sc *reconcileScope, c secretContent) error {
 	var err error
 	for attempt, wait := 0, 200*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*2 {
-		if err = r.writeSecret(ctx, sc, raw, facts); err == nil || !retriableWrite(err) {
+		if err = r.writeSecret(ctx, sc, c); err == nil || !retriableWrite(err) {
 			return err
 		}
 		select {

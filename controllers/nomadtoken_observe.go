@@ -54,6 +54,7 @@ func (r *NomadTokenReconciler) observe(ctx context.Context, sc *reconcileScope) 
 	if o.refused, o.rotationAllowedAt, o.incomplete = r.mintRefusal(ctx, sc); o.incomplete != nil {
 		return o
 	}
+	o.apiRoots = r.templateAPIRoots(ctx, sc)
 	o.awaitingHold = r.awaitingHold(ctx, sc)
 	if o.refused == nil && (o.adoptSecret || sc.secret != nil && ownedBy(sc.secret, token)) {
 		o.restored, o.incomplete = r.findRestoredPAT(ctx, sc)

@@ -30,12 +30,13 @@ func readyVerdict(o *observed, p plan, out outcome) *verdict {
 		return failedVerdict(o, p, out, failed)
 	}
 	switch {
-	case o.refused != nil:
+	case o.refusal() != nil:
+		refused := o.refusal()
 		if out.unreplaced != "" && p.mint.reason == IssueRevokeNow {
 			return &verdict{metav1.ConditionFalse, v1alpha1.ReasonRevokedWithoutReplacement,
-				unreplacedMessage(out.unreplaced, &conditionError{o.refused.reason, o.refused.message}, out.revocations)}
+				unreplacedMessage(out.unreplaced, &conditionError{refused.reason, refused.message}, out.revocations)}
 		}
-		return &verdict{metav1.ConditionFalse, o.refused.reason, refusedMessage(o, p, out)}
+		return &verdict{metav1.ConditionFalse, refused.reason, refusedMessage(o, p, out)}
 	case p.blocked != nil:
 		return heldOffVerdict(o, p)
 	case p.settle != nil:
@@ -142,7 +143,7 @@ func heldOffVerdict(o *observed, p plan) *verdict {
 // refusedMessage says that the platform's rules forbid minting, and what becomes of the current PAT:
 // it keeps working until it expires, and is not renewed.
 func refusedMessage(o *observed, p plan, out outcome) string {
-	f, st := *o.refused, o.token.Status
+	f, st := *o.refusal(), o.token.Status
 	switch {
 	case out.unreplaced != "":
 		done := "is revoked"

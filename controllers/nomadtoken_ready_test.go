@@ -24,7 +24,7 @@ func TestReadyVerdict(t *testing.T) {
 	seen := func(at time.Time, before *metav1.Condition, edit func(*observed)) func() *observed {
 		return func() *observed {
 			tok := issuedToken()
-			s := renderSecret(nil, tok, []byte(testRaw), currentFacts(tok))
+			s := secretHolding(tok, []byte(testRaw), currentFacts(tok))
 			setControllerRef(s, tok)
 			o := &observed{token: tok, secret: s, now: at, readyBefore: before}
 			if edit != nil {

@@ -209,7 +209,7 @@ func (r *NomadTokenReconciler) applySettlement(ctx context.Context, sc *reconcil
 	if s.adopt != nil {
 		// The replacement happened when the issuance started, not now: restart targets rolled for
 		// this PAT before the status write was lost are not rolled again.
-		r.recordIssued(token, *s.adopt, s.fingerprint, pending.SpecHash, by, s.replaced, pending.StartedAt.Time)
+		r.recordIssued(token, *s.adopt, s.fingerprint, pending.SpecHash, by, s.replaced, pending.StartedAt.Time, deadlinesOfSwap(token.Spec.Rotation, r.Clock.Now()))
 		if pending.RestartsConsumers {
 			st.LastRotationTime = &metav1.Time{Time: pending.StartedAt.Time}
 		}

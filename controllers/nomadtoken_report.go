@@ -45,7 +45,7 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 		if out.unreplaced != "" {
 			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevokedWithoutReplacement, "Revoke", "%s", v.message)
 		}
-	case o.refused != nil:
+	case o.refusal() != nil:
 		if before := o.readyBefore; before == nil || before.Status != v.status || before.Reason != v.reason || before.Message != v.message {
 			r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v.reason, "Issue", "%s", v.message)
 		}

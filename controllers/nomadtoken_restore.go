@@ -144,7 +144,7 @@ func (r *NomadTokenReconciler) adoptRestoredPAT(sc *reconcileScope, rp *restored
 	// Whether a revoke-now value was acted on was in the lost status: it is acted on again (the next
 	// reconcile replaces and revokes the adopted PAT), never taken as done.
 	revokeNowHandled := token.Status.RevokeNowRequestHandled
-	r.recordIssued(token, rp.pat, rp.fingerprint, materialHash(token), rp.by, keep, sc.now)
+	r.recordIssued(token, rp.pat, rp.fingerprint, materialHash(token), rp.by, keep, sc.now, swapDeadlines{})
 	token.Status.RevokeNowRequestHandled = revokeNowHandled
 	for _, p := range rp.leftovers {
 		var expires *metav1.Time

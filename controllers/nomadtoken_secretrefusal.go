@@ -30,8 +30,14 @@ func (r *NomadTokenReconciler) trySecretWrite(ctx context.Context, sc *reconcile
 	token := sc.token
 	now := r.Clock.Now()
 	facts := tokenSecretFacts{TokenID: "dry-run", IssuedAt: now, ExpiresAt: now.Add(time.Duration(token.EffectiveExpiresInDays()) * 24 * time.Hour)}
-	desired := renderSecret(sc.secret, token, []byte(dryRunPlaceholder), facts)
-	var err error
+	// The template keys are rendered too (with the placeholder): they count towards the Secret's size
+	// and what admission policies see. The previous key is left out: it is only known at the swap.
+	want, err := desiredSecret(token, secretContent{raw: []byte(dryRunPlaceholder), facts: facts,
+		apiRoot: r.apiRootFor(ctx, sc, token.Spec.ConnectionRef.Key())})
+	if err != nil {
+		return asTemplateRefusal(err)
+	}
+	desired := renderSecret(sc.secret, token, want)
 	if sc.secret == nil {
 		err = r.Create(ctx, desired, client.DryRunAll, client.FieldOwner(FieldManager))
 	} else {

@@ -1,30 +1,38 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
 )
 
 // The token's Secret is created, updated in place (a Secret is never patched), and, after
 // spec.secret.name changed, the one it moved from is deleted.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;delete
 
-// writeSecret creates or updates the token's Secret with raw, then removes the Secret it moved from.
+// writeSecret creates or updates the token's Secret to hold c, then removes the Secret it moved from.
 // Creating (not applying) a missing Secret fails if one appeared meanwhile, so a Secret the operator
-// does not own is never taken over.
-func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileScope, raw []byte, facts tokenSecretFacts) error {
-	desired := renderSecret(sc.secret, sc.token, raw, facts)
-	var err error
+// does not own is never taken over. A template that does not render with c is SecretTemplateInvalid,
+// and nothing is written.
+func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileScope, c secretContent) error {
+	want, err := desiredSecret(sc.token, c)
+	if err != nil {
+		return asTemplateRefusal(err)
+	}
+	desired := renderSecret(sc.secret, sc.token, want)
 	if sc.secret == nil {
 		err = r.Create(ctx, desired, client.FieldOwner(FieldManager))
 	} else {
 		err = r.updateSecret(ctx, desired)
 	}
 	if err != nil {
-		return err
+		return withoutTokenValues(err, c, want.data)
 	}
 	sc.secret = desired
 	if sc.previous != nil {
@@ -43,4 +51,34 @@ func (r *NomadTokenReconciler) writeSecret(ctx context.Context, sc *reconcileSco
 func (r *NomadTokenReconciler) updateSecret(ctx context.Context, s *corev1.Secret) error {
 	s.ManagedFields = nil
 	return r.Update(ctx, s, client.FieldOwner(FieldManager))
+}
+
+// asTemplateRefusal turns a template that does not render into the SecretTemplateInvalid condition
+// (its message names the key and holds no raw token); any other error stays as it is.
+func asTemplateRefusal(err error) error {
+	var te *templateError
+	if errors.As(err, &te) {
+		return &conditionError{v1alpha1.ReasonSecretTemplateInvalid, te.Error() + "; fix spec.secret.template.data"}
+	}
+	return err
+}
+
+// withoutTokenValues cuts from a refused write's message every value of data that holds a raw token
+// (the current or the previous one, alone or inside a rendered template), as written or
+// base64-encoded: an admission webhook may quote the object it refused, and a template value's
+// encoding does not contain the token's own.
+func withoutTokenValues(err error, c secretContent, data map[string][]byte) error {
+	secrets := [][]byte{c.raw}
+	if c.previous != nil {
+		secrets = append(secrets, c.previous.raw)
+	}
+	for _, v := range data {
+		for _, raw := range secrets {
+			if len(raw) > 0 && bytes.Contains(v, raw) {
+				err = withoutRawToken(err, string(v))
+				break
+			}
+		}
+	}
+	return err
 }

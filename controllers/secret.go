@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"time"
@@ -64,25 +65,63 @@ func desiredSecretMeta(token *v1alpha1.NomadToken, facts tokenSecretFacts) (labe
 	return labels, annotations
 }
 
-// renderSecret returns live (or a new Secret when live is nil) changed to hold raw under the
-// token's key with the wanted metadata. Keys the operator set earlier and no longer wants are
-// removed; keys set by anyone else are kept.
-func renderSecret(live *corev1.Secret, token *v1alpha1.NomadToken, raw []byte, facts tokenSecretFacts) *corev1.Secret {
+// secretContent is what the token's Secret is rendered from.
+type secretContent struct {
+	// raw is the current PAT's raw token, kept under spec.secret.key; facts are its annotations.
+	raw   []byte
+	facts tokenSecretFacts
+	// apiRoot is the API root of the connection that minted the PAT (.URL of the templates); "" when
+	// that connection could not be read, and then a template that uses .URL does not render.
+	apiRoot string
+	// previous is the PAT an Overlap rotation replaced, kept under spec.secret.previousKey until it is
+	// revoked; nil when none is kept.
+	previous *previousToken
+}
+
+// secretShape is what the Secret of a token must carry, besides its type and owner.
+type secretShape struct {
+	labels, annotations map[string]string
+	data                map[string][]byte
+}
+
+// desiredSecret is the shape of token's Secret holding c: the raw token under key, the replaced one
+// under previousKey with its id and revoke time, and the rendered template keys. It fails only when
+// a template does not render (a *templateError).
+func desiredSecret(token *v1alpha1.NomadToken, c secretContent) (secretShape, error) {
+	data, err := renderTemplateData(token, templateInput{token: string(c.raw), tokenID: c.facts.TokenID, apiRoot: c.apiRoot,
+		expiresAt: c.facts.ExpiresAt, scopes: token.Spec.Scopes})
+	if err != nil {
+		return secretShape{}, err
+	}
+	if data == nil {
+		data = map[string][]byte{}
+	}
+	labels, annotations := desiredSecretMeta(token, c.facts)
+	data[token.EffectiveSecretKey()] = c.raw
+	if p, key := c.previous, token.Spec.Secret.PreviousKey; p != nil && key != "" {
+		data[key] = p.raw
+		annotations[v1alpha1.AnnotationPreviousTokenID] = p.id
+		annotations[v1alpha1.AnnotationPreviousRevokeBy] = p.revokeBy.UTC().Format(time.RFC3339)
+	}
+	return secretShape{labels: labels, annotations: annotations, data: data}, nil
+}
+
+// renderSecret returns live (or a new Secret when live is nil) changed to carry want. Keys the
+// operator set earlier and no longer wants are removed; keys set by anyone else are kept.
+func renderSecret(live *corev1.Secret, token *v1alpha1.NomadToken, want secretShape) *corev1.Secret {
 	var s *corev1.Secret
 	if live == nil {
 		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: token.Namespace, Name: token.EffectiveSecretName()}}
 	} else {
 		s = live.DeepCopy()
 	}
-	labels, annotations := desiredSecretMeta(token, facts)
-	key := token.EffectiveSecretKey()
 	owned := fieldsOwnedBy(s, FieldManager)
-	s.Labels = withoutStale(s.Labels, labels, owned.labels)
-	s.Annotations = withoutStale(s.Annotations, annotations, owned.annotations)
-	s.Data = withoutStaleBytes(s.Data, key, owned.data)
-	maps.Copy(s.Labels, labels)
-	maps.Copy(s.Annotations, annotations)
-	s.Data[key] = raw
+	s.Labels = withoutStale(s.Labels, want.labels, owned.labels)
+	s.Annotations = withoutStale(s.Annotations, want.annotations, owned.annotations)
+	s.Data = withoutStaleBytes(s.Data, want.data, owned.data)
+	maps.Copy(s.Labels, want.labels)
+	maps.Copy(s.Annotations, want.annotations)
+	maps.Copy(s.Data, want.data)
 	s.Type = corev1.SecretTypeOpaque
 	setControllerRef(s, token)
 	return s
@@ -90,19 +129,22 @@ func renderSecret(live *corev1.Secret, token *v1alpha1.NomadToken, raw []byte, f
 
 // secretInSync reports whether live already is what renderSecret would produce, so the steady state
 // makes no write.
-func secretInSync(live *corev1.Secret, token *v1alpha1.NomadToken, raw []byte, facts tokenSecretFacts) bool {
+func secretInSync(live *corev1.Secret, token *v1alpha1.NomadToken, want secretShape) bool {
 	if live == nil || live.Type != corev1.SecretTypeOpaque || !ownedBy(live, token) {
 		return false
 	}
-	labels, annotations := desiredSecretMeta(token, facts)
-	key := token.EffectiveSecretKey()
-	if !subset(labels, live.Labels) || !subset(annotations, live.Annotations) || string(live.Data[key]) != string(raw) {
+	if !subset(want.labels, live.Labels) || !subset(want.annotations, live.Annotations) {
 		return false
 	}
+	for k, v := range want.data {
+		if have, ok := live.Data[k]; !ok || !bytes.Equal(have, v) {
+			return false
+		}
+	}
 	owned := fieldsOwnedBy(live, FieldManager)
-	return len(withoutStale(live.Labels, labels, owned.labels)) == len(live.Labels) &&
-		len(withoutStale(live.Annotations, annotations, owned.annotations)) == len(live.Annotations) &&
-		len(withoutStaleBytes(live.Data, key, owned.data)) == len(live.Data)
+	return len(withoutStale(live.Labels, want.labels, owned.labels)) == len(live.Labels) &&
+		len(withoutStale(live.Annotations, want.annotations, owned.annotations)) == len(live.Annotations) &&
+		len(withoutStaleBytes(live.Data, want.data, owned.data)) == len(live.Data)
 }
 
 func setControllerRef(s *corev1.Secret, token *v1alpha1.NomadToken) {
@@ -144,10 +186,13 @@ func withoutStale(m, want map[string]string, owned map[string]bool) map[string]s
 	return out
 }
 
-func withoutStaleBytes(m map[string][]byte, wantKey string, owned map[string]bool) map[string][]byte {
+// withoutStaleBytes is withoutStale for data keys: the raw token's key, previousKey and the template's
+// keys are wanted; any other the operator set (an old key, a template key or previousKey removed from
+// the spec, the previous token once it is revoked) goes.
+func withoutStaleBytes(m map[string][]byte, want map[string][]byte, owned map[string]bool) map[string][]byte {
 	out := map[string][]byte{}
 	for k, v := range m {
-		if owned[k] && k != wantKey {
+		if _, wanted := want[k]; owned[k] && !wanted {
 			continue
 		}
 		out[k] = v

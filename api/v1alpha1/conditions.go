@@ -8,6 +8,9 @@ package v1alpha1
 // Ready=False means the operator cannot provide one; the reason says why and whether a person must act:
 //   - Progressing: a PAT is being issued or replaced (transient, no action needed).
 //   - SecretConflict: a Secret of that name exists and is not owned by this NomadToken; rename one of them.
+//   - SecretTemplateInvalid: a key of spec.secret.template.data does not parse or execute (the message
+//     names it). Checked before any NOMAD call: no PAT is minted, and the Secret is not rewritten; a
+//     current PAT keeps serving until it expires, unrenewed.
 //   - ConnectionNotFound / ConnectionNotReady: the referenced NomadConnection is missing or not Ready
 //     (or its Secrets do not resolve, e.g. CredentialsNotLabelled, which the message names).
 //   - CredentialsInvalid: NOMAD or its Keycloak realm refused the connection's credentials: a wrong
