@@ -160,7 +160,8 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	// material spec change), not only the rotations the Ready condition and the Event speak of.
 	replacesCurrent := token.Status.TokenID != "" && token.Status.TokenID != pat.ID
 	r.pats().Issued(metricsConnectionOf(token.Namespace, pendingMinter(token).connection), replacesCurrent)
-	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now(), deadlines)
+	r.recordIssued(token, pat, tokenFingerprint(raw), token.Status.PendingIssuance.SpecHash, pendingMinter(token), a.replaced, r.Clock.Now(),
+		deadlines.landed(token.Spec.Rotation, r.Clock.Now()))
 	if a.restartsConsumers {
 		// A restart is owed to the Secret's consumers (restartConsumers), as after any rotation.
 		token.Status.LastRotationTime = &metav1.Time{Time: r.Clock.Now()}

@@ -35,6 +35,16 @@ func deadlinesOfSwap(rot v1alpha1.Rotation, swap time.Time) swapDeadlines {
 	return swapDeadlines{revokeAt: at, revokeBy: by}
 }
 
+// landed returns d for a Secret write that landed at t. gracePeriod is a promise of at least that
+// long after the swap, so its end runs from t; the latest revoke time stays what the Secret's
+// annotation already told consumers (a retried write can only make a consumer move earlier).
+func (d swapDeadlines) landed(rot v1alpha1.Rotation, t time.Time) swapDeadlines {
+	if at, _ := oldPATDeadlines(rot, t); at.After(d.revokeAt.Time) {
+		d.revokeAt = at
+	}
+	return d
+}
+
 // latest is when the replaced PAT is revoked at the latest, as previousRevokedBy reads it from status.
 func (d swapDeadlines) latest() time.Time {
 	if d.revokeBy != nil {
