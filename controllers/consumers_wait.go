@@ -78,9 +78,13 @@ type oldPATVerdict struct {
 
 // judgeOldPAT decides what becomes of the previous PAT at now. It is kept until gracePeriod ends;
 // then, without waitForConsumers, it is revoked. With it, it is revoked as soon as a look at NOMAD
-// taken since the swap shows it unused for unusedFor (or never used), and no restart target is
-// still rolling out, and at revokeBy whatever its use. Revoke-now, deletion and an account change
-// revoke it at once.
+// taken just now (within lookCountsFor) shows it unused for unusedFor (or never used), and no
+// restart target is still rolling out, and at revokeBy whatever its use. Revoke-now, deletion and an
+// account change revoke it at once.
+//
+// A look proves nothing about uses after it: an older one only tells when a new look could prove
+// the PAT idle, and then one narrow request is made (wantsLook). The connection's periodic list wakes
+// the tokens that wait, so a list that proves it decides at once, for free.
 func judgeOldPAT(now time.Time, w oldPATWait) oldPATVerdict {
 	switch {
 	case w.revokeNow || w.deleting || w.accountMoved || w.revokeAt == nil:
@@ -90,35 +94,39 @@ func judgeOldPAT(now time.Time, w oldPATWait) oldPATVerdict {
 	case w.revokeBy == nil:
 		return oldPATVerdict{fate: revokeAtOnce}
 	case !now.Before(*w.revokeBy):
-		return oldPATVerdict{fate: revokeAtOnce, atDeadline: !w.consumersMoved()}
+		return oldPATVerdict{fate: revokeAtOnce, atDeadline: len(w.rolling) > 0 || !w.lastLookIdle()}
 	case len(w.rolling) > 0:
 		return oldPATVerdict{fate: keep, reason: v1alpha1.ReasonRolloutInProgress, lookAgainAt: earlier(now.Add(rolloutRecheck), *w.revokeBy)}
-	case w.consumersMoved():
+	case w.useUnknown != "":
+		return oldPATVerdict{fate: keep, reason: v1alpha1.ReasonOldTokenUseUnknown, lookAgainAt: earlier(now.Add(useRetry), *w.revokeBy)}
+	}
+	u := w.freshUse()
+	if u != nil && now.Sub(u.seenAt) <= lookCountsFor && w.lastLookIdle() {
 		return oldPATVerdict{fate: revokeAtOnce}
 	}
-	v := oldPATVerdict{fate: keep, reason: v1alpha1.ReasonOldTokenInUse, lookAgainAt: *w.revokeBy}
-	u := w.freshUse()
-	switch {
-	case w.useUnknown != "":
-		v.reason = v1alpha1.ReasonOldTokenUseUnknown
-		v.lookAgainAt = earlier(now.Add(useRetry), *w.revokeBy)
-	case u == nil:
-		v.wantsLook = true // nothing seen since the swap: the decision is due, so look now
-	default:
-		// Idle long enough once NOMAD's clock passes lastUsedAt+unusedFor, which is the cluster's
-		// clock less the offset; only a look taken then can prove it.
-		provable := u.lastUsedAt.Add(w.unusedFor).Add(-u.nomadOffset)
-		v.lookAgainAt = earlier(provable, *w.revokeBy)
-		v.wantsLook = !now.Before(provable) && now.Sub(u.seenAt) >= minUseRefresh
+	// Not proven idle now: look when a look could prove it, no sooner than minUseRefresh after the
+	// last one (and come back then, should that look be held back).
+	provable := now // nothing seen since the swap, or it looked idle but that look is too old
+	if u != nil && !w.lastLookIdle() {
+		// NOMAD's clock passes lastUsedAt+unusedFor at the cluster's clock less the offset.
+		provable = u.lastUsedAt.Add(w.unusedFor).Add(-u.nomadOffset)
 	}
-	return v
+	if u != nil && provable.Before(u.seenAt.Add(minUseRefresh)) {
+		provable = u.seenAt.Add(minUseRefresh)
+	}
+	return oldPATVerdict{fate: keep, reason: v1alpha1.ReasonOldTokenInUse,
+		lookAgainAt: earlier(provable, *w.revokeBy), wantsLook: !now.Before(provable)}
 }
 
-// consumersMoved reports a look since the swap that shows the old PAT gone, never used, or unused
-// for unusedFor. A look proves nothing about uses after it, so the freshest one decides.
-func (w oldPATWait) consumersMoved() bool {
+// lookCountsFor is how old a look at the old PAT may be and still prove it idle now: the uses it
+// cannot see are that recent at most. A look in the reconcile a list woke, or a GET just made, is.
+const lookCountsFor = 5 * time.Second
+
+// lastLookIdle reports a look since the swap that showed the old PAT gone, never used, or unused for
+// unusedFor when it was taken.
+func (w oldPATWait) lastLookIdle() bool {
 	u := w.freshUse()
-	if u == nil || len(w.rolling) > 0 {
+	if u == nil {
 		return false
 	}
 	idle, used := u.idleFor()

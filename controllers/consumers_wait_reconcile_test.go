@@ -278,3 +278,21 @@ func TestTheCapFallbackHoldsWhileAnOldPATWaits(t *testing.T) {
 		t.Fatalf("after the fallback: waiting PAT active %v, %d active PATs; want it revoked and one left", w.active("bot", old), len(w.stub.ActivePATs("bot")))
 	}
 }
+
+// A list that showed the old PAT unused proves nothing about the uses after it: a consumer that
+// starts again before gracePeriod ends keeps the PAT (the review's scenario).
+func TestAnOldListDoesNotProveTheOldPATIdleNow(t *testing.T) {
+	w, oldRaw := waitingWorld(t)
+	start := w.clock.Now()
+	old := w.rotate(t, "1")
+	w.clock.SetTime(start.Add(time.Minute))
+	w.listNow(t) // never used yet
+	w.mustReconcile(t)
+	w.clock.SetTime(start.Add(7 * time.Minute))
+	w.useRaw(t, oldRaw)
+	w.clock.SetTime(start.Add(10*time.Minute + time.Second))
+	w.mustReconcile(t)
+	if !w.active("bot", old) {
+		t.Fatal("the old PAT used 3 minutes ago was revoked on a list from before that use")
+	}
+}

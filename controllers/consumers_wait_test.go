@@ -53,6 +53,13 @@ func TestJudgeOldPAT(t *testing.T) {
 		// status keeps the swap in whole seconds: a list requested in that second may predate it.
 		{name: "a look within the second of the swap does not count", now: 10 * time.Minute,
 			wait: wait(withUse(seen(500*time.Millisecond, 0, nil))), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
+		// A look proves nothing about the uses after it: a consumer may have started again since.
+		{name: "a look that showed it never used, taken minutes ago, does not prove it idle now: look once", now: 10*time.Minute + time.Second,
+			wait: wait(withUse(seen(time.Minute, 0, nil))), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
+		{name: "a look that showed it idle for an hour, 4 minutes ago, does not either", now: 14 * time.Minute,
+			wait: wait(withUse(seen(10*time.Minute, 0, d(-time.Hour)))), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
+		{name: "a look of a few seconds ago proves it", now: 14 * time.Minute,
+			wait: wait(withUse(seen(14*time.Minute-lookCountsFor, 0, d(-time.Hour)))), fate: revokeAtOnce},
 		{name: "no look at all when gracePeriod ends: look once", now: 10 * time.Minute, wait: wait(nil),
 			fate: keep, reason: v1alpha1.ReasonOldTokenInUse, wantsLook: true},
 		{name: "used until just before gracePeriod ended: kept until unusedFor has passed", now: 10 * time.Minute,
