@@ -90,7 +90,12 @@ func (r *NomadTokenReconciler) oldPATUse(token *v1alpha1.NomadToken) *patUse {
 		return best
 	}
 	pat, listed := list.byID[st.PreviousTokenID]
-	return &patUse{lastUsedAt: pat.LastUsedAt, seenAt: list.takenAt, nomadOffset: list.nomadOffset, gone: !listed}
+	if !listed {
+		// Gone, or a list that missed it: a GET tells (a 404 is gone), as verifyInNomad confirms a
+		// missing current PAT, before anything is revoked on its say.
+		return best
+	}
+	return &patUse{lastUsedAt: pat.LastUsedAt, seenAt: list.takenAt, nomadOffset: list.nomadOffset}
 }
 
 // lookAtOldPAT asks NOMAD for the previous PAT (one GET) and remembers the answer. A failure is told

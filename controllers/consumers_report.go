@@ -32,7 +32,8 @@ func (r *NomadTokenReconciler) reportConsumers(token *v1alpha1.NomadToken, o *ob
 	status, reason, message := consumersMoved(st, wc, o, p)
 	before := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionConsumersMoved)
 	if status == metav1.ConditionFalse && (before == nil || before.Status != metav1.ConditionFalse) {
-		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, v1alpha1.EventOldTokenInUse, "Revoke", "%s", message)
+		// One Event per wait, whose reason is the condition's first (in use, rolling out, unknown).
+		r.Recorder.Eventf(token, nil, corev1.EventTypeNormal, reason, "Revoke", "%s", message)
 	}
 	setCondition(&st.Conditions, token.Generation, v1alpha1.ConditionConsumersMoved, status, reason, message)
 }

@@ -95,9 +95,7 @@ func (r *NomadTokenReconciler) revokeAll(ctx context.Context, sc *reconcileScope
 	}
 	errCurrent := r.revokeCurrent(ctx, sc)
 	previous := st.PreviousTokenID
-	if judgeOldPAT(sc.now, oldPATWaitOf(token)).fate == revokeAtOnce { // deletion waits for no consumer
-		r.queuePrevious(token)
-	}
+	r.queuePrevious(token) // deletion waits for no consumer (judgeOldPAT's first rule)
 	toFront(st, previous)
 	var errPending error
 	if p := st.PendingIssuance; p != nil {

@@ -164,8 +164,10 @@ const (
 	EventRotateFailed = "RotateFailed"
 	// EventRevokedOrphan: a PAT whose raw token never reached the Secret was revoked (Warning).
 	EventRevokedOrphan = "RevokedOrphan"
-	// EventOldTokenInUse: past gracePeriod, NOMAD still sees the replaced PAT used (or a restart target
-	// still rolls out), so it is kept until its consumers move, at the latest until maxGracePeriod (Normal).
+	// EventOldTokenInUse: past gracePeriod, NOMAD still sees the replaced PAT used, so it is kept until
+	// its consumers move, at the latest until maxGracePeriod (Normal, once per wait). A wait that starts
+	// for another reason is told with the ConsumersMoved condition's reason instead
+	// (ReasonRolloutInProgress, ReasonOldTokenUseUnknown).
 	EventOldTokenInUse = "OldTokenInUse"
 	// EventMaxGracePeriodReached: the replaced PAT was revoked at maxGracePeriod although its consumers
 	// had not moved; the message names its last use (Warning).
