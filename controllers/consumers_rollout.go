@@ -24,6 +24,10 @@ func (r *NomadTokenReconciler) rollingTargets(ctx context.Context, token *v1alph
 	if len(targets) == 0 || st.LastRotationTime == nil {
 		return nil
 	}
+	key := client.ObjectKeyFromObject(token)
+	if done, ok := r.rolloutsDone.Load(key); ok && done == st.TokenID {
+		return nil // read as finished for this PAT: not read again on every wake-up of the wait
+	}
 	var rolling []string
 	for _, t := range targets {
 		name := t.Kind + " " + t.Name
@@ -50,6 +54,9 @@ func (r *NomadTokenReconciler) rollingTargets(ctx context.Context, token *v1alph
 		if done, why := rolloutFinished(obj); !done {
 			rolling = append(rolling, name+" ("+why+")")
 		}
+	}
+	if len(rolling) == 0 {
+		r.rolloutsDone.Store(key, st.TokenID)
 	}
 	return rolling
 }

@@ -61,6 +61,9 @@ type NomadTokenReconciler struct {
 	// oldPATLooks keeps, per previous PAT id, the last narrow look at its use (lookAtOldPAT), until it
 	// leaves status (queuePrevious). In memory: after a restart, the next list or one GET replaces it.
 	oldPATLooks sync.Map // PAT id -> patUse
+	// rolloutsDone remembers, per NomadToken, the PAT for which its restart targets were last read
+	// as rolled out, so a wait reads them no more (consumers_rollout.go).
+	rolloutsDone sync.Map // types.NamespacedName -> PAT id
 }
 
 // holdOff is NOMAD's refusal of one generation of one NomadToken (by UID: a NomadToken deleted and
@@ -145,6 +148,7 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *NomadTokenReconciler) forget(key types.NamespacedName) {
 	r.holdOffs.Delete(key)
 	r.optInChecks.Delete(key)
+	r.rolloutsDone.Delete(key)
 }
 
 // writeStatus is the closing status write of a reconcile, skipped when nothing changed since the
