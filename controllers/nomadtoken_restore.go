@@ -130,7 +130,11 @@ func (r *NomadTokenReconciler) adoptSecret(ctx context.Context, sc *reconcileSco
 	s.OwnerReferences = slices.DeleteFunc(s.OwnerReferences, func(o metav1.OwnerReference) bool { return o.Controller != nil && *o.Controller })
 	setControllerRef(s, sc.token)
 	if err := r.updateSecret(ctx, s); err != nil {
-		return asSecretRejection(err, s.Name, string(s.Data[sc.token.EffectiveSecretKey()]))
+		values := make([][]byte, 0, len(s.Data))
+		for _, v := range s.Data { // the token, a previous one, rendered templates: all are secret
+			values = append(values, v)
+		}
+		return asSecretRejection(withoutSecretData(err, values...), s.Name, string(s.Data[sc.token.EffectiveSecretKey()]))
 	}
 	sc.secret = s
 	r.Recorder.Eventf(sc.token, nil, corev1.EventTypeNormal, v1alpha1.EventAdopted, "Adopt",

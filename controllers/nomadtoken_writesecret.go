@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 
@@ -63,22 +62,31 @@ func asTemplateRefusal(err error) error {
 	return err
 }
 
-// withoutTokenValues cuts from a refused write's message every value of data that holds a raw token
-// (the current or the previous one, alone or inside a rendered template), as written or
-// base64-encoded: an admission webhook may quote the object it refused, and a template value's
-// encoding does not contain the token's own.
+// withoutTokenValues cuts from a refused write's message every value of the Secret's data, and the
+// raw tokens themselves, as written or base64-encoded: an admission webhook may quote the object it
+// refused, and a template may have encoded the token beyond recognition (b64enc, a Basic credential),
+// so no value is judged harmless by whether it contains the token.
 func withoutTokenValues(err error, c secretContent, data map[string][]byte) error {
-	secrets := [][]byte{c.raw}
+	values := [][]byte{c.raw}
 	if c.previous != nil {
-		secrets = append(secrets, c.previous.raw)
+		values = append(values, c.previous.raw)
 	}
 	for _, v := range data {
-		for _, raw := range secrets {
-			if len(raw) > 0 && bytes.Contains(v, raw) {
-				err = withoutRawToken(err, string(v))
-				break
-			}
+		values = append(values, v)
+	}
+	return withoutSecretData(err, values...)
+}
+
+// withoutSecretData cuts each value of at least minRedacted bytes from err's message (shorter ones,
+// like "1", would garble the message and hide nothing: every token is longer).
+func withoutSecretData(err error, values ...[]byte) error {
+	for _, v := range values {
+		if len(v) >= minRedacted {
+			err = withoutRawToken(err, string(v))
 		}
 	}
 	return err
 }
+
+// minRedacted is the shortest Secret value cut from error messages.
+const minRedacted = 8

@@ -311,17 +311,24 @@ func TestTemplateBrokenLaterKeepsThePAT(t *testing.T) {
 }
 
 // TestRefusedWriteMessagesCarryNoTokenValue: an admission webhook that quotes the Secret it refused
-// quotes base64 data values; a template value holding the token is cut whole, as is the previous token.
+// quotes base64 data values; every value is cut whole, also one that encodes the token beyond
+// recognition (b64enc, a Basic credential), as is the previous token.
 func TestRefusedWriteMessagesCarryNoTokenValue(t *testing.T) {
 	curlrc := []byte(`header = "Authorization: Bearer ` + testRaw + `"`)
+	b64 := []byte(base64.StdEncoding.EncodeToString([]byte(testRaw)))
+	basic := []byte(base64.StdEncoding.EncodeToString([]byte("bot:" + testRaw)))
 	c := secretContent{raw: []byte(testRaw), previous: &previousToken{raw: []byte(oldRaw)}}
-	data := map[string][]byte{"token": []byte(testRaw), "curlrc": curlrc, "token.previous": []byte(oldRaw), "URL": []byte(testAPIRoot)}
-	quoted := "denied: " + base64.StdEncoding.EncodeToString(curlrc) + " " + oldRaw + " " + testAPIRoot
+	data := map[string][]byte{"token": []byte(testRaw), "curlrc": curlrc, "token.previous": []byte(oldRaw),
+		"b64": b64, "basic": basic, "replicas": []byte("1")}
+	enc := func(v []byte) string { return base64.StdEncoding.EncodeToString(v) }
+	quoted := "denied: " + enc(curlrc) + " " + oldRaw + " " + enc(b64) + " " + enc(basic) + " replicas=" + enc([]byte("1"))
 	msg := withoutTokenValues(errors.New(quoted), c, data).Error()
-	if strings.Contains(msg, base64.StdEncoding.EncodeToString(curlrc)) || strings.Contains(msg, oldRaw) {
-		t.Fatalf("a token value reached the message: %s", msg)
+	for _, leak := range []string{enc(curlrc), oldRaw, enc(b64), enc(basic)} {
+		if strings.Contains(msg, leak) {
+			t.Fatalf("a token value reached the message: %s", msg)
+		}
 	}
-	if !strings.Contains(msg, testAPIRoot) {
-		t.Fatalf("values without a token are kept: %s", msg)
+	if !strings.Contains(msg, "replicas="+enc([]byte("1"))) {
+		t.Fatalf("a value too short to be a token is kept, so the message still reads: %s", msg)
 	}
 }
