@@ -111,8 +111,14 @@ func judgeOldPAT(now time.Time, w oldPATWait) oldPATVerdict {
 		// NOMAD's clock passes lastUsedAt+unusedFor at the cluster's clock less the offset.
 		provable = u.lastUsedAt.Add(w.unusedFor).Add(-u.nomadOffset)
 	}
-	if u != nil && provable.Before(u.seenAt.Add(minUseRefresh)) {
-		provable = u.seenAt.Add(minUseRefresh)
+	if u != nil {
+		// Looks back off as the wait grows (a tenth of it): a consumer that never stops costs a
+		// bounded number of GETs over maxGracePeriod, however short unusedFor is. The periodic
+		// list still wakes the wait, and decides it when it proves the PAT idle.
+		floor := max(minUseRefresh, u.seenAt.Sub(w.swap)/10)
+		if provable.Before(u.seenAt.Add(floor)) {
+			provable = u.seenAt.Add(floor)
+		}
 	}
 	return oldPATVerdict{fate: keep, reason: v1alpha1.ReasonOldTokenInUse,
 		lookAgainAt: earlier(provable, *w.revokeBy), wantsLook: !now.Before(provable)}

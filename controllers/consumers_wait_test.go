@@ -76,6 +76,11 @@ func TestJudgeOldPAT(t *testing.T) {
 		{name: "used all along: kept past gracePeriod", now: 6 * time.Hour,
 			wait: wait(withUse(seen(6*time.Hour-time.Minute, 0, d(6*time.Hour-time.Minute-2*time.Second)))),
 			fate: keep, reason: v1alpha1.ReasonOldTokenInUse},
+		{name: "used all along, 10 hours into the wait: looked at again no sooner than an hour on", now: 10 * time.Hour,
+			wait: wait(func(w *oldPATWait) {
+				w.unusedFor = time.Second
+				w.use = seen(10*time.Hour, 0, d(10*time.Hour))
+			}), fate: keep, reason: v1alpha1.ReasonOldTokenInUse, lookAgain: 11 * time.Hour},
 		{name: "used all along: revoked at maxGracePeriod with a Warning", now: 24 * time.Hour,
 			wait: wait(withUse(seen(24*time.Hour-time.Minute, 0, d(24*time.Hour-time.Minute)))), fate: revokeAtOnce, atDeadline: true},
 		{name: "idle at maxGracePeriod: revoked without a Warning", now: 24 * time.Hour,
@@ -84,7 +89,7 @@ func TestJudgeOldPAT(t *testing.T) {
 		// old by the cluster's. Reading it in NOMAD's clock keeps the PAT.
 		{name: "NOMAD 2 minutes behind: not revoked early", now: 20 * time.Minute,
 			wait: wait(withUse(seen(20*time.Minute, -2*time.Minute, d(14*time.Minute)))),
-			fate: keep, reason: v1alpha1.ReasonOldTokenInUse, lookAgain: 21 * time.Minute},
+			fate: keep, reason: v1alpha1.ReasonOldTokenInUse},
 		{name: "NOMAD 2 minutes behind: revoked once idle by its own clock", now: 21 * time.Minute,
 			wait: wait(withUse(seen(21*time.Minute, -2*time.Minute, d(14*time.Minute)))), fate: revokeAtOnce},
 		// NOMAD's clock 2 minutes ahead: a last use that looks 3 minutes old by the cluster's clock
