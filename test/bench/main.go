@@ -27,8 +27,9 @@ import (
 )
 
 // scenarioNames in the order they run. burst always runs: it creates the tokens the others use.
+// consumers runs before storm, which moves the clocks and leaves old PATs in their grace period;
 // isolation runs last, because it leaves one NOMAD dead.
-var scenarioNames = []string{"burst", "floor", "steady", "restart", "unrelated", "storm", "isolation"}
+var scenarioNames = []string{"burst", "floor", "steady", "restart", "unrelated", "consumers", "storm", "isolation"}
 
 type config struct {
 	n, c          int
@@ -44,14 +45,21 @@ type config struct {
 	stormQPS      int
 	stormBurst    int
 	isoTokens     int
-	readyTimeout  time.Duration
-	out           string
-	smoke         bool
-	keep          bool
-	profile       time.Duration
-	managerBin    string
-	stubBin       string
-	managerArgs   []string
+	// consumersN rotations in the consumers scenario (at most -n), consumersInUse the share of their
+	// old PATs kept in use until consumersUseFor after the wave, with the manager's
+	// --verification-interval at consumersVerify.
+	consumersN      int
+	consumersInUse  float64
+	consumersUseFor time.Duration
+	consumersVerify time.Duration
+	readyTimeout    time.Duration
+	out             string
+	smoke           bool
+	keep            bool
+	profile         time.Duration
+	managerBin      string
+	stubBin         string
+	managerArgs     []string
 	// memoryLimit is the container memory limit the manager is told of, in bytes (0: none).
 	memoryLimit int64
 }
@@ -80,6 +88,10 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.stormQPS, "storm-qps", 20, "spec.rateLimit.qps of every connection during the renewal storm")
 	fs.IntVar(&c.stormBurst, "storm-burst", 20, "spec.rateLimit.burst of every connection during the renewal storm")
 	fs.IntVar(&c.isoTokens, "isolation-tokens", 10, "new NomadTokens per live connection while one NOMAD hangs")
+	fs.IntVar(&c.consumersN, "consumers-n", 1000, "rotations in the consumers scenario: the first ones of the burst's tokens (at most -n)")
+	fs.Float64Var(&c.consumersInUse, "consumers-in-use", 0.1, "share of the consumers scenario's old PATs a consumer keeps using after the rotation")
+	fs.DurationVar(&c.consumersUseFor, "consumers-use-for", 30*time.Second, "how long after the consumers scenario's wave its consumers keep using the old PATs")
+	fs.DurationVar(&c.consumersVerify, "consumers-verification-interval", 5*time.Second, "the manager's --verification-interval during the consumers scenario (how often each connection lists its PATs, which brings last_used_at)")
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 30*time.Minute, "how long the burst (and the storm) may take before the bench gives up")
 	fs.StringVar(&c.out, "out", "bench/results.md", "file the results are written to (relative to the repository root); empty: print only")
 	fs.BoolVar(&c.smoke, "smoke", false, "fail unless every figure was produced and NOMAD creates equal -n (no timing checks)")
@@ -103,6 +115,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.n < 1 || c.c < 1 || c.n < c.c {
 		return c, errors.New("-n and -c must be at least 1, and -n at least -c")
+	}
+	if c.consumersN < 1 || c.consumersInUse < 0 || c.consumersInUse > 1 || c.consumersVerify <= 0 {
+		return c, errors.New("-consumers-n must be at least 1, -consumers-in-use between 0 and 1, -consumers-verification-interval positive")
 	}
 	if c.workers < 1 {
 		return c, errors.New("-workers must be at least 1")

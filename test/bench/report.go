@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	steps := map[string]func(context.Context) error{
 		"burst": b.burst, "floor": b.floor, "steady": b.steady, "restart": b.restart,
-		"unrelated": b.unrelated, "storm": b.storm, "isolation": b.isolation,
+		"unrelated": b.unrelated, "consumers": b.consumers, "storm": b.storm, "isolation": b.isolation,
 	}
 	for _, name := range scenarioNames {
 		if !cfg.scenarios[name] {
