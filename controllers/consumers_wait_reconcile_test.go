@@ -254,28 +254,51 @@ func TestRevokeNowDuringTheWaitRevokesTheOldPATAtOnce(t *testing.T) {
 	}
 }
 
-// NOMAD's per-user cap: an old PAT kept longer holds a place; a renewal at the cap still falls back
-// to NOMAD's rotate endpoint, and the waiting PAT goes to the revoke queue (one previous slot).
+// NOMAD's per-user cap: an old PAT kept longer holds a place. A rotation at the cap revokes that
+// waiting PAT first and creates the new one as usual, so the consumers that moved keep their PAT
+// through the swap; only if the cap still refuses does it fall back to NOMAD's rotate endpoint.
 func TestTheCapFallbackHoldsWhileAnOldPATWaits(t *testing.T) {
-	w, oldRaw := waitingWorld(t)
-	start := w.clock.Now()
-	old := w.rotate(t, "1")
-	w.clock.SetTime(start.Add(time.Hour))
-	w.useRaw(t, oldRaw)
-	w.listNow(t)
-	w.mustReconcile(t)
-	w.stub.SetMaxActivePerUser(2)                          // the current PAT and the waiting one fill it
-	w.clock.SetTime(start.Add(time.Hour + 11*time.Second)) // past the rotate debounce
-	w.update(t, func(tok *v1alpha1.NomadToken) {
-		metav1.SetMetaDataAnnotation(&tok.ObjectMeta, v1alpha1.AnnotationRotate, "2")
-	})
-	w.mustReconcile(t)
-	tok := w.token(t)
-	if got := readyCondition(t, tok); got.Status != metav1.ConditionTrue {
-		t.Fatalf("Ready %s/%s %q after a rotation at the cap, want True (rotated in place)", got.Status, got.Reason, got.Message)
-	}
-	if w.active("bot", old) || len(w.stub.ActivePATs("bot")) != 1 {
-		t.Fatalf("after the fallback: waiting PAT active %v, %d active PATs; want it revoked and one left", w.active("bot", old), len(w.stub.ActivePATs("bot")))
+	for _, c := range []struct {
+		name     string
+		cap      int
+		rotated  bool // fell back to rotating the current PAT in place
+		activeAf int
+	}{
+		{name: "room after the waiting PAT goes", cap: 2, activeAf: 2},
+		{name: "no room even then", cap: 1, rotated: true, activeAf: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, oldRaw := waitingWorld(t)
+			recorder := w.r.Recorder.(*events.FakeRecorder)
+			start := w.clock.Now()
+			old := w.rotate(t, "1")
+			current := w.token(t).Status.TokenID
+			w.clock.SetTime(start.Add(time.Hour))
+			w.useRaw(t, oldRaw)
+			w.listNow(t)
+			w.mustReconcile(t)
+			w.stub.SetMaxActivePerUser(c.cap)                      // the current PAT and the waiting one fill it
+			w.clock.SetTime(start.Add(time.Hour + 11*time.Second)) // past the rotate debounce
+			drainEvents(recorder)
+			w.update(t, func(tok *v1alpha1.NomadToken) {
+				metav1.SetMetaDataAnnotation(&tok.ObjectMeta, v1alpha1.AnnotationRotate, "2")
+			})
+			w.mustReconcile(t)
+			tok := w.token(t)
+			if got := readyCondition(t, tok); got.Status != metav1.ConditionTrue {
+				t.Fatalf("Ready %s/%s %q after a rotation at the cap, want True", got.Status, got.Reason, got.Message)
+			}
+			got := drainEvents(recorder)
+			if w.active("bot", old) || len(w.stub.ActivePATs("bot")) != c.activeAf ||
+				countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventPreviousRevokedAtPATLimit) != 1 {
+				t.Fatalf("waiting PAT active %v, %d active PATs (want %d), Events %q: want it revoked first, with a Warning",
+					w.active("bot", old), len(w.stub.ActivePATs("bot")), c.activeAf, got)
+			}
+			fellBack := countPrefixed(got, corev1.EventTypeWarning+" "+v1alpha1.EventFallbackToRotate) == 1
+			if fellBack != c.rotated || w.active("bot", current) == c.rotated {
+				t.Fatalf("fell back to rotate %v, replaced PAT active %v; want rotate %v", fellBack, w.active("bot", current), c.rotated)
+			}
+		})
 	}
 }
 

@@ -27,6 +27,8 @@ type outcome struct {
 	unreplaced string
 	// fellBackToRotate: NOMAD's PAT cap refused the create, so the rotate endpoint was used.
 	fellBackToRotate bool
+	// freedAtPATLimit is the previous PAT revoked early to make room under NOMAD's PAT cap.
+	freedAtPATLimit string
 	// rotateRefused is set when NOMAD's rotate endpoint revoked the old PAT and refused its successor
 	// (the hazard of nomad-pat-api.md §5): its id and NOMAD's words; a fresh PAT was created then.
 	rotateRefused *failure
@@ -109,7 +111,7 @@ func (r *NomadTokenReconciler) act(ctx context.Context, sc *reconcileScope, o *o
 	case p.syncSecret && out.err == nil:
 		out.err = r.syncSecret(ctx, sc)
 	}
-	out.revocations = r.revokeQueue(ctx, sc)
+	out.revocations = out.revocations.and(r.revokeQueue(ctx, sc))
 	if out.err == nil && p.blocked == nil && p.awaiting == nil && o.incomplete == nil && p.settle == nil {
 		out.restartWait, out.restartErr = r.restartConsumers(ctx, sc.token)
 	}
@@ -131,6 +133,13 @@ func (r *NomadTokenReconciler) mint(ctx context.Context, sc *reconcileScope, nc 
 		return r.rotateInNomad(ctx, sc, nc, p.mint, p.currentServes, p.afterRotateRevoked, out)
 	}
 	err := r.createAndStore(ctx, sc, nc, p.mint, p.currentServes, out)
+	if p.freeAtPATLimit && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
+		out.freedAtPATLimit = sc.token.Status.PreviousTokenID
+		r.queuePrevious(sc.token)
+		if out.revocations = r.revokeQueue(ctx, sc); out.revocations.err == nil {
+			err = r.createAndStore(ctx, sc, nc, p.mint, p.currentServes, out)
+		}
+	}
 	if p.atPATLimit != nil && nomad.CodeOf(err) == nomad.CodeTokenLimitReached {
 		out.fellBackToRotate = true
 		return r.rotateInNomad(ctx, sc, nc, *p.atPATLimit, p.currentServes, p.afterRotateRevoked, out)

@@ -72,6 +72,11 @@ type plan struct {
 	settle *settlement
 	// mint is the PAT owed; it is minted now unless blocked says why not.
 	mint attempt
+	// freeAtPATLimit: if NOMAD's active-PAT cap refuses the create while the previous PAT is kept (its
+	// grace period, or its consumers' wait), that PAT is revoked first and the create tried once more:
+	// the laggards of the previous rotation lose it a little early, instead of every consumer losing the
+	// current PAT to the rotate endpoint. atPATLimit follows if the cap still refuses.
+	freeAtPATLimit bool
 	// atPATLimit is what to do if NOMAD's active-PAT cap refuses the create: NOMAD's rotate endpoint,
 	// which frees the old PAT's slot first (only for a PAT this connection's account owns). nil: the
 	// refusal is reported.
@@ -182,6 +187,8 @@ func decideOwed(o *observed) plan {
 		// Rotating in place needs the account that owns the PAT.
 		p.atPATLimit = &attempt{reason: reason, via: viaRotate, replaced: alreadyRevoked, restartsConsumers: restarts}
 	}
+	// The previous PAT is sent to the revoke queue by the swap anyway (one previous slot).
+	p.freeAtPATLimit = p.mint.via == viaCreate && o.token.Status.PreviousTokenID != "" && p.previous == keep
 	if p.mint.via == viaRotate || p.atPATLimit != nil {
 		p.afterRotateRevoked = &attempt{reason: IssueRotateFailed, via: viaCreate, replaced: alreadyRevoked, restartsConsumers: restarts}
 	}

@@ -79,6 +79,10 @@ func (r *NomadTokenReconciler) report(ctx context.Context, sc *reconcileScope, o
 
 // reportIssuance tells of a new PAT and of what happened to get it.
 func (r *NomadTokenReconciler) reportIssuance(token *v1alpha1.NomadToken, p plan, out outcome) {
+	if out.freedAtPATLimit != "" {
+		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventPreviousRevokedAtPATLimit, "Revoke",
+			"NOMAD's active PAT limit left no room for a new PAT; replaced PAT %s, still kept for its consumers, was revoked first", out.freedAtPATLimit)
+	}
 	if out.fellBackToRotate {
 		r.Recorder.Eventf(token, nil, corev1.EventTypeWarning, v1alpha1.EventFallbackToRotate, "Rotate",
 			"NOMAD's active PAT limit left no room for an overlapping PAT; the PAT was rotated in place instead (the old one stopped working at once)")

@@ -1,12 +1,13 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	corev1 "k8s.io/api/core/v1"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,6 +34,19 @@ type revocations struct {
 	// reachableErr is the first failure of any other entry (NOMAD down, the connection's Secret
 	// unreadable): retrying can still revoke it.
 	reachableErr error
+}
+
+// and is what two passes over the revoke queue in one reconcile did, r first, then s.
+func (r revocations) and(s revocations) revocations {
+	out := revocations{
+		revoked:      append(r.revoked, s.revoked...),
+		expired:      append(r.expired, s.expired...),
+		waiting:      append(r.waiting, s.waiting...),
+		unreachable:  s.unreachable, // the later pass holds what is still queued
+		err:          cmp.Or(s.err, r.err),
+		reachableErr: cmp.Or(s.reachableErr, r.reachableErr),
+	}
+	return out
 }
 
 // revokeQueue revokes the PATs queued in status.revokePending, each as the NOMAD user that owns it.

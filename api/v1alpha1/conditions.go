@@ -160,6 +160,10 @@ const (
 	// EventFallbackToRotate: NOMAD's PAT cap left no room for an overlapping PAT, so NOMAD's rotate
 	// endpoint was used and the old PAT stopped working at once (Warning).
 	EventFallbackToRotate = "FallbackToRotate"
+	// EventPreviousRevokedAtPATLimit: NOMAD's PAT cap refused a new PAT while the previous one was kept
+	// (its grace period or its consumers' wait); the previous one was revoked first to make room, and
+	// the current one was replaced as usual (Warning).
+	EventPreviousRevokedAtPATLimit = "PreviousRevokedAtPATLimit"
 	// EventRotateFailed: NOMAD's rotate endpoint revoked the old PAT and refused its successor (Warning).
 	EventRotateFailed = "RotateFailed"
 	// EventRevokedOrphan: a PAT whose raw token never reached the Secret was revoked (Warning).
