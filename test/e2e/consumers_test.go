@@ -525,22 +525,7 @@ func startPATConsumer(ctx context.Context, t *tenant, id string, raw []byte) *pa
 			AddReportEntry("consumer of "+id, c.report())
 		}
 	})
-	go func() {
-		defer GinkgoRecover()
-		defer close(c.done)
-		tick := time.NewTicker(consumerEvery)
-		defer tick.Stop()
-		for {
-			c.use(ctx, t, raw)
-			select {
-			case <-c.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	go everyUntil(ctx, c.stop, c.done, consumerEvery, func() { c.use(ctx, t, raw) })
 	return c
 }
 

@@ -476,23 +476,27 @@ func startConsumerProbe(ctx context.Context, t *tenant, key client.ObjectKey) *c
 			AddReportEntry("consumer probe", p.report())
 		}
 	})
-	go func() {
-		defer GinkgoRecover()
-		defer close(p.done)
-		tick := time.NewTicker(probeEvery)
-		defer tick.Stop()
-		for {
-			p.samples = append(p.samples, p.sample(ctx, t, key))
-			select {
-			case <-p.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	go everyUntil(ctx, p.stop, p.done, probeEvery, func() { p.samples = append(p.samples, p.sample(ctx, t, key)) })
 	return p
+}
+
+// everyUntil calls f at once and then every interval until stop is closed or ctx ends, then closes
+// done: the loop of the e2e specs' background consumers of a PAT.
+func everyUntil(ctx context.Context, stop <-chan struct{}, done chan<- struct{}, every time.Duration, f func()) {
+	defer GinkgoRecover()
+	defer close(done)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		f()
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // stopAt lets the probe run until at, stops it and returns its samples and the raw PATs it read by id.
