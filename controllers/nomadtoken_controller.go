@@ -110,10 +110,15 @@ func (r *NomadTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if token.Status.PendingIssuance != nil {
+	if token.Status.PendingIssuance != nil || !token.DeletionTimestamp.IsZero() {
 		// A pending issuance means NOMAD calls; make sure it is not the cache lagging behind this
-		// operator's own status write that already completed the issuance.
+		// operator's own status write that already completed the issuance. The same for a deletion:
+		// a cached copy from before the finalizer went would revoke and give up on PATs again (and
+		// count them again).
 		if err := r.APIReader.Get(ctx, req.NamespacedName, token); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.forget(req.NamespacedName)
+			}
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"net/http"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"slices"
 	"strings"
 	"testing"
@@ -261,5 +262,36 @@ func TestRetainForbiddenByPolicyRevokesOnDeletion(t *testing.T) {
 	}
 	if got := drainEvents(w.r.Recorder.(*events.FakeRecorder)); countPrefixed(got, "Warning "+v1alpha1.ReasonPolicyViolation) != 1 {
 		t.Errorf("want one PolicyViolation Warning saying why, got %q", got)
+	}
+}
+
+// A reconcile that works from a cached copy of the NomadToken from before its finalizer went (the
+// cache lags the operator's own update) must not revoke and give up on its PATs a second time: the
+// abandoned PAT would be counted twice (seen in e2e: nomadtoken_pats_revoke_abandoned_total 2).
+func TestADeletionSeenAgainFromAStaleCacheCountsNothingTwice(t *testing.T) {
+	w, _ := newMovedCredentialsWorld(t)
+	pats := &patEventLog{}
+	w.r.PATs = pats
+	if err := w.client.Delete(context.Background(), w.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	stale := w.token(t) // being deleted, finalizer still on
+	w.mustReconcile(t)
+	pats.take()
+	// The same reconciler, its cache still serving the stale copy; the API server has none.
+	objs := []client.Object{stale, w.oasis(t)}
+	var secrets corev1.SecretList
+	if err := w.client.List(context.Background(), &secrets); err != nil {
+		t.Fatal(err)
+	}
+	for i := range secrets.Items {
+		objs = append(objs, &secrets.Items[i])
+	}
+	cached := fake.NewClientBuilder().WithScheme(w.client.Scheme()).WithObjects(objs...).
+		WithStatusSubresource(&v1alpha1.NomadToken{}, &v1alpha1.NomadConnection{}).Build()
+	w.r.Client = cached
+	w.mustReconcile(t)
+	if got := pats.take(); len(got) != 0 {
+		t.Fatalf("PAT counters %q from a stale copy of a deleted NomadToken, want none", got)
 	}
 }

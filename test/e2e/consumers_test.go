@@ -378,7 +378,9 @@ var _ = Describe("waitForConsumers with restart targets, with kube-controller-ma
 			g.Expect(ev[v1alpha1.EventMaxGracePeriodReached]).To(HaveLen(1))
 			g.Expect(ev[v1alpha1.EventMaxGracePeriodReached][0].Type).To(Equal(corev1.EventTypeWarning))
 			g.Expect(ev[v1alpha1.EventMaxGracePeriodReached][0].Note).To(ContainSubstring(rollingOld))
-			g.Expect(ev[v1alpha1.EventOldTokenInUse]).To(HaveLen(1), "told once that the old PAT waits")
+			// The wait's one Event carries its reason: here the rollout, not a use.
+			g.Expect(ev[v1alpha1.ReasonRolloutInProgress]).To(HaveLen(1), "told once that the old PAT waits for the rollout")
+			g.Expect(ev).NotTo(HaveKey(v1alpha1.EventOldTokenInUse))
 			g.Expect(tokenEventsTyped(ctx, g, rolled)).NotTo(HaveKey(v1alpha1.EventMaxGracePeriodReached))
 			c := meta.FindStatusCondition(getToken(ctx, g, rolling).Status.Conditions, v1alpha1.ConditionConsumersMoved)
 			g.Expect(c).NotTo(BeNil())
