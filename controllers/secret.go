@@ -118,7 +118,7 @@ func renderSecret(live *corev1.Secret, token *v1alpha1.NomadToken, want secretSh
 	owned := fieldsOwnedBy(s, FieldManager)
 	s.Labels = withoutStale(s.Labels, want.labels, owned.labels)
 	s.Annotations = withoutStale(s.Annotations, want.annotations, owned.annotations)
-	s.Data = withoutStaleBytes(s.Data, want.data, owned.data)
+	s.Data = withoutStale(s.Data, want.data, owned.data)
 	maps.Copy(s.Labels, want.labels)
 	maps.Copy(s.Annotations, want.annotations)
 	maps.Copy(s.Data, want.data)
@@ -144,7 +144,7 @@ func secretInSync(live *corev1.Secret, token *v1alpha1.NomadToken, want secretSh
 	owned := fieldsOwnedBy(live, FieldManager)
 	return len(withoutStale(live.Labels, want.labels, owned.labels)) == len(live.Labels) &&
 		len(withoutStale(live.Annotations, want.annotations, owned.annotations)) == len(live.Annotations) &&
-		len(withoutStaleBytes(live.Data, want.data, owned.data)) == len(live.Data)
+		len(withoutStale(live.Data, want.data, owned.data)) == len(live.Data)
 }
 
 func setControllerRef(s *corev1.Secret, token *v1alpha1.NomadToken) {
@@ -174,23 +174,11 @@ func subset(want, have map[string]string) bool {
 	return true
 }
 
-// withoutStale returns a copy of m without the keys we own that are no longer wanted.
-func withoutStale(m, want map[string]string, owned map[string]bool) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		if _, wanted := want[k]; owned[k] && !wanted {
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-// withoutStaleBytes is withoutStale for data keys: the raw token's key, previousKey and the template's
-// keys are wanted; any other the operator set (an old key, a template key or previousKey removed from
-// the spec, the previous token once it is revoked) goes.
-func withoutStaleBytes(m map[string][]byte, want map[string][]byte, owned map[string]bool) map[string][]byte {
-	out := map[string][]byte{}
+// withoutStale returns a copy of m without the keys we own that are no longer wanted: labels,
+// annotations, and data keys (an old key, a template key or previousKey removed from the spec, the
+// previous token once it is revoked).
+func withoutStale[V any](m map[string]V, want map[string]V, owned map[string]bool) map[string]V {
+	out := map[string]V{}
 	for k, v := range m {
 		if _, wanted := want[k]; owned[k] && !wanted {
 			continue
