@@ -142,7 +142,7 @@ func (r *NomadTokenReconciler) store(ctx context.Context, sc *reconcileScope, nc
 	raw := []byte(issued.RawToken)
 	// A replaced PAT kept for its grace period gets its deadlines once, before the write that tells
 	// consumers the latest of them (AnnotationPreviousRevokeBy), and status records the same.
-	deadlines := deadlinesOfSwap(token.Spec.Rotation, r.Clock.Now())
+	deadlines := oldPATDeadlines(token.Spec.Rotation, r.Clock.Now())
 	c := secretContent{raw: raw, facts: factsOf(pat, token), apiRoot: r.apiRootFor(ctx, sc, pendingMinter(token).connection),
 		previous: previousAtSwap(sc, a.replaced, deadlines)}
 	if err := r.writeSecretPersistently(ctx, sc, c); err != nil && !r.secretHoldsLive(ctx, token, raw) {

@@ -212,7 +212,7 @@ func (r *NomadTokenReconciler) applySettlement(ctx context.Context, sc *reconcil
 		r.recordIssued(token, *s.adopt, s.fingerprint, pending.SpecHash, by, s.replaced, pending.StartedAt.Time,
 			// The Secret announced a latest revoke time computed after the issuance started: one
 			// from its start is no later. The grace period runs from now, as if the swap were now.
-			deadlinesOfSwap(token.Spec.Rotation, pending.StartedAt.Time).landed(token.Spec.Rotation, r.Clock.Now()))
+			oldPATDeadlines(token.Spec.Rotation, pending.StartedAt.Time).landed(token.Spec.Rotation, r.Clock.Now()))
 		if pending.RestartsConsumers {
 			st.LastRotationTime = &metav1.Time{Time: pending.StartedAt.Time}
 		}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/nomad-operator/nomad-token-operator/api/v1alpha1"
@@ -21,36 +20,6 @@ type previousToken struct {
 	id       string
 	raw      []byte
 	revokeBy time.Time // AnnotationPreviousRevokeBy: when it is revoked at the latest
-}
-
-// swapDeadlines are the deadlines an Overlap swap sets for the PAT it replaced (oldPATDeadlines),
-// computed once per swap: the Secret's AnnotationPreviousRevokeBy and status must agree.
-type swapDeadlines struct {
-	revokeAt metav1.Time
-	revokeBy *metav1.Time
-}
-
-func deadlinesOfSwap(rot v1alpha1.Rotation, swap time.Time) swapDeadlines {
-	at, by := oldPATDeadlines(rot, swap)
-	return swapDeadlines{revokeAt: at, revokeBy: by}
-}
-
-// landed returns d for a Secret write that landed at t. gracePeriod is a promise of at least that
-// long after the swap, so its end runs from t; the latest revoke time stays what the Secret's
-// annotation already told consumers (a retried write can only make a consumer move earlier).
-func (d swapDeadlines) landed(rot v1alpha1.Rotation, t time.Time) swapDeadlines {
-	if at, _ := oldPATDeadlines(rot, t); at.After(d.revokeAt.Time) {
-		d.revokeAt = at
-	}
-	return d
-}
-
-// latest is when the replaced PAT is revoked at the latest, as previousRevokedBy reads it from status.
-func (d swapDeadlines) latest() time.Time {
-	if d.revokeBy != nil {
-		return d.revokeBy.Time
-	}
-	return d.revokeAt.Time
 }
 
 // previousAtSwap is what previousKey keeps once a new PAT replaces the current one with fate

@@ -228,7 +228,7 @@ func TestSwapDeadlinesRunFromTheWriteThatLanded(t *testing.T) {
 	rot := v1alpha1.Rotation{GracePeriod: &metav1.Duration{Duration: 10 * time.Minute},
 		WaitForConsumers: &v1alpha1.WaitForConsumers{UnusedFor: metav1.Duration{Duration: time.Minute}, MaxGracePeriod: metav1.Duration{Duration: time.Hour}}}
 	before := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	d := deadlinesOfSwap(rot, before).landed(rot, before.Add(3*time.Second))
+	d := oldPATDeadlines(rot, before).landed(rot, before.Add(3*time.Second))
 	if want := before.Add(10*time.Minute + 3*time.Second); !d.revokeAt.Time.Equal(want) {
 		t.Errorf("grace ends at %s, want %s (10m after the write landed)", d.revokeAt.Time, want)
 	}
